@@ -1,0 +1,48 @@
+/* The maps the controller writes and the XDP program reads: blocklist, allowlist, control. */
+#pragma once
+
+#include "portcullis/addr.h"
+
+/* Value of the `pc_blocklist` hash map, keyed by struct pc_addr. */
+struct pc_block {
+	__u64 expires;  /* jiffies; 0 = permanent. The XDP program checks it itself, so a block ends
+			 * on time even while no controller runs. */
+	__u64 created;  /* jiffies */
+	__u64 drops;    /* packets dropped under this entry */
+	__u32 reason;   /* rule that caused it (controller's numbering), 0 = manual */
+	__u32 reserved;
+};
+
+/* Key of the `pc_allowlist` LPM trie. */
+struct pc_prefix_key {
+	__u32 prefixlen; /* host byte order; over the 128-bit mapped address */
+	struct pc_addr addr;
+};
+
+/* Single entry of the `pc_control` array. Sources cache their allow/block status per
+ * generation, so the common packet pays no hash or trie lookup; the controller bumps `gen`
+ * after every change to the blocklist or allowlist. */
+struct pc_control {
+	__u32 gen;
+	__u32 nr_blocks; /* 0 lets untracked sources skip the blocklist lookup */
+	__u32 nr_allow;  /* 0 lets untracked sources skip the allowlist lookup */
+	__u32 hash_seed; /* the source-table seed the attached program was built with: a restarted
+			  * controller reuses it, or the pinned table's slots would move */
+	__u32 dst_filter; /* nonzero: only packets to destinations in dst_bloom are watched */
+	__u32 reserved;
+	__u64 dst_bloom[4]; /* 256-bit Bloom filter (one hash) of the protected destinations,
+			     * kept current by the controller as interface addresses change */
+};
+
+PC_INLINE __u32 pc_dst_bloom_bit(const struct pc_addr *dst)
+{
+	return pc_addr_fold(dst) >> 24;
+}
+
+/* Whether the packet is addressed to a protected destination (or no filter is set). */
+PC_INLINE int pc_dst_watched(const struct pc_control *ctl, const struct pc_addr *dst)
+{
+	__u32 bit = pc_dst_bloom_bit(dst);
+
+	return !ctl->dst_filter || (ctl->dst_bloom[bit >> 6] & (1ull << (bit & 63)));
+}

@@ -1,0 +1,46 @@
+/* Per-source evidence: one slot of the fixed-size source table (BPF array map `pc_sources`, or
+ * the pcap backend's in-memory copy of it). Times are in the backend's clock ticks: jiffies in
+ * the kernel, microseconds of capture time in the pcap backend. */
+#pragma once
+
+#include "portcullis/addr.h"
+#include "portcullis/flags.h"
+
+#define PC_WIN_SEEN_WORDS 4 /* 256 bits: (destination, port) pairs scored this window */
+#define PC_FLOW_WORDS 8     /* 512 bits: connections the source opened or answered */
+#define PC_PORT_WORDS 16    /* 1024 bits: distinct destination ports ever probed */
+#define PC_DST_WORDS 4      /* 256 bits: distinct destinations ever probed */
+
+#define PC_PORT_BITS (PC_PORT_WORDS * 64)
+#define PC_DST_BITS (PC_DST_WORDS * 64)
+
+enum pc_src_flags {
+	PC_SRC_USED = 1 << 0,    /* the slot holds a source */
+	PC_SRC_ALLOWED = 1 << 1, /* on the allowlist: never scored, never dropped */
+	PC_SRC_BLOCKED = 1 << 2, /* on the blocklist as of control generation `gen` */
+};
+
+struct pc_src_state {
+	struct pc_addr key;              /* network byte order */
+	__u64 first_seen;                /* ticks */
+	__u64 last_seen;                 /* ticks */
+	__u64 win_start;                 /* ticks: start of the current score window */
+	__u64 flow_start;                /* ticks: start of the current flow generation */
+	__u32 packets;                   /* every packet from this source while it held the slot */
+	__u32 gen;                       /* control generation the ALLOWED/BLOCKED flags are from */
+	__u8 flags;                      /* enum pc_src_flags */
+	__u8 win_events;                 /* anomaly events sent in the current score window */
+	__u16 reserved0;
+	__u32 reserved1;
+	__u16 win_score[PC_KIND_MAX];    /* score per kind in the current window */
+	__u16 prev_score[PC_KIND_MAX];   /* score per kind of the window before */
+	__u32 count[PC_KIND_MAX];        /* packets per kind */
+	__u64 win_seen[PC_WIN_SEEN_WORDS];
+	__u64 flows[PC_FLOW_WORDS];      /* current generation */
+	__u64 flows_prev[PC_FLOW_WORDS]; /* previous generation */
+	__u64 ports[PC_PORT_WORDS];
+	__u64 dsts[PC_DST_WORDS];
+};
+
+/* Slots are looked up in pairs (two-way set associative) at index hash & ~1. */
+#define PC_SOURCES_DEFAULT 16384

@@ -1,0 +1,66 @@
+# Shared helpers for the namespace integration tests (sourced). Each test creates its own
+# namespaces with no default route, traps their teardown, and reports PASS/FAIL/SKIP per case.
+
+PASSES=0
+FAILS=0
+SKIPS=0
+
+pass() { echo "PASS: $*"; PASSES=$((PASSES + 1)); }
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+skip() { echo "SKIP: $*"; SKIPS=$((SKIPS + 1)); }
+
+# Outside CI a missing privilege skips the whole script; with CI=true it fails it.
+require_root() {
+  local why=""
+  [ "$(id -u)" -eq 0 ] || why="needs root (namespaces, XDP)"
+  [ -z "$why" ] && ! ip netns add pc-probe-$$ 2>/dev/null && why="cannot create network namespaces"
+  ip netns del pc-probe-$$ 2>/dev/null || true
+  if [ -n "$why" ]; then
+    if [ "${CI:-}" = "true" ]; then
+      echo "FAIL: CI=true and $why"
+      exit 1
+    fi
+    echo "SKIP: $why"
+    exit 0
+  fi
+}
+
+# Runs a command inside a namespace's network stack only, keeping the host's mounts (bpffs pins
+# stay visible; `ip netns exec` would remount /sys).
+in_ns() {
+  local ns=$1
+  shift
+  nsenter --net=/run/netns/"$ns" "$@"
+}
+
+# A pair of namespaces joined by a veth, addresses in 198.18.0.0/15 (RFC 2544 benchmarking),
+# no default route: nothing can leave the machine.
+make_pair() {
+  local a=$1 b=$2 ifa=$3 ifb=$4 addra=$5 addrb=$6
+  ip netns add "$a"
+  ip netns add "$b"
+  ip link add "$ifa" netns "$a" type veth peer name "$ifb" netns "$b"
+  ip -n "$a" addr add "$addra/24" dev "$ifa"
+  ip -n "$b" addr add "$addrb/24" dev "$ifb"
+  ip -n "$a" link set lo up
+  ip -n "$b" link set lo up
+  ip -n "$a" link set "$ifa" up
+  ip -n "$b" link set "$ifb" up
+  ip netns exec "$a" sysctl -qw net.ipv4.icmp_ratelimit=0
+  ip netns exec "$b" sysctl -qw net.ipv4.icmp_ratelimit=0
+}
+
+# Waits up to $1 seconds for a grep pattern in a file.
+wait_for() {
+  local secs=$1 pattern=$2 file=$3 i
+  for ((i = 0; i < secs * 10; i++)); do
+    grep -qE "$pattern" "$file" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+finish() {
+  echo "$PASSES passed, $FAILS failed, $SKIPS skipped"
+  [ "$FAILS" -eq 0 ]
+}

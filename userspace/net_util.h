@@ -1,0 +1,29 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "portcullis/addr.h"
+
+namespace portcullis {
+
+/// "198.18.0.1" for IPv4-mapped addresses, RFC 5952 text for IPv6.
+std::string formatAddr(const pc_addr& addr);
+
+/// Parses an IPv4 or IPv6 address; nullopt when it is neither.
+std::optional<pc_addr> parseAddr(std::string_view text);
+
+struct Prefix {
+  pc_addr addr{};
+  unsigned length = 0;  ///< over the 128-bit mapped address (an IPv4 /24 is /120)
+};
+
+/// Parses "ADDR" or "ADDR/LEN" (IPv4 or IPv6); nullopt on any malformed part.
+std::optional<Prefix> parsePrefix(std::string_view text);
+
+/// The IPv4 and IPv6 addresses configured on an interface.
+std::vector<pc_addr> interfaceAddrs(const std::string& iface);
+
+}  // namespace portcullis

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "portcullis/control.h"
+#include "portcullis/source.h"
+#include "portcullis/stats.h"
+
+namespace portcullis {
+
+static_assert(sizeof(pc_addr) == 16);
+static_assert(sizeof(pc_src_state) == 512, "pc_src_state is part of the pinned map format");
+static_assert(offsetof(pc_src_state, win_score) == 64);
+static_assert(sizeof(pc_stats) % 8 == 0, "pc_stats is summed as an array of __u64");
+static_assert(sizeof(pc_block) == 32);
+static_assert(sizeof(pc_prefix_key) == 20);
+static_assert(sizeof(pc_control) == 56);
+static_assert(offsetof(pc_control, dst_bloom) == 24);
+
+/// Where the engine reads per-source evidence from: the XDP program's pinned maps, or the
+/// in-memory tables the pcap backend fills with the same per-packet code. The rules only see
+/// this interface, so they are tested without root (as Katran's KatranLb takes a
+/// BaseBpfAdapter).
+class SourceTable {
+ public:
+  virtual ~SourceTable() = default;
+
+  /// Every slot of the fixed-size table; unused slots have PC_SRC_USED clear. Reads may race
+  /// with the datapath's writes: values are counters, a torn read is off by one packet.
+  virtual std::span<const pc_src_state> slots() const = 0;
+
+  /// Datapath counters summed over CPUs.
+  virtual pc_stats stats() const = 0;
+
+  /// The datapath's clock, in the ticks the slots' times use.
+  virtual uint64_t now() const = 0;
+  virtual uint64_t ticksPerSecond() const = 0;
+};
+
+}  // namespace portcullis

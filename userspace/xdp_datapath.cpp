@@ -1,0 +1,237 @@
+#include "xdp_datapath.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/magic.h>
+#include <net/if.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+#include <xdp/libxdp.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "xdp_ingress.skel.h"
+
+namespace portcullis {
+
+namespace {
+
+bool gVerbose = false;
+// While libxdp tries its dispatcher, libbpf warns about the dispatcher's failed load (EPERM
+// here, see DESIGN.md); the outcome is reported once by attach() instead.
+bool gAttaching = false;
+
+int libbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (!gVerbose && (level != LIBBPF_WARN || gAttaching)) return 0;
+  return vfprintf(stderr, fmt, args);
+}
+
+int libxdpPrint(enum libxdp_print_level, const char* fmt, va_list args) {
+  if (!gVerbose) return 0;
+  return vfprintf(stderr, fmt, args);
+}
+
+std::string errnoText(int err) { return std::strerror(err < 0 ? -err : err); }
+
+uint32_t randomSeed() {
+  uint32_t seed = 0;
+  if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed)) seed = uint32_t(monotonicNs());
+  return seed ? seed : 1;
+}
+
+// The seed a previous controller used for the pinned table, so slots stay where they are.
+uint32_t pinnedSeed(const std::string& pinDir) {
+  int fd = bpf_obj_get((pinDir + "/pc_control").c_str());
+  if (fd < 0) return 0;
+  pc_control ctl{};
+  uint32_t key = 0;
+  uint32_t seed = bpf_map_lookup_elem(fd, &key, &ctl) == 0 ? ctl.hash_seed : 0;
+  close(fd);
+  return seed;
+}
+
+const char* modeHint(XdpMode mode, int err) {
+  if (err == -EOPNOTSUPP || err == -EINVAL) {
+    return mode == XdpMode::Native ? "the driver has no native XDP support"
+                                   : "generic XDP refused the program";
+  }
+  if (err == -EPERM || err == -EACCES) return "permission denied (needs CAP_BPF and CAP_NET_ADMIN)";
+  if (err == -EEXIST || err == -EBUSY) return "another XDP program is attached in this mode";
+  return "";
+}
+
+}  // namespace
+
+const char* xdpModeName(XdpMode mode) {
+  return mode == XdpMode::Native ? "xdp" : "xdp-generic";
+}
+
+void setBpfLogging(bool verbose) {
+  gVerbose = verbose;
+  libbpf_set_print(libbpfPrint);
+  libxdp_set_print(libxdpPrint);
+}
+
+int ensureBpffs(std::string& error) {
+  struct statfs fs {};
+  if (statfs("/sys/fs/bpf", &fs) == 0 && fs.f_type == BPF_FS_MAGIC) return 0;
+  mkdir("/sys/fs/bpf", 0700);
+  if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0) {
+    int err = -errno;
+    error = "cannot mount bpffs at /sys/fs/bpf: " + errnoText(err);
+    return err;
+  }
+  return 0;
+}
+
+void XdpDatapath::SkelDeleter::operator()(xdp_ingress* skel) const { xdp_ingress__destroy(skel); }
+
+std::unique_ptr<XdpDatapath> XdpDatapath::attach(const XdpOptions& options, std::string& error) {
+  std::unique_ptr<XdpDatapath> dp(new XdpDatapath());
+  dp->iface_ = options.iface;
+  dp->ifindex_ = int(if_nametoindex(options.iface.c_str()));
+  if (dp->ifindex_ == 0) {
+    error = "no such interface: " + options.iface;
+    return nullptr;
+  }
+  if (options.slots < 2 || (options.slots & (options.slots - 1)) != 0) {
+    error = "the source table size must be a power of two, at least 2";
+    return nullptr;
+  }
+  if (ensureBpffs(error) != 0) return nullptr;
+  if (probeKernelClock(dp->clock_, error) != 0) return nullptr;
+
+  dp->pinDir_ = options.pinRoot + "/" + options.iface;
+  std::error_code ec;
+  std::filesystem::create_directories(dp->pinDir_, ec);
+  if (ec) {
+    error = "cannot create " + dp->pinDir_ + ": " + ec.message();
+    return nullptr;
+  }
+
+  LIBBPF_OPTS(bpf_object_open_opts, openOpts, .pin_root_path = dp->pinDir_.c_str());
+  dp->skel_.reset(xdp_ingress__open_opts(&openOpts));
+  if (!dp->skel_) {
+    error = "cannot open the XDP program: " + errnoText(errno);
+    return nullptr;
+  }
+  xdp_ingress* skel = dp->skel_.get();
+
+  uint32_t seed = pinnedSeed(dp->pinDir_);
+  const DatapathTiming& tm = options.timing;
+  pc_tuning& t = const_cast<pc_tuning&>(skel->rodata->pc_tuning);
+  t.score_window = std::max<uint64_t>(1, dp->clock_.fromMillis(tm.scoreWindowMs));
+  t.flow_window = std::max<uint64_t>(1, dp->clock_.fromMillis(tm.flowWindowMs));
+  t.idle_timeout = std::max<uint64_t>(1, dp->clock_.fromMillis(tm.idleTimeoutMs));
+  t.hash_seed = seed ? seed : randomSeed();
+  t.slot_mask = options.slots - 1;
+  t.weight_hot = tm.weightHot;
+  t.weight_low = tm.weightLow;
+  t.weight_high = tm.weightHigh;
+  t.event_burst = tm.eventBurst;
+  bpf_map__set_max_entries(skel->maps.pc_sources, options.slots);
+
+  if (int err = xdp_ingress__load(skel); err) {
+    error = "cannot load the XDP program: " + errnoText(err);
+    if (err == -EINVAL) {
+      error += " (maps pinned under " + dp->pinDir_ +
+               " may be from another version or size; remove them to start afresh)";
+    }
+    return nullptr;
+  }
+
+  // Record the seed and open the lists' generation at 1 (0 is "never checked").
+  uint32_t key = 0;
+  pc_control ctl{};
+  int ctlFd = bpf_map__fd(skel->maps.pc_control);
+  bpf_map_lookup_elem(ctlFd, &key, &ctl);
+  ctl.hash_seed = t.hash_seed;
+  if (ctl.gen == 0) ctl.gen = 1;
+  bpf_map_update_elem(ctlFd, &key, &ctl, BPF_ANY);
+
+  dp->slotCount_ = options.slots;
+  dp->tableBytes_ = size_t(options.slots) * sizeof(pc_src_state);
+  void* table = mmap(nullptr, dp->tableBytes_, PROT_READ, MAP_SHARED,
+                     bpf_map__fd(skel->maps.pc_sources), 0);
+  if (table == MAP_FAILED) {
+    error = "cannot map the source table: " + errnoText(errno);
+    return nullptr;
+  }
+  dp->table_ = static_cast<const pc_src_state*>(table);
+
+  DECLARE_LIBXDP_OPTS(xdp_program_opts, progOpts, .obj = skel->obj, .prog_name = "portcullis");
+  dp->program_ = xdp_program__create(&progOpts);
+  if (long perr = libxdp_get_error(dp->program_); perr) {
+    dp->program_ = nullptr;
+    error = "libxdp cannot take the program: " + errnoText(int(perr));
+    return nullptr;
+  }
+
+  std::string reasons;
+  int lastErr = 0;
+  for (XdpMode mode : options.modes) {
+    auto xmode = mode == XdpMode::Native ? XDP_MODE_NATIVE : XDP_MODE_SKB;
+    gAttaching = true;
+    int err = xdp_program__attach(dp->program_, dp->ifindex_, xmode, 0);
+    gAttaching = false;
+    if (err == 0) {
+      dp->mode_ = mode;
+      dp->fallbackReason_ = reasons;
+      xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(dp->ifindex_);
+      if (!libxdp_get_error(mp) && mp) {
+        dp->viaDispatcher_ = !xdp_multiprog__is_legacy(mp);
+        xdp_multiprog__close(mp);
+      }
+      return dp;
+    }
+    lastErr = err;
+    if (!reasons.empty()) reasons += "; ";
+    reasons += std::string(xdpModeName(mode)) + ": " + errnoText(err);
+    if (const char* hint = modeHint(mode, err); *hint) reasons += std::string(" (") + hint + ")";
+  }
+  (void)lastErr;
+  error = "cannot attach XDP to " + options.iface + ": " + reasons;
+  return nullptr;
+}
+
+XdpDatapath::~XdpDatapath() {
+  if (program_) {
+    auto xmode = mode_ == XdpMode::Native ? XDP_MODE_NATIVE : XDP_MODE_SKB;
+    xdp_program__detach(program_, ifindex_, xmode, 0);
+    xdp_program__close(program_);
+  }
+  if (table_) munmap(const_cast<pc_src_state*>(table_), tableBytes_);
+}
+
+std::span<const pc_src_state> XdpDatapath::slots() const { return {table_, slotCount_}; }
+
+pc_stats XdpDatapath::stats() const {
+  int cpus = libbpf_num_possible_cpus();
+  std::vector<pc_stats> perCpu(size_t(cpus > 0 ? cpus : 1));
+  uint32_t key = 0;
+  pc_stats sum{};
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.pc_stats), &key, perCpu.data()) != 0) return sum;
+  constexpr size_t kFields = sizeof(pc_stats) / sizeof(uint64_t);
+  auto* out = reinterpret_cast<uint64_t*>(&sum);
+  for (const pc_stats& s : perCpu) {
+    auto* in = reinterpret_cast<const uint64_t*>(&s);
+    for (size_t i = 0; i < kFields; ++i) out[i] += in[i];
+  }
+  return sum;
+}
+
+int XdpDatapath::programFd() const { return bpf_program__fd(skel_->progs.portcullis); }
+int XdpDatapath::eventsFd() const { return bpf_map__fd(skel_->maps.pc_events); }
+int XdpDatapath::blocklistFd() const { return bpf_map__fd(skel_->maps.pc_blocklist); }
+int XdpDatapath::allowlistFd() const { return bpf_map__fd(skel_->maps.pc_allowlist); }
+int XdpDatapath::controlFd() const { return bpf_map__fd(skel_->maps.pc_control); }
+
+}  // namespace portcullis

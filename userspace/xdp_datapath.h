@@ -1,0 +1,98 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernel_clock.h"
+#include "portcullis/update.h"
+#include "source_table.h"
+
+struct xdp_ingress;
+struct xdp_program;
+
+namespace portcullis {
+
+enum class XdpMode { Native, Generic };
+const char* xdpModeName(XdpMode mode);
+
+/// Detection windows in milliseconds; converted to jiffies for the XDP program's rodata.
+struct DatapathTiming {
+  uint64_t scoreWindowMs = 300;
+  uint64_t flowWindowMs = 30'000;
+  uint64_t idleTimeoutMs = 60'000;
+  uint16_t weightHot = PC_WEIGHT_HOT_DEFAULT;
+  uint16_t weightLow = PC_WEIGHT_LOW_DEFAULT;
+  uint16_t weightHigh = PC_WEIGHT_HIGH_DEFAULT;
+  uint16_t eventBurst = 4;
+};
+
+struct XdpOptions {
+  std::string iface;
+  std::vector<XdpMode> modes{XdpMode::Native, XdpMode::Generic};  ///< tried in order
+  uint32_t slots = PC_SOURCES_DEFAULT;                            ///< a power of two
+  std::string pinRoot = "/sys/fs/bpf/portcullis";
+  DatapathTiming timing;
+};
+
+/// The XDP program attached to one interface, with its maps pinned under
+/// <pinRoot>/<iface>/. Owns every kernel object it creates; the destructor detaches.
+class XdpDatapath final : public SourceTable {
+ public:
+  /// Loads, pins and attaches. On failure returns nullptr and one line in `error` saying why.
+  static std::unique_ptr<XdpDatapath> attach(const XdpOptions& options, std::string& error);
+  ~XdpDatapath() override;
+
+  XdpDatapath(const XdpDatapath&) = delete;
+  XdpDatapath& operator=(const XdpDatapath&) = delete;
+
+  std::span<const pc_src_state> slots() const override;
+  pc_stats stats() const override;
+  uint64_t now() const override { return clock_.jiffiesNow(); }
+  uint64_t ticksPerSecond() const override { return clock_.hz; }
+
+  XdpMode mode() const { return mode_; }
+  /// True when libxdp's multi-program dispatcher holds the program, false for a direct attach.
+  bool viaDispatcher() const { return viaDispatcher_; }
+  /// Why modes tried before the one attached failed (empty when the first worked).
+  const std::string& fallbackReason() const { return fallbackReason_; }
+  const std::string& iface() const { return iface_; }
+  const std::string& pinDir() const { return pinDir_; }
+  const KernelClock& clock() const { return clock_; }
+  int ifindex() const { return ifindex_; }
+
+  int programFd() const;
+  int eventsFd() const;
+  int blocklistFd() const;
+  int allowlistFd() const;
+  int controlFd() const;
+
+ private:
+  XdpDatapath() = default;
+
+  struct SkelDeleter {
+    void operator()(xdp_ingress* skel) const;
+  };
+
+  std::unique_ptr<xdp_ingress, SkelDeleter> skel_;
+  xdp_program* program_ = nullptr;
+  const pc_src_state* table_ = nullptr;
+  size_t tableBytes_ = 0;
+  uint32_t slotCount_ = 0;
+  KernelClock clock_;
+  XdpMode mode_ = XdpMode::Native;
+  bool viaDispatcher_ = false;
+  std::string fallbackReason_;
+  std::string iface_;
+  std::string pinDir_;
+  int ifindex_ = 0;
+};
+
+/// Routes libbpf's and libxdp's messages to stderr: warnings always, debug only when verbose.
+void setBpfLogging(bool verbose);
+
+/// Mounts bpffs at /sys/fs/bpf when it is missing (it is on a fresh machine).
+int ensureBpffs(std::string& error);
+
+}  // namespace portcullis
