@@ -137,13 +137,15 @@ int portcullis(struct xdp_md *ctx)
 {
 	const __u8 *data = (const __u8 *)(long)ctx->data;
 	const __u8 *end = (const __u8 *)(long)ctx->data_end;
-	const struct pc_tuning *t = (const struct pc_tuning *)&pc_tuning;
+	/* Read through a volatile pointer: the loader sets these after compilation, and clang
+	 * would otherwise fold the initialisers below into the code. */
+	const volatile struct pc_tuning *t = &pc_tuning;
 	struct pc_src_state *pair0, *pair1, *s;
 	struct pc_control *ctl;
 	struct pc_packet p;
 	struct pc_stats *st;
 	__u32 zero = 0, idx;
-	int rc, fresh, evicted, new_port;
+	int rc, fresh, evicted, probe_port;
 	__u64 now;
 	__u8 kind;
 
@@ -226,7 +228,7 @@ int portcullis(struct xdp_md *ctx)
 		s->flags &= ~PC_SRC_BLOCKED; /* expired */
 	}
 
-	kind = pc_source_update(s, &p, now, t, &new_port);
+	kind = pc_source_update(s, &p, now, t, &probe_port);
 	if (pc_kind_is_illegal(kind)) {
 		if (s->win_events < t->event_burst) {
 			s->win_events++;
@@ -235,7 +237,7 @@ int portcullis(struct xdp_md *ctx)
 			st->events_limited++;
 		}
 	}
-	if (new_port && t->report_ports)
+	if (probe_port && t->report_ports)
 		pc_emit_event(&p, PC_EVENT_PORT, kind, now, st);
 	return XDP_PASS;
 }

@@ -1,15 +1,25 @@
 #include "cli.h"
 
-#include <CLI/CLI.hpp>
+#include <bpf/libbpf.h>
+#include <poll.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
-#include <iostream>
-#include <thread>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <optional>
 
-#include "estimate.h"
+#include "alert.h"
+#include "engine.h"
+#include "kernel_clock.h"
+#include "memory_table.h"
 #include "net_util.h"
+#include "pcap_source.h"
+#include "replayer.h"
+#include "rules.h"
 #include "xdp_datapath.h"
 
 namespace portcullis {
@@ -28,74 +38,442 @@ void installSignalHandlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-const char* kKindNames[PC_KIND_MAX] = {"syn",    "ack",    "null",   "fin",
-                                       "xmas",   "maimon", "synfin", "synrst",
-                                       "other",  "synack", "rst",    "established",
-                                       "udp",    "icmp",   "icmp-other", "fragment"};
-
-void printSources(const SourceTable& table) {
-  for (const pc_src_state& s : table.slots()) {
-    if (!(s.flags & PC_SRC_USED)) continue;
-    std::printf("%-39s pkts=%u", formatAddr(s.key).c_str(), s.packets);
-    for (int k = 0; k < PC_KIND_MAX; ++k) {
-      if (s.count[k]) std::printf(" %s=%u", kKindNames[k], s.count[k]);
-    }
-    std::printf(" ports~%llu dsts~%llu\n", (unsigned long long)linearCount(s.ports),
-                (unsigned long long)linearCount(s.dsts));
-  }
-  std::fflush(stdout);
+int64_t unixMicrosNow() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
 }
 
-struct WatchArgs {
-  std::vector<std::string> ifaces{"lo"};
-  std::string mode = "auto";
+/// Options common to watch and replay: outputs and the rules' numbers.
+struct CommonArgs {
+  RuleConfig rules;
+  bool json = false;
+  std::string alertsFile;
+  std::string logFile;
+  bool savePorts = false;
+  uint64_t maxPackets = 0;
+  std::vector<std::string> dstIps;
   bool verbose = false;
+  bool noAnomaly = false;
+  std::string configFile;
+  uint32_t slots = PC_SOURCES_DEFAULT;
 };
 
-int runWatch(const WatchArgs& args) {
-  setBpfLogging(args.verbose);
-  std::vector<std::unique_ptr<XdpDatapath>> datapaths;
-  for (const std::string& iface : args.ifaces) {
-    XdpOptions opts;
-    opts.iface = iface;
-    if (args.mode == "xdp") opts.modes = {XdpMode::Native};
-    if (args.mode == "xdp-generic") opts.modes = {XdpMode::Generic};
-    std::string error;
-    auto dp = XdpDatapath::attach(opts, error);
-    if (!dp) {
-      std::fprintf(stderr, "portcullis: %s\n", error.c_str());
-      return 1;
+struct WatchArgs {
+  CommonArgs common;
+  std::vector<std::string> ifaces;
+  std::string mode = "auto";
+};
+
+struct ReplayArgs {
+  CommonArgs common;
+  std::string file;
+};
+
+void addCommonOptions(CLI::App* cmd, CommonArgs& a) {
+  RuleConfig& r = a.rules;
+  // Listed for --help; expandConfig() reads the file before parsing.
+  cmd->add_option("--config", a.configFile, "TOML config file (keys are the long option names)");
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  cmd->add_flag("--json", a.json, "one JSON object per line");
+  cmd->add_option("--alerts", a.alertsFile, "also append alerts to FILE");
+  cmd->add_option("--log-file", a.logFile, "write the per-source report as JSON to FILE on exit");
+  cmd->add_flag("--save-ports", a.savePorts, "record the ports each source probed (summary)");
+  cmd->add_option("--max-packets", a.maxPackets, "stop after N packets (0: no limit)");
+  cmd->add_option("--dst-ip", a.dstIps,
+                  "protected destination (repeatable; 'all' for every destination)");
+  cmd->add_flag("-v,--verbose", a.verbose, "verbose output, with libbpf's messages");
+  auto positive = CLI::Range(1u, 1'000'000'000u);
+  cmd->add_option("--score-threshold", r.scoreThreshold, "score rule: points in one window")
+      ->check(CLI::Range(1u, 65535u))->capture_default_str();
+  cmd->add_option("--score-window-ms", r.scoreWindowMs, "score rule: window length")
+      ->check(CLI::Range(1u, 3'600'000u))->capture_default_str();
+  cmd->add_option("--weight-hot", r.weightHot, "points for ports 11, 12, 13, 2000")
+      ->check(CLI::Range(0, 1000))->capture_default_str();
+  cmd->add_option("--weight-low", r.weightLow, "points for other ports below 1024")
+      ->check(CLI::Range(0, 1000))->capture_default_str();
+  cmd->add_option("--weight-high", r.weightHigh, "points for ports 1024 and above")
+      ->check(CLI::Range(0, 1000))->capture_default_str();
+  cmd->add_option("--rate-ports", r.rateMaxPorts, "rate rule: more than X distinct ports ...")
+      ->check(CLI::Range(1u, 65535u))->capture_default_str();
+  cmd->add_option("--rate-window", r.rateWindowS, "... within Y seconds")
+      ->check(CLI::Range(1u, 86400u))->capture_default_str();
+  cmd->add_flag("--no-anomaly", a.noAnomaly, "turn the anomaly rule off");
+  cmd->add_option("--poll-ms", r.pollMs, "how often the tables are read")
+      ->check(CLI::Range(10u, 10'000u))->capture_default_str();
+  cmd->add_option("--quiet-seconds", r.quietS, "a scan quiet this long is over")
+      ->check(positive)->capture_default_str();
+  cmd->add_option("--forget-seconds", r.forgetS, "forget sources idle this long")
+      ->check(positive)->capture_default_str();
+  cmd->add_option("--flow-window", r.flowWindowS, "seconds a silent connection is remembered")
+      ->check(CLI::Range(1u, 86400u))->capture_default_str();
+  cmd->add_option("--event-burst", r.eventBurst, "anomaly events per source per window")
+      ->check(CLI::Range(1u, 255u))->capture_default_str();
+  cmd->add_option("--slots", a.slots, "source table size (a power of two)")
+      ->check(CLI::Range(2u, 1u << 24))
+      ->check([](const std::string& v) {
+        unsigned long n = std::stoul(v);
+        return (n & (n - 1)) == 0 ? std::string() : std::string("must be a power of two");
+      })
+      ->capture_default_str();
+}
+
+// --dst-ip: explicit addresses, "all", or (empty) the interfaces' own addresses.
+std::optional<std::vector<pc_addr>> explicitDestinations(const CommonArgs& a, std::string& error) {
+  if (a.dstIps.empty()) return std::nullopt;
+  std::vector<pc_addr> out;
+  for (const std::string& ip : a.dstIps) {
+    if (ip == "all" || ip == "any") return std::vector<pc_addr>{};
+    auto addr = parseAddr(ip);
+    if (!addr) {
+      error = "--dst-ip: not an IP address: " + ip;
+      return std::nullopt;
     }
-    std::printf("portcullis: watching %s in %s mode (%s)%s%s\n", iface.c_str(),
-                xdpModeName(dp->mode()), dp->viaDispatcher() ? "libxdp dispatcher" : "direct attach",
-                dp->fallbackReason().empty() ? "" : "; fell back after ",
-                dp->fallbackReason().c_str());
-    std::printf("portcullis: maps pinned under %s\n", dp->pinDir().c_str());
-    std::fflush(stdout);
-    datapaths.push_back(std::move(dp));
+    out.push_back(*addr);
   }
-  installSignalHandlers();
-  while (!gStop) {
-    for (int i = 0; i < 10 && !gStop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    for (const auto& dp : datapaths) printSources(*dp);
+  return out;
+}
+
+struct OutputFiles {
+  FILE* alerts = nullptr;
+  ~OutputFiles() {
+    if (alerts) std::fclose(alerts);
   }
-  std::printf("portcullis: detaching\n");
+};
+
+bool openOutputs(const CommonArgs& a, OutputFiles& files) {
+  if (!a.alertsFile.empty()) {
+    files.alerts = std::fopen(a.alertsFile.c_str(), "a");
+    if (!files.alerts) {
+      std::fprintf(stderr, "portcullis: cannot open %s: %s\n", a.alertsFile.c_str(),
+                   std::strerror(errno));
+      return false;
+    }
+  }
+  return true;
+}
+
+void finish(Engine& engine, const CommonArgs& a) {
+  engine.writeSummary();
+  if (!a.logFile.empty()) {
+    FILE* f = std::fopen(a.logFile.c_str(), "w");
+    if (!f) {
+      std::fprintf(stderr, "portcullis: cannot write %s: %s\n", a.logFile.c_str(),
+                   std::strerror(errno));
+      return;
+    }
+    std::string doc = engine.summaryJson();
+    std::fwrite(doc.data(), 1, doc.size(), f);
+    std::fputc('\n', f);
+    std::fclose(f);
+  }
+}
+
+DatapathTiming timingFrom(const CommonArgs& a) {
+  DatapathTiming t;
+  t.scoreWindowMs = a.rules.scoreWindowMs;
+  t.flowWindowMs = uint64_t(a.rules.flowWindowS) * 1000;
+  t.idleTimeoutMs = uint64_t(a.rules.forgetS) * 1000;
+  t.weightHot = a.rules.weightHot;
+  t.weightLow = a.rules.weightLow;
+  t.weightHigh = a.rules.weightHigh;
+  t.eventBurst = uint16_t(a.rules.eventBurst);
+  t.reportPorts = a.savePorts;
+  return t;
+}
+
+// One watched interface: an XDP datapath, or a live pcap capture feeding a MemoryTable.
+struct Watched {
+  std::string iface;
+  std::unique_ptr<XdpDatapath> xdp;
+  std::unique_ptr<PcapSource> pcap;
+  std::unique_ptr<MemoryTable> table;
+  std::vector<pc_addr> dsts;
+  const SourceTable& source() const {
+    return xdp ? static_cast<const SourceTable&>(*xdp) : *table;
+  }
+  size_t index = 0;
+};
+
+struct RingBufferDeleter {
+  void operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
+};
+
+struct RingContext {
+  Engine* engine;
+  size_t index;
+};
+
+int onRingEvent(void* ctx, void* data, size_t size) {
+  if (size < sizeof(pc_event)) return 0;
+  auto* rc = static_cast<RingContext*>(ctx);
+  rc->engine->onEvent(rc->index, *static_cast<const pc_event*>(data));
   return 0;
+}
+
+int runWatch(WatchArgs& args) {
+  CommonArgs& a = args.common;
+  a.rules.anomaly = !a.noAnomaly;
+  setBpfLogging(a.verbose);
+  if (args.ifaces.empty()) args.ifaces = {"lo"};
+  std::string error;
+  auto fixedDsts = explicitDestinations(a, error);
+  if (!error.empty()) {
+    std::fprintf(stderr, "portcullis: %s\n", error.c_str());
+    return 2;
+  }
+  OutputFiles files;
+  if (!openOutputs(a, files)) return 2;
+  AlertSink sink(a.json, files.alerts);
+  Engine engine(a.rules, sink, a.savePorts);
+
+  std::vector<std::unique_ptr<Watched>> watched;
+  for (const std::string& iface : args.ifaces) {
+    auto w = std::make_unique<Watched>();
+    w->iface = iface;
+    w->dsts = fixedDsts ? *fixedDsts : interfaceAddrs(iface);
+    std::string xdpError;
+    if (args.mode != "pcap") {
+      XdpOptions opts;
+      opts.iface = iface;
+      opts.slots = a.slots;
+      opts.timing = timingFrom(a);
+      if (args.mode == "xdp") opts.modes = {XdpMode::Native};
+      if (args.mode == "xdp-generic") opts.modes = {XdpMode::Generic};
+      w->xdp = XdpDatapath::attach(opts, xdpError);
+      if (!w->xdp && args.mode != "auto") {
+        std::fprintf(stderr, "portcullis: %s\n", xdpError.c_str());
+        return 1;
+      }
+    }
+    if (w->xdp) {
+      w->xdp->setWatchedDestinations(w->dsts);
+      std::fprintf(stderr, "portcullis: watching %s in %s mode (%s)%s%s\n", iface.c_str(),
+                   xdpModeName(w->xdp->mode()),
+                   w->xdp->viaDispatcher() ? "libxdp dispatcher" : "direct attach",
+                   w->xdp->fallbackReason().empty() ? "" : "; fell back after ",
+                   w->xdp->fallbackReason().c_str());
+      std::fprintf(stderr, "portcullis: maps pinned under %s\n", w->xdp->pinDir().c_str());
+    } else {
+      if (args.mode == "auto") {
+        std::fprintf(stderr, "portcullis: XDP unavailable on %s (%s); using pcap\n",
+                     iface.c_str(), xdpError.c_str());
+      }
+      w->pcap = PcapSource::openLive(iface, w->dsts, error);
+      if (!w->pcap) {
+        std::fprintf(stderr, "portcullis: %s\n", error.c_str());
+        return 1;
+      }
+      if (!MemoryTable::supportsLinkType(w->pcap->linkType())) {
+        std::fprintf(stderr, "portcullis: %s: unsupported link type %d\n", iface.c_str(),
+                     w->pcap->linkType());
+        return 1;
+      }
+      w->table = std::make_unique<MemoryTable>(iface, a.slots, a.rules, a.savePorts);
+      w->table->setWatchedDestinations(w->dsts);
+      w->table->advanceTo(uint64_t(unixMicrosNow()));
+      std::fprintf(stderr, "portcullis: watching %s in pcap mode\n", iface.c_str());
+    }
+    std::string shown;
+    for (const pc_addr& d : w->dsts) shown += " " + formatAddr(d);
+    std::fprintf(stderr, "portcullis: protected destinations on %s:%s\n", iface.c_str(),
+                 w->dsts.empty() ? " all" : shown.c_str());
+    w->index = watched.size();
+    engine.addTable(&w->source());
+    watched.push_back(std::move(w));
+  }
+
+  // One ring buffer manager over every XDP interface's events.
+  std::vector<std::unique_ptr<RingContext>> contexts;
+  std::unique_ptr<ring_buffer, RingBufferDeleter> rb;
+  for (auto& w : watched) {
+    if (!w->xdp) continue;
+    contexts.push_back(std::make_unique<RingContext>(RingContext{&engine, w->index}));
+    if (!rb) {
+      rb.reset(ring_buffer__new(w->xdp->eventsFd(), onRingEvent, contexts.back().get(), nullptr));
+    } else {
+      ring_buffer__add(rb.get(), w->xdp->eventsFd(), onRingEvent, contexts.back().get());
+    }
+  }
+
+  installSignalHandlers();
+  std::fflush(stderr);
+  uint64_t lastPoll = monotonicNs(), lastAddrCheck = lastPoll;
+  const uint64_t pollNs = uint64_t(a.rules.pollMs) * 1'000'000;
+  while (!gStop) {
+    // Wait for events: the ring buffer (XDP) or capture fds (pcap), at most one poll interval.
+    std::vector<pollfd> fds;
+    if (rb) fds.push_back({ring_buffer__epoll_fd(rb.get()), POLLIN, 0});
+    for (auto& w : watched) {
+      if (w->pcap) fds.push_back({w->pcap->selectableFd(), POLLIN, 0});
+    }
+    ::poll(fds.data(), fds.size(), int(a.rules.pollMs));
+    if (rb) ring_buffer__consume(rb.get());
+    uint64_t packets = 0;
+    for (auto& w : watched) {
+      if (w->pcap) {
+        CapturedFrame f;
+        while (w->pcap->next(f) == ReadResult::Frame) {
+          w->table->handleFrame(f.data, f.caplen, w->pcap->linkType(), f.tsMicros);
+          for (const pc_event& e : w->table->takeEvents()) engine.onEvent(w->index, e);
+        }
+      }
+      packets += w->source().stats().packets;
+    }
+    uint64_t now = monotonicNs();
+    if (now - lastPoll >= pollNs) {
+      for (auto& w : watched) {
+        if (w->table) w->table->advanceTo(uint64_t(unixMicrosNow()));
+      }
+      engine.poll();
+      lastPoll = now;
+    }
+    // Keep the protected destinations current when they are the interfaces' own addresses.
+    if (!fixedDsts && now - lastAddrCheck >= 2'000'000'000ull) {
+      lastAddrCheck = now;
+      for (auto& w : watched) {
+        auto current = interfaceAddrs(w->iface);
+        if (current.size() == w->dsts.size() &&
+            std::equal(current.begin(), current.end(), w->dsts.begin(),
+                       [](const pc_addr& x, const pc_addr& y) { return pc_addr_eq(&x, &y); })) {
+          continue;
+        }
+        w->dsts = current;
+        if (w->xdp) w->xdp->setWatchedDestinations(current);
+        if (w->table) w->table->setWatchedDestinations(current);
+        if (w->pcap && !w->pcap->setDestinations(current, error)) {
+          std::fprintf(stderr, "portcullis: %s\n", error.c_str());
+        }
+      }
+    }
+    if (a.maxPackets && packets >= a.maxPackets) break;
+  }
+  if (rb) ring_buffer__consume(rb.get());
+  engine.poll();
+  finish(engine, a);
+  std::fprintf(stderr, "portcullis: detaching\n");
+  return 0;
+}
+
+int runReplay(ReplayArgs& args) {
+  CommonArgs& a = args.common;
+  a.rules.anomaly = !a.noAnomaly;
+  std::string error;
+  auto fixedDsts = explicitDestinations(a, error);
+  if (!error.empty()) {
+    std::fprintf(stderr, "portcullis: %s\n", error.c_str());
+    return 2;
+  }
+  auto src = PcapSource::openFile(args.file, error);
+  if (!src) {
+    std::fprintf(stderr, "portcullis: %s\n", error.c_str());
+    return 2;
+  }
+  if (!MemoryTable::supportsLinkType(src->linkType())) {
+    std::fprintf(stderr, "portcullis: %s: unsupported link type %d\n", args.file.c_str(),
+                 src->linkType());
+    return 2;
+  }
+  OutputFiles files;
+  if (!openOutputs(a, files)) return 2;
+  AlertSink sink(a.json, files.alerts);
+  Engine engine(a.rules, sink, a.savePorts);
+  MemoryTable table("replay", a.slots, a.rules, a.savePorts);
+  if (fixedDsts) table.setWatchedDestinations(*fixedDsts);
+  engine.addTable(&table);
+
+  CaptureReplayer replayer(table, engine, 0, uint64_t(a.rules.pollMs) * 1000);
+  CapturedFrame f;
+  ReadResult rc;
+  uint64_t packets = 0;
+  while ((rc = src->next(f)) == ReadResult::Frame) {
+    replayer.frame(f.data, f.caplen, src->linkType(), f.tsMicros);
+    if (a.maxPackets && ++packets >= a.maxPackets) break;
+  }
+  if (rc == ReadResult::Error) {
+    std::fprintf(stderr, "portcullis: %s: %s\n", args.file.c_str(), src->lastError().c_str());
+    return 2;
+  }
+  replayer.finish();
+  finish(engine, a);
+  return 0;
+}
+
+// Turns `--config FILE` into command-line options placed before the user's own, so the file
+// sets defaults and the command line overrides them. Keys are the long option names, at the top
+// level or under a [watch] / [replay] table. (CLI11 2.1 reads config files only for the main
+// app's options, and one file should serve both subcommands.)
+bool expandConfig(int argc, char** argv, std::vector<std::string>& out, std::string& error) {
+  std::vector<std::string> user;
+  std::string path;
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) {
+      path = argv[++i];
+    } else if (arg.rfind("--config=", 0) == 0) {
+      path = arg.substr(9);
+    } else {
+      user.push_back(arg);
+    }
+  }
+  out.assign(argv, argv + std::min(argc, 2));
+  if (!path.empty()) {
+    std::vector<CLI::ConfigItem> items;
+    try {
+      items = CLI::ConfigTOML().from_file(path);
+    } catch (const CLI::Error& e) {
+      error = "config " + path + ": " + e.what();
+      return false;
+    }
+    std::string sub = argc > 1 ? argv[1] : "";
+    for (const CLI::ConfigItem& item : items) {
+      if (!item.parents.empty() && !(item.parents.size() == 1 && item.parents[0] == sub)) continue;
+      if (item.name == "++" || item.name == "--") continue;  // section markers
+      if (item.inputs.size() == 1 && (item.inputs[0] == "true" || item.inputs[0] == "false")) {
+        if (item.inputs[0] == "true") out.push_back("--" + item.name);
+        continue;
+      }
+      for (const std::string& value : item.inputs) {
+        out.push_back("--" + item.name);
+        out.push_back(value);
+      }
+    }
+  }
+  out.insert(out.end(), user.begin(), user.end());
+  return true;
 }
 
 }  // namespace
 
 int runCli(int argc, char** argv) {
+  std::vector<std::string> expanded;
+  std::string configError;
+  if (!expandConfig(argc, argv, expanded, configError)) {
+    std::fprintf(stderr, "portcullis: %s\n", configError.c_str());
+    return 2;
+  }
+  std::vector<char*> args;
+  for (std::string& a : expanded) args.push_back(a.data());
+  argc = int(args.size());
+  argv = args.data();
+
   CLI::App app{"portcullis: port-scan detection and blocking in XDP"};
   app.require_subcommand(1);
+
   WatchArgs watch;
   CLI::App* watchCmd = app.add_subcommand("watch", "attach to interfaces and report scans");
-  watchCmd->add_option("-i,--interface", watch.ifaces, "interface to watch (repeatable)")
-      ->capture_default_str();
+  watchCmd->add_option("-i,--interface", watch.ifaces, "interface to watch (repeatable; default lo)");
   watchCmd->add_option("--mode", watch.mode, "datapath: auto, xdp, xdp-generic or pcap")
       ->check(CLI::IsMember({"auto", "xdp", "xdp-generic", "pcap"}))
       ->capture_default_str();
-  watchCmd->add_flag("-v,--verbose", watch.verbose, "verbose output, with libbpf's messages");
+  addCommonOptions(watchCmd, watch.common);
+
+  ReplayArgs replay;
+  CLI::App* replayCmd =
+      app.add_subcommand("replay", "run the rules over a capture file (pcap or pcapng)");
+  replayCmd->add_option("file", replay.file, "capture file")->required();
+  addCommonOptions(replayCmd, replay.common);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -103,10 +481,13 @@ int runCli(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "portcullis: %s\n", e.what());
+    std::string what = e.what();
+    if (what.empty()) what = e.get_name();
+    std::fprintf(stderr, "portcullis: %s\n", what.c_str());
     return 2;
   }
   if (watchCmd->parsed()) return runWatch(watch);
+  if (replayCmd->parsed()) return runReplay(replay);
   return 2;
 }
 

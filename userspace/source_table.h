@@ -1,11 +1,14 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "portcullis/control.h"
 #include "portcullis/source.h"
 #include "portcullis/stats.h"
+#include "portcullis/update.h"
 
 namespace portcullis {
 
@@ -36,6 +39,25 @@ class SourceTable {
   /// The datapath's clock, in the ticks the slots' times use.
   virtual uint64_t now() const = 0;
   virtual uint64_t ticksPerSecond() const = 0;
+  virtual int64_t ticksToUnixMicros(uint64_t ticks) const = 0;
+
+  /// The slot holding src, or nullptr.
+  virtual const pc_src_state* find(const pc_addr& src) const = 0;
+
+  /// The interface (or capture) the table watches, for reports.
+  virtual const std::string& name() const = 0;
 };
+
+/// find() over a table laid out by pc_slot_index (both backends use the same layout).
+inline const pc_src_state* findSlot(std::span<const pc_src_state> slots, const pc_tuning& tuning,
+                                    const pc_addr& src) {
+  uint32_t idx = pc_slot_index(&src, &tuning);
+  for (uint32_t i : {idx, idx | 1}) {
+    if (i < slots.size() && (slots[i].flags & PC_SRC_USED) && pc_addr_eq(&slots[i].key, &src)) {
+      return &slots[i];
+    }
+  }
+  return nullptr;
+}
 
 }  // namespace portcullis

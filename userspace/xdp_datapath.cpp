@@ -16,6 +16,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 
 #include "xdp_ingress.skel.h"
@@ -137,6 +138,8 @@ std::unique_ptr<XdpDatapath> XdpDatapath::attach(const XdpOptions& options, std:
   t.weight_low = tm.weightLow;
   t.weight_high = tm.weightHigh;
   t.event_burst = tm.eventBurst;
+  t.report_ports = tm.reportPorts ? 1 : 0;
+  dp->tuning_ = t;
   bpf_map__set_max_entries(skel->maps.pc_sources, options.slots);
 
   if (int err = xdp_ingress__load(skel); err) {
@@ -208,7 +211,39 @@ XdpDatapath::~XdpDatapath() {
     xdp_program__detach(program_, ifindex_, xmode, 0);
     xdp_program__close(program_);
   }
+  // A clean stop leaves only the lists behind: the next watch starts with fresh evidence (and
+  // may be a newer program with another table layout) but keeps every block.
+  if (skel_) {
+    for (bpf_map* m : {skel_->maps.pc_sources, skel_->maps.pc_stats, skel_->maps.pc_events,
+                       skel_->maps.pc_control}) {
+      bpf_map__unpin(m, nullptr);
+    }
+    rmdir(pinDir_.c_str());  // only succeeds when nothing is left in it
+  }
   if (table_) munmap(const_cast<pc_src_state*>(table_), tableBytes_);
+}
+
+int64_t XdpDatapath::ticksToUnixMicros(uint64_t ticks) const {
+  timespec rt{};
+  clock_gettime(CLOCK_REALTIME, &rt);
+  int64_t nowUs = int64_t(rt.tv_sec) * 1'000'000 + rt.tv_nsec / 1000;
+  int64_t ageTicks = int64_t(clock_.jiffiesNow()) - int64_t(ticks);
+  return nowUs - ageTicks * 1'000'000 / int64_t(clock_.hz);
+}
+
+int XdpDatapath::setWatchedDestinations(const std::vector<pc_addr>& dsts) {
+  uint32_t key = 0;
+  pc_control ctl{};
+  if (bpf_map_lookup_elem(controlFd(), &key, &ctl) != 0) return -errno;
+  ctl.dst_filter = dsts.empty() ? 0 : 1;
+  std::memset(ctl.dst_bloom, 0, sizeof(ctl.dst_bloom));
+  for (const pc_addr& d : dsts) {
+    uint32_t bit = pc_dst_bloom_bit(&d);
+    ctl.dst_bloom[bit >> 6] |= 1ull << (bit & 63);
+  }
+  // The controller is the only writer of pc_control, so read-modify-write is safe.
+  if (bpf_map_update_elem(controlFd(), &key, &ctl, BPF_ANY) != 0) return -errno;
+  return 0;
 }
 
 std::span<const pc_src_state> XdpDatapath::slots() const { return {table_, slotCount_}; }

@@ -26,6 +26,7 @@ struct DatapathTiming {
   uint16_t weightLow = PC_WEIGHT_LOW_DEFAULT;
   uint16_t weightHigh = PC_WEIGHT_HIGH_DEFAULT;
   uint16_t eventBurst = 4;
+  bool reportPorts = false;  ///< an event per first-probed port (--save-ports)
 };
 
 struct XdpOptions {
@@ -51,6 +52,14 @@ class XdpDatapath final : public SourceTable {
   pc_stats stats() const override;
   uint64_t now() const override { return clock_.jiffiesNow(); }
   uint64_t ticksPerSecond() const override { return clock_.hz; }
+  int64_t ticksToUnixMicros(uint64_t ticks) const override;
+  const pc_src_state* find(const pc_addr& src) const override {
+    return findSlot(slots(), tuning_, src);
+  }
+  const std::string& name() const override { return iface_; }
+
+  /// Only packets to these destinations are scored; empty watches every destination.
+  int setWatchedDestinations(const std::vector<pc_addr>& dsts);
 
   XdpMode mode() const { return mode_; }
   /// True when libxdp's multi-program dispatcher holds the program, false for a direct attach.
@@ -81,6 +90,7 @@ class XdpDatapath final : public SourceTable {
   size_t tableBytes_ = 0;
   uint32_t slotCount_ = 0;
   KernelClock clock_;
+  pc_tuning tuning_{};
   XdpMode mode_ = XdpMode::Native;
   bool viaDispatcher_ = false;
   std::string fallbackReason_;

@@ -32,5 +32,5 @@ struct pc_packet {
 	__u8 ttl;             /* IPv4 TTL or IPv6 hop limit */
 	__u8 icmp_type;       /* ICMP / ICMPv6 type */
 	__u8 icmp_code;
-	__u8 pad;
+	__u8 tcp_hlen;        /* TCP header length in bytes, options included */
 };

@@ -79,6 +79,7 @@ PC_INLINE int pc_parse_tcp(struct pc_cursor *cur, struct pc_packet *p, __u32 l4_
 	p->dport = pc_rd16(th + 2);
 	p->tcp_flags = th[13];
 	p->tcp_window = pc_rd16(th + 14);
+	p->tcp_hlen = (__u8)doff;
 	p->kind = pc_classify_tcp(th[13]);
 	p->payload_len = (__u16)(l4_len - doff);
 	/* Only the first option is read for the MSS: nmap, masscan and stacks all put MSS first,
@@ -232,6 +233,20 @@ PC_INLINE int pc_parse_ipv6(struct pc_cursor *cur, struct pc_packet *p)
 		return rc == PC_PARSE_MALFORMED ? pc_first_fragment(&l4, p) : rc;
 	}
 	return pc_parse_l4(cur, p, l4_len);
+}
+
+/* Parses from the network header on, given its EtherType (captures without Ethernet: Linux
+ * cooked, raw IP). */
+PC_INLINE int pc_parse_l3(const __u8 *data, const __u8 *end, int ethertype, struct pc_packet *p)
+{
+	struct pc_cursor cur = { data, end };
+
+	__builtin_memset(p, 0, sizeof(*p));
+	if (ethertype == PC_ETH_P_IP)
+		return pc_parse_ipv4(&cur, p);
+	if (ethertype == PC_ETH_P_IPV6)
+		return pc_parse_ipv6(&cur, p);
+	return PC_PARSE_NOT_IP;
 }
 
 /* Parses an Ethernet frame. On PC_PARSE_OK and PC_PARSE_FRAGMENT, src/dst and kind are set. */

@@ -31,7 +31,8 @@ struct pc_src_state {
 	__u8 flags;                      /* enum pc_src_flags */
 	__u8 win_events;                 /* anomaly events sent in the current score window */
 	__u16 reserved0;
-	__u32 reserved1;
+	__u32 stack_syns;                /* SYNs carrying a full OS option set (timestamps, …):
+					  * connect() from a real stack, not a crafted probe */
 	__u16 win_score[PC_KIND_MAX];    /* score per kind in the current window */
 	__u16 prev_score[PC_KIND_MAX];   /* score per kind of the window before */
 	__u32 count[PC_KIND_MAX];        /* packets per kind */

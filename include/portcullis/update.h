@@ -53,7 +53,7 @@ PC_INLINE int pc_bit_test(const __u64 *words, __u32 bit)
 }
 
 /* Index of the first slot of the pair a source may occupy. */
-PC_INLINE __u32 pc_slot_index(const struct pc_addr *src, const struct pc_tuning *t)
+PC_INLINE __u32 pc_slot_index(const struct pc_addr *src, const volatile struct pc_tuning *t)
 {
 	return pc_addr_hash(src, t->hash_seed) & t->slot_mask & ~1u;
 }
@@ -61,7 +61,7 @@ PC_INLINE __u32 pc_slot_index(const struct pc_addr *src, const struct pc_tuning 
 /* A slot may be taken over when it is free, idle, or holds a one-packet source: a flood of
  * spoofed one-packet sources churns among itself and never evicts a source with evidence. */
 PC_INLINE int pc_slot_replaceable(const struct pc_src_state *s, __u64 now,
-				  const struct pc_tuning *t)
+				  const volatile struct pc_tuning *t)
 {
 	if (!(s->flags & PC_SRC_USED))
 		return 1;
@@ -74,7 +74,7 @@ PC_INLINE int pc_slot_replaceable(const struct pc_src_state *s, __u64 now,
  * initialised for src (and *evicted when it held another source). 0: nothing can be had. */
 PC_INLINE struct pc_src_state *pc_slot_pick(struct pc_src_state *a, struct pc_src_state *b,
 					    const struct pc_addr *src, __u64 now,
-					    const struct pc_tuning *t, int *fresh, int *evicted)
+					    const volatile struct pc_tuning *t, int *fresh, int *evicted)
 {
 	*fresh = 0;
 	*evicted = 0;
@@ -113,7 +113,7 @@ PC_INLINE void pc_slot_init(struct pc_src_state *s, const struct pc_addr *src, _
 	s->flow_start = now;
 }
 
-PC_INLINE void pc_roll_windows(struct pc_src_state *s, __u64 now, const struct pc_tuning *t)
+PC_INLINE void pc_roll_windows(struct pc_src_state *s, __u64 now, const volatile struct pc_tuning *t)
 {
 	int i;
 
@@ -181,7 +181,7 @@ PC_INLINE int pc_udp_is_reply(const struct pc_packet *p)
 	return p->l4proto == PC_IPPROTO_UDP && p->sport < 1024 && p->dport >= 32768;
 }
 
-PC_INLINE __u16 pc_probe_weight(const struct pc_packet *p, const struct pc_tuning *t)
+PC_INLINE __u16 pc_probe_weight(const struct pc_packet *p, const volatile struct pc_tuning *t)
 {
 	if (p->kind == PC_KIND_ICMP_ECHO) /* no port: each destination host counts one point */
 		return t->weight_high;
@@ -189,16 +189,15 @@ PC_INLINE __u16 pc_probe_weight(const struct pc_packet *p, const struct pc_tunin
 }
 
 /* Updates s with packet p at time now; returns the packet's effective kind (after the flow
- * filter). Windows roll here. *new_port is set when the probe's port had not been probed by
- * this source before (as far as the port bitmap can tell). */
+ * filter). Windows roll here. *probe_port is set for probes that carry a port. */
 PC_INLINE __u8 pc_source_update(struct pc_src_state *s, const struct pc_packet *p, __u64 now,
-				const struct pc_tuning *t, int *new_port)
+				const volatile struct pc_tuning *t, int *probe_port)
 {
 	__u32 dst_fold = pc_addr_fold(&p->dst);
 	__u32 pair;
 	__u8 kind;
 
-	*new_port = 0;
+	*probe_port = 0;
 	pc_roll_windows(s, now, t);
 	s->last_seen = now;
 	s->packets++;
@@ -207,6 +206,10 @@ PC_INLINE __u8 pc_source_update(struct pc_src_state *s, const struct pc_packet *
 	if (kind == PC_KIND_UDP && pc_udp_is_reply(p))
 		kind = PC_KIND_ESTABLISHED;
 	s->count[kind & (PC_KIND_MAX - 1)]++;
+	/* Linux, BSD and Windows stacks send MSS, SACK-permitted, timestamps and window scale
+	 * (20 option bytes); nmap's and masscan's raw SYNs carry at most MSS. */
+	if (kind == PC_KIND_SYN && p->tcp_hlen >= 20 + 12)
+		s->stack_syns++;
 
 	if (!pc_kind_is_probe(kind) && !(kind == PC_KIND_FRAGMENT && p->dport))
 		return kind;
@@ -220,8 +223,14 @@ PC_INLINE __u8 pc_source_update(struct pc_src_state *s, const struct pc_packet *
 
 		s->win_score[k] = sum > 0xffff ? 0xffff : (__u16)sum;
 	}
+	/* Every probe is reported for --save-ports and the controller dedupes: the bitmaps here
+	 * collide by design, and a list that silently loses ports is worse than lost events
+	 * (which are counted). */
+	*probe_port = p->kind != PC_KIND_ICMP_ECHO;
 	if (p->kind != PC_KIND_ICMP_ECHO)
-		*new_port = !pc_bit_test_set(s->ports, pc_fib_bits(p->dport, 10)); /* 1024 bits */
-	pc_bit_test_set(s->dsts, dst_fold >> 24);                                 /* 256 bits */
+		pc_bit_test_set(s->ports, pc_mix32(p->dport) >> 22); /* 1024 bits */
+	/* A mixing hash, not Fibonacci's: linear counting assumes random bit positions, and
+	 * Fibonacci hashing spreads sequential ports too evenly for its estimate. */
+	pc_bit_test_set(s->dsts, pc_mix32(dst_fold) >> 24); /* 256 bits */
 	return kind;
 }

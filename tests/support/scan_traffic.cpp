@@ -1,0 +1,135 @@
+#include "scan_traffic.h"
+
+#include "packet/builder.h"
+
+namespace portcullis::testing {
+
+using namespace portcullis::net;
+
+namespace {
+
+constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kPsh = 0x08, kAck = 0x10, kUrg = 0x20;
+
+std::vector<uint8_t> tcp(const std::string& src, const std::string& dst, uint16_t sport,
+                         uint16_t dport, uint8_t flags, bool stackOptions = false,
+                         size_t payload = 0) {
+  TcpHeader t;
+  t.setSrcPort(sport).setDstPort(dport).setFlags(flags).setSeq(1000).setWindow(
+      stackOptions ? 64240 : 1024);
+  if (flags & kAck) t.setAck(2000);
+  if (stackOptions) {
+    // What Linux's connect() sends: MSS, SACK-permitted, timestamps, window scale.
+    t.addMss(1460).addSackPermitted().addTimestamp(12345, 0).addWindowScale(7);
+  } else if (flags == kSyn) {
+    t.addMss(1460);  // nmap's raw SYN
+  }
+  std::vector<uint8_t> body(payload, 'x');
+  PacketBuilder b;
+  b.ethernet(EthernetHeader())
+      .ipv4(Ipv4Header().setSrc(*Ipv4Address::parse(src)).setDst(*Ipv4Address::parse(dst)))
+      .tcp(t);
+  if (payload) b.payload(body);
+  return b.build();
+}
+
+std::vector<uint8_t> udp(const std::string& src, const std::string& dst, uint16_t sport,
+                         uint16_t dport) {
+  PacketBuilder b;
+  b.ethernet(EthernetHeader())
+      .ipv4(Ipv4Header().setSrc(*Ipv4Address::parse(src)).setDst(*Ipv4Address::parse(dst)))
+      .udp(UdpHeader().setSrcPort(sport).setDstPort(dport));
+  return b.build();
+}
+
+std::vector<uint8_t> portUnreachable(const std::string& from, const std::string& to,
+                                     const std::vector<uint8_t>& probe) {
+  // The quoted datagram: the probe's IP header and first 8 bytes of UDP.
+  std::vector<uint8_t> quote(probe.begin() + 14, probe.begin() + 14 + 28);
+  PacketBuilder b;
+  b.ethernet(EthernetHeader())
+      .ipv4(Ipv4Header().setSrc(*Ipv4Address::parse(from)).setDst(*Ipv4Address::parse(to)))
+      .icmp(IcmpHeader().setType(3).setCode(3))
+      .payload(quote);
+  return b.build();
+}
+
+}  // namespace
+
+std::vector<uint16_t> portRange(uint16_t first, uint16_t last) {
+  std::vector<uint16_t> v;
+  for (uint32_t p = first; p <= last; ++p) v.push_back(uint16_t(p));
+  return v;
+}
+
+std::vector<TimedFrame> scanTraffic(const ScanSpec& s) {
+  std::vector<TimedFrame> out;
+  uint64_t t = s.startMicros;
+  uint16_t sport = 40000;
+  const std::string& a = s.src;
+  const std::string& v = s.dst;
+  auto add = [&](uint64_t at, std::vector<uint8_t> f) { out.push_back({at, std::move(f)}); };
+  for (uint16_t port : s.ports) {
+    bool open = s.open.count(port) != 0;
+    const std::string& type = s.type;
+    if (type == "connect") sport++;  // connect() takes a new ephemeral port per probe
+    if (type == "syn") {
+      add(t, tcp(a, v, sport, port, kSyn));
+      if (open) {
+        add(t + 50, tcp(v, a, port, sport, kSyn | kAck));
+        add(t + 100, tcp(a, v, sport, port, kRst));
+      } else {
+        add(t + 50, tcp(v, a, port, sport, kRst | kAck));
+      }
+    } else if (type == "connect") {
+      add(t, tcp(a, v, sport, port, kSyn, true));
+      if (open) {
+        add(t + 50, tcp(v, a, port, sport, kSyn | kAck, true));
+        add(t + 100, tcp(a, v, sport, port, kAck));
+        add(t + 150, tcp(a, v, sport, port, kRst | kAck));
+      } else {
+        add(t + 50, tcp(v, a, port, sport, kRst | kAck));
+      }
+    } else if (type == "ack" || type == "window") {
+      add(t, tcp(a, v, sport, port, kAck));
+      add(t + 50, tcp(v, a, port, sport, kRst));
+    } else if (type == "null" || type == "fin" || type == "xmas" || type == "maimon") {
+      uint8_t flags = type == "null" ? 0 : type == "fin" ? kFin
+                      : type == "xmas" ? uint8_t(kFin | kPsh | kUrg) : uint8_t(kFin | kAck);
+      add(t, tcp(a, v, sport, port, flags));
+      if (!open) add(t + 50, tcp(v, a, port, sport, type == "maimon" ? kRst : kRst | kAck));
+    } else if (type == "udp") {
+      auto probe = udp(a, v, sport, port);
+      add(t, probe);
+      if (open) {
+        add(t + 50, udp(v, a, port, sport));
+      } else {
+        add(t + 50, portUnreachable(v, a, probe));
+      }
+    }
+    t += s.gapMicros;
+  }
+  return out;
+}
+
+std::vector<TimedFrame> benignConnections(const std::string& c, const std::string& s,
+                                          int connections, uint64_t start, uint64_t gap) {
+  std::vector<TimedFrame> out;
+  uint64_t t = start;
+  for (int i = 0; i < connections; ++i) {
+    uint16_t sport = uint16_t(33000 + i);
+    out.push_back({t, tcp(c, s, sport, 80, kSyn, true)});
+    out.push_back({t + 40, tcp(s, c, 80, sport, kSyn | kAck, true)});
+    out.push_back({t + 80, tcp(c, s, sport, 80, kAck)});
+    out.push_back({t + 120, tcp(c, s, sport, 80, kPsh | kAck, false, 120)});
+    out.push_back({t + 160, tcp(s, c, 80, sport, kAck)});
+    out.push_back({t + 200, tcp(s, c, 80, sport, kPsh | kAck, false, 900)});
+    out.push_back({t + 240, tcp(c, s, sport, 80, kAck)});
+    out.push_back({t + 280, tcp(c, s, sport, 80, kFin | kAck)});
+    out.push_back({t + 320, tcp(s, c, 80, sport, kFin | kAck)});
+    out.push_back({t + 360, tcp(c, s, sport, 80, kAck)});
+    t += gap;
+  }
+  return out;
+}
+
+}  // namespace portcullis::testing

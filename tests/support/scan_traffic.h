@@ -1,0 +1,34 @@
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "pcap_writer.h"
+
+namespace portcullis::testing {
+
+/// A scan as the victim's interface sees it: the scanner's probes and the victim's answers, the
+/// way nmap's scan types and a Linux target produce them.
+struct ScanSpec {
+  std::string type;                  ///< syn connect ack window null fin xmas maimon udp
+  std::string src = "198.18.0.2";
+  std::string dst = "198.18.0.1";
+  std::vector<uint16_t> ports;
+  std::set<uint16_t> open;           ///< ports with a listening service
+  uint64_t startMicros = 1'700'000'000'000'000ull;
+  uint64_t gapMicros = 1000;         ///< between probes
+};
+
+std::vector<TimedFrame> scanTraffic(const ScanSpec& spec);
+
+/// A client making `connections` complete HTTP exchanges with a server's open port 80.
+std::vector<TimedFrame> benignConnections(const std::string& client, const std::string& server,
+                                          int connections, uint64_t startMicros,
+                                          uint64_t gapMicros);
+
+/// Ports 1..n.
+std::vector<uint16_t> portRange(uint16_t first, uint16_t last);
+
+}  // namespace portcullis::testing

@@ -1,0 +1,178 @@
+// The rules over the in-memory tables, with the seeds' numbers: frames in, alerts out.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "engine.h"
+#include "memory_table.h"
+#include "replayer.h"
+#include "support/packet_cases.h"
+#include "support/scan_traffic.h"
+
+namespace portcullis {
+namespace {
+
+using testing::ScanSpec;
+using testing::TimedFrame;
+
+constexpr uint64_t kStart = 1'700'000'000'000'000ull;
+constexpr int kEthernet = 1;  // DLT_EN10MB
+
+std::vector<Alert> run(const std::vector<TimedFrame>& frames, RuleConfig rules = {}) {
+  AlertSink sink(false, nullptr);
+  Engine engine(rules, sink, false);
+  MemoryTable table("replay", PC_SOURCES_DEFAULT, rules, false);
+  engine.addTable(&table);
+  CaptureReplayer replayer(table, engine, 0, uint64_t(rules.pollMs) * 1000);
+  for (const auto& f : frames) replayer.frame(f.bytes.data(), f.bytes.size(), kEthernet, f.tsMicros);
+  replayer.finish();
+  return sink.history();
+}
+
+// SYN probes from one source to `ports`, `gap` microseconds apart.
+std::vector<TimedFrame> syns(const std::vector<uint16_t>& ports, uint64_t gap,
+                             const std::string& src = "198.18.0.2") {
+  std::vector<TimedFrame> frames;
+  uint64_t t = kStart;
+  for (uint16_t p : ports) {
+    frames.push_back({t, testing::synFrame(src, "198.18.0.1", p)});
+    t += gap;
+  }
+  return frames;
+}
+
+size_t countRule(const std::vector<Alert>& alerts, const std::string& rule) {
+  return size_t(std::count_if(alerts.begin(), alerts.end(),
+                              [&](const Alert& a) { return a.rule == rule; }));
+}
+
+TEST(ScoreRule, SevenSynsBelow1024Within300msAlert) {
+  auto alerts = run(syns({21, 22, 23, 25, 80, 110, 143}, 40'000));
+  ASSERT_EQ(countRule(alerts, "score"), 1u);
+  const Alert& a = *std::find_if(alerts.begin(), alerts.end(),
+                                 [](const Alert& x) { return x.rule == "score"; });
+  EXPECT_EQ(a.scan, "syn");
+  EXPECT_EQ(a.src, "198.18.0.2");
+  EXPECT_EQ(a.score, 21u);
+  EXPECT_EQ(a.shape, "vertical");
+}
+
+TEST(ScoreRule, TwentySynsAbove1024Within300msDoNotReachTheScore) {
+  std::vector<uint16_t> ports;
+  for (uint16_t p = 3000; p < 3020; ++p) ports.push_back(p);
+  EXPECT_EQ(countRule(run(syns(ports, 10'000)), "score"), 0u);
+}
+
+TEST(ScoreRule, Ports13And2000AndOneLowPortAlert) {
+  auto alerts = run(syns({13, 2000, 80}, 50'000));
+  EXPECT_EQ(countRule(alerts, "score"), 1u);
+}
+
+TEST(ScoreRule, TheSameProbesSpreadOverTwoSecondsDoNotAlert) {
+  EXPECT_EQ(countRule(run(syns({21, 22, 23, 25, 80, 110, 143}, 333'000)), "score"), 0u);
+  EXPECT_EQ(countRule(run(syns({13, 2000, 80}, 1'000'000)), "score"), 0u);
+}
+
+TEST(RateRule, ThreePortsInSixSecondsDoNotAlert) {
+  EXPECT_EQ(countRule(run(syns({8001, 8002, 8003}, 2'000'000)), "rate"), 0u);
+}
+
+TEST(RateRule, ElevenPortsInSixSecondsAlert) {
+  std::vector<uint16_t> ports;
+  for (uint16_t p = 8001; p <= 8011; ++p) ports.push_back(p);
+  auto alerts = run(syns(ports, 500'000));  // 11 ports over 5 s
+  EXPECT_EQ(countRule(alerts, "rate"), 1u);
+  EXPECT_EQ(countRule(alerts, "score"), 0u);
+}
+
+TEST(RateRule, ElevenPortsOverTwelveSecondsDoNotAlert) {
+  std::vector<uint16_t> ports;
+  for (uint16_t p = 8001; p <= 8011; ++p) ports.push_back(p);
+  EXPECT_EQ(countRule(run(syns(ports, 1'200'000)), "rate"), 0u);
+}
+
+TEST(RateRule, SeedTwoDemoThresholdOfTwoAlertsOnThreePorts) {
+  RuleConfig rules;
+  rules.rateMaxPorts = 2;
+  EXPECT_EQ(countRule(run(syns({8001, 8002, 8003}, 2'000'000), rules), "rate"), 1u);
+}
+
+TEST(AnomalyRule, OneNullPacketAlertsAtOnce) {
+  std::vector<TimedFrame> frames{{kStart, testing::synFrame("198.18.0.7", "198.18.0.1", 80,
+                                                            40000, 0)}};
+  auto alerts = run(frames);
+  ASSERT_EQ(countRule(alerts, "anomaly"), 1u);
+  EXPECT_EQ(alerts[0].scan, "null");
+  EXPECT_EQ(alerts[0].src, "198.18.0.7");
+}
+
+TEST(Benign, FiftyConnectionsToOneOpenPortIn300msRaiseNothing) {
+  auto alerts = run(testing::benignConnections("198.18.0.3", "198.18.0.1", 50, kStart, 6000));
+  EXPECT_TRUE(alerts.empty()) << alerts.size() << " alerts, first: " << alerts[0].rule;
+}
+
+TEST(Benign, AClientTouchingOneClosedPortOnceRaisesNothing) {
+  ScanSpec s{"connect", "198.18.0.4", "198.18.0.1", {8080}, {}, kStart};
+  EXPECT_TRUE(run(testing::scanTraffic(s)).empty());
+}
+
+TEST(Duplicates, ARepeatedScanAlertsOncePerRuleAndKind) {
+  // The same 60 ports three times over, within the quiet period: one score, one rate alert.
+  std::vector<uint16_t> ports;
+  for (int round = 0; round < 3; ++round) {
+    for (uint16_t p = 1; p <= 60; ++p) ports.push_back(p);
+  }
+  auto alerts = run(syns(ports, 5'000));
+  EXPECT_EQ(countRule(alerts, "score"), 1u);
+  EXPECT_EQ(countRule(alerts, "rate"), 1u);
+}
+
+TEST(Duplicates, AScanThatGrowsAlertsAgain) {
+  auto alerts = run(syns(testing::portRange(1, 1000), 2'000));
+  size_t score = countRule(alerts, "score");
+  EXPECT_GE(score, 2u) << "growth from ~7 to 1000 ports is reported";
+  EXPECT_LE(score, 4u) << "but not once per window";
+}
+
+TEST(Duplicates, ANewKindFromTheSameSourceAlertsSeparately) {
+  ScanSpec syn{"syn", "198.18.0.2", "198.18.0.1", testing::portRange(1, 100), {}, kStart};
+  ScanSpec fin{"fin", "198.18.0.2", "198.18.0.1", testing::portRange(1, 100), {},
+               kStart + 1'000'000};
+  auto frames = testing::scanTraffic(syn);
+  auto more = testing::scanTraffic(fin);
+  frames.insert(frames.end(), more.begin(), more.end());
+  auto alerts = run(frames);
+  bool synScore = false, finScore = false;
+  for (const auto& a : alerts) {
+    synScore |= a.rule == "score" && a.scan == "syn";
+    finScore |= a.rule == "score" && a.scan == "fin";
+  }
+  EXPECT_TRUE(synScore);
+  EXPECT_TRUE(finScore);
+}
+
+// Every scan type of the replay suite, through the engine directly.
+class ScanKinds : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
+
+TEST_P(ScanKinds, AScanOfThisTypeAlertsWithItsScanName) {
+  auto [type, expected] = GetParam();
+  ScanSpec s{type, "198.18.0.2", "198.18.0.1", testing::portRange(1, 200), {22, 80}, kStart};
+  auto alerts = run(testing::scanTraffic(s));
+  ASSERT_FALSE(alerts.empty());
+  for (const auto& a : alerts) {
+    EXPECT_EQ(a.src, "198.18.0.2");
+    EXPECT_EQ(a.scan, expected) << a.rule;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Scans, ScanKinds,
+    ::testing::Values(std::make_pair("syn", "syn"), std::make_pair("connect", "connect"),
+                      std::make_pair("ack", "ack"), std::make_pair("window", "ack"),
+                      std::make_pair("null", "null"), std::make_pair("fin", "fin"),
+                      std::make_pair("xmas", "xmas"), std::make_pair("maimon", "maimon"),
+                      std::make_pair("udp", "udp")),
+    [](const auto& param) { return std::string(param.param.first); });
+
+}  // namespace
+}  // namespace portcullis

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace portcullis {
+
+/// One reported event (DESIGN.md's JSON contract).
+struct Alert {
+  int64_t tsMicros = 0;        ///< Unix time
+  std::string event = "alert"; ///< alert, suspicious, block, unblock, summary
+  std::string rule;            ///< score, rate, anomaly, …
+  std::string scan;            ///< syn, connect, ack, null, fin, xmas, maimon, udp, icmp, other
+  std::string src;
+  std::vector<std::string> sources;
+  std::string shape;           ///< vertical, horizontal, block
+  uint64_t dsts = 0;
+  uint64_t ports = 0;
+  uint64_t score = 0;
+  std::string action = "none";
+  std::string detail;          ///< e.g. "syn+fin" for scan "other"; omitted when empty
+  std::string iface;           ///< omitted when empty (replay)
+  std::vector<std::string> tags;
+};
+
+/// "2026-11-22T10:00:00.123456Z"
+std::string formatTimestamp(int64_t unixMicros);
+
+std::string alertToJson(const Alert& alert);
+std::string alertToText(const Alert& alert);
+
+/// Writes events as text lines or JSON lines to stdout and, optionally, to a file.
+class AlertSink {
+ public:
+  AlertSink(bool json, FILE* extra) : json_(json), extra_(extra) {}
+  void write(const Alert& alert);
+  /// Anything already formatted (summaries) to the same destinations.
+  void writeLine(const std::string& line);
+  bool json() const { return json_; }
+  const std::vector<Alert>& history() const { return history_; }
+
+ private:
+  bool json_;
+  FILE* extra_;
+  std::vector<Alert> history_;
+};
+
+}  // namespace portcullis

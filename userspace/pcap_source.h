@@ -1,0 +1,56 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "portcullis/addr.h"
+
+// libpcap's header clashes with libbpf's (both define struct bpf_insn), so it stays in the .cpp.
+struct pcap;
+
+namespace portcullis {
+
+struct CapturedFrame {
+  uint64_t tsMicros = 0;
+  uint32_t caplen = 0;
+  const uint8_t* data = nullptr;
+};
+
+enum class ReadResult { Frame, Timeout, End, Error };
+
+/// One libpcap handle (a capture file or a live interface), closed on destruction.
+class PcapSource {
+ public:
+  /// A pcap or pcapng file. nullptr and a one-line `error` when it is missing or not a capture.
+  static std::unique_ptr<PcapSource> openFile(const std::string& path, std::string& error);
+
+  /// A live capture (TPACKET_V3 ring through libpcap) of packets to `dsts` (all when empty).
+  static std::unique_ptr<PcapSource> openLive(const std::string& iface,
+                                              const std::vector<pc_addr>& dsts,
+                                              std::string& error);
+
+  ~PcapSource();
+  PcapSource(const PcapSource&) = delete;
+  PcapSource& operator=(const PcapSource&) = delete;
+
+  /// The next frame; Timeout when a live capture has nothing now; End at the end of a file.
+  ReadResult next(CapturedFrame& frame);
+  /// Replaces the live capture filter (destinations changed).
+  bool setDestinations(const std::vector<pc_addr>& dsts, std::string& error);
+
+  int linkType() const { return linkType_; }
+  int selectableFd() const;
+  std::string lastError() const;
+
+ private:
+  explicit PcapSource(pcap* handle);
+  pcap* handle_;
+  int linkType_;
+};
+
+/// "dst host A or dst host B" (empty: every packet).
+std::string destinationFilter(const std::vector<pc_addr>& dsts);
+
+}  // namespace portcullis
