@@ -57,9 +57,11 @@ void AlertSink::write(const Alert& alert) {
 }
 
 void AlertSink::writeLine(const std::string& line) {
-  std::fputs(line.c_str(), stdout);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
+  if (primary_) {
+    std::fputs(line.c_str(), primary_);
+    std::fputc('\n', primary_);
+    std::fflush(primary_);
+  }
   if (extra_) {
     std::fputs(line.c_str(), extra_);
     std::fputc('\n', extra_);

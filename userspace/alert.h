@@ -34,7 +34,9 @@ std::string alertToText(const Alert& alert);
 /// Writes events as text lines or JSON lines to stdout and, optionally, to a file.
 class AlertSink {
  public:
-  AlertSink(bool json, FILE* extra) : json_(json), extra_(extra) {}
+  /// `primary` is stdout for the CLI; nullptr only records (tests, benchmarks).
+  AlertSink(bool json, FILE* extra, FILE* primary = stdout)
+      : json_(json), extra_(extra), primary_(primary) {}
   void write(const Alert& alert);
   /// Anything already formatted (summaries) to the same destinations.
   void writeLine(const std::string& line);
@@ -44,6 +46,7 @@ class AlertSink {
  private:
   bool json_;
   FILE* extra_;
+  FILE* primary_;
   std::vector<Alert> history_;
 };
 

@@ -63,6 +63,7 @@ struct WatchArgs {
   CommonArgs common;
   std::vector<std::string> ifaces;
   std::string mode = "auto";
+  std::string pinRoot = "/sys/fs/bpf/portcullis";
 };
 
 struct ReplayArgs {
@@ -237,6 +238,7 @@ int runWatch(WatchArgs& args) {
       XdpOptions opts;
       opts.iface = iface;
       opts.slots = a.slots;
+      opts.pinRoot = args.pinRoot;
       opts.timing = timingFrom(a);
       if (args.mode == "xdp") opts.modes = {XdpMode::Native};
       if (args.mode == "xdp-generic") opts.modes = {XdpMode::Generic};
@@ -465,6 +467,8 @@ int runCli(int argc, char** argv) {
   watchCmd->add_option("-i,--interface", watch.ifaces, "interface to watch (repeatable; default lo)");
   watchCmd->add_option("--mode", watch.mode, "datapath: auto, xdp, xdp-generic or pcap")
       ->check(CLI::IsMember({"auto", "xdp", "xdp-generic", "pcap"}))
+      ->capture_default_str();
+  watchCmd->add_option("--pin-root", watch.pinRoot, "where maps are pinned (<dir>/<iface>/)")
       ->capture_default_str();
   addCommonOptions(watchCmd, watch.common);
 

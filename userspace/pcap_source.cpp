@@ -15,7 +15,7 @@ std::unique_ptr<PcapSource> PcapSource::openFile(const std::string& path, std::s
   pcap_t* h = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO,
                                                       errbuf);
   if (!h) {
-    error = path + ": " + errbuf;
+    error = errbuf;  // libpcap names the file itself
     return nullptr;
   }
   return std::unique_ptr<PcapSource>(new PcapSource(h));

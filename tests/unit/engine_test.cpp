@@ -19,7 +19,7 @@ constexpr uint64_t kStart = 1'700'000'000'000'000ull;
 constexpr int kEthernet = 1;  // DLT_EN10MB
 
 std::vector<Alert> run(const std::vector<TimedFrame>& frames, RuleConfig rules = {}) {
-  AlertSink sink(false, nullptr);
+  AlertSink sink(false, nullptr, nullptr);
   Engine engine(rules, sink, false);
   MemoryTable table("replay", PC_SOURCES_DEFAULT, rules, false);
   engine.addTable(&table);

@@ -1,0 +1,119 @@
+// `portcullis replay`'s packet rate against a bare libpcap read loop over the same file, in the
+// same run. Prints a Markdown table; never asserts on time.
+#include <pcap/pcap.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <unistd.h>
+
+#include "engine.h"
+#include "memory_table.h"
+#include "pcap_source.h"
+#include "replayer.h"
+#include "support/scan_traffic.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// A capture mixing benign connections from many clients with scans: what a busy server sees.
+std::vector<portcullis::testing::TimedFrame> traffic(size_t target) {
+  using namespace portcullis::testing;
+  std::vector<TimedFrame> frames;
+  uint64_t t = 1'700'000'000'000'000ull;
+  int round = 0;
+  while (frames.size() < target) {
+    std::string client = "198.18." + std::to_string(1 + round % 200) + "." +
+                         std::to_string(1 + (round / 200) % 250);
+    auto conns = benignConnections(client, "198.18.0.1", 20, t, 300);
+    frames.insert(frames.end(), conns.begin(), conns.end());
+    if (round % 10 == 0) {
+      ScanSpec s{"syn", "198.19.0." + std::to_string(1 + round % 250), "198.18.0.1",
+                 portRange(1, 100), {80}, t + 7000, 50};
+      auto scan = scanTraffic(s);
+      frames.insert(frames.end(), scan.begin(), scan.end());
+    }
+    t += 20'000;
+    ++round;
+  }
+  std::stable_sort(frames.begin(), frames.end(),
+                   [](const TimedFrame& a, const TimedFrame& b) { return a.tsMicros < b.tsMicros; });
+  return frames;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  size_t target = argc > 1 ? size_t(std::atol(argv[1])) : 1'000'000;
+  const char* bin = argc > 2 ? argv[2] : nullptr;
+  std::string path = "/tmp/portcullis-replay-bench-" + std::to_string(getpid()) + ".pcap";
+  auto frames = traffic(target);
+  if (!portcullis::testing::writePcap(path, frames)) {
+    std::fprintf(stderr, "replay_bench: cannot write %s\n", path.c_str());
+    return 1;
+  }
+  const double n = double(frames.size());
+  frames.clear();
+  frames.shrink_to_fit();
+
+  // Bare libpcap: read every packet, touch its first byte.
+  char errbuf[PCAP_ERRBUF_SIZE];
+  auto t0 = Clock::now();
+  pcap_t* h = pcap_open_offline(path.c_str(), errbuf);
+  pcap_pkthdr* hdr;
+  const u_char* data;
+  unsigned sink = 0;
+  while (pcap_next_ex(h, &hdr, &data) == 1) sink += data[0];
+  pcap_close(h);
+  double bare = seconds(t0, Clock::now());
+
+  // The replay pipeline in process: parser, per-source update, engine polls on capture time.
+  portcullis::RuleConfig rules;
+  portcullis::AlertSink alerts(true, nullptr, nullptr);
+  auto t1 = Clock::now();
+  {
+    std::string error;
+    auto src = portcullis::PcapSource::openFile(path, error);
+    portcullis::MemoryTable table("replay", PC_SOURCES_DEFAULT, rules, false);
+    portcullis::Engine engine(rules, alerts, false);
+    engine.addTable(&table);
+    portcullis::CaptureReplayer replayer(table, engine, 0, rules.pollMs * 1000ull);
+    portcullis::CapturedFrame f;
+    while (src->next(f) == portcullis::ReadResult::Frame) {
+      replayer.frame(f.data, f.caplen, src->linkType(), f.tsMicros);
+    }
+    replayer.finish();
+  }
+  double pipeline = seconds(t1, Clock::now());
+
+  // The `portcullis replay` command end to end, output to /dev/null.
+  double command = 0;
+  if (bin) {
+    std::string cmd = std::string(bin) + " replay --json " + path + " >/dev/null";
+    auto t2 = Clock::now();
+    int rc = std::system(cmd.c_str());
+    command = seconds(t2, Clock::now());
+    if (rc != 0) command = -1;
+  }
+  std::remove(path.c_str());
+
+  FILE* out = stdout;
+  std::fprintf(out, "| replay over %.0f packets (%zu alerts, checksum %u) | Mpps | vs bare loop |\n", n,
+               alerts.history().size(), sink & 1);
+  std::fprintf(out, "|---|---:|---:|\n");
+  std::fprintf(out, "| bare libpcap read loop | %.2f | 1.00 |\n", n / bare / 1e6);
+  std::fprintf(out, "| replay pipeline (parse, update, rules) | %.2f | %.2f |\n",
+               n / pipeline / 1e6, bare / pipeline);
+  if (bin) {
+    std::fprintf(out, "| `portcullis replay --json` command | %.2f | %.2f |\n", n / command / 1e6,
+                 bare / command);
+  }
+  return 0;
+}
