@@ -134,7 +134,8 @@ class TcpHeader {
     std::memcpy(out, &w, kMinSize);
     const size_t optLen = len - kMinSize;
     std::memset(out + kMinSize, kTcpOptEnd, optLen);
-    std::memcpy(out + kMinSize, options_.data(), optLen < options_.size() ? optLen : options_.size());
+    std::memcpy(out + kMinSize, options_.data(),
+                optLen < options_.size() ? optLen : options_.size());
   }
 
  private:

@@ -1,0 +1,23 @@
+# portcullis-scan: core library (unit-tested without root) and the executable.
+add_library(portcullis_scan_core STATIC
+  src/classify.cpp
+  src/cli.cpp
+  src/connect_engine.cpp
+  src/net_util.cpp
+  src/output.cpp
+  src/port_spec.cpp
+  src/raw_engine.cpp
+  src/scanner.cpp
+  src/services.cpp
+  src/siphash.cpp
+  src/targets.cpp
+  src/timing.cpp
+  src/types.cpp)
+target_include_directories(portcullis_scan_core PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/src)
+target_link_libraries(portcullis_scan_core
+  PUBLIC portcullis_packet CLI11::CLI11 nlohmann_json::nlohmann_json Threads::Threads
+         PkgConfig::LIBPCAP
+  PRIVATE portcullis_warnings)
+
+add_executable(portcullis-scan src/main.cpp)
+target_link_libraries(portcullis-scan PRIVATE portcullis_scan_core portcullis_warnings)

@@ -1,0 +1,53 @@
+#pragma once
+// Sockets and routes: RAII descriptors, the source address and interface the kernel would use
+// for a destination, and the raw-socket privilege check.
+
+#include <string>
+#include <utility>
+
+#include "types.h"
+
+namespace portcullis::scan {
+
+/// Owns one file descriptor.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) {
+      reset(std::exchange(o.fd_, -1));
+    }
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { reset(); }
+
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  void reset(int fd = -1);
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_ = -1;
+};
+
+struct Route {
+  Address source;
+  std::string iface;
+  bool loopback = false;
+};
+
+/// Asks the kernel which source address and interface reach `dst` (a connected UDP socket sends
+/// nothing). `forcedIface` (-e) binds the lookup to that interface.
+bool findRoute(const Address& dst, const std::string& forcedIface, Route& out, std::string& error);
+
+/// True when this process may open raw sockets (root or CAP_NET_RAW).
+bool haveRawPrivilege();
+
+/// Raises RLIMIT_NOFILE's soft limit to its hard limit and returns the soft limit in force.
+long raiseFdLimit();
+
+}  // namespace portcullis::scan

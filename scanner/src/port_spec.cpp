@@ -1,0 +1,146 @@
+#include "port_spec.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "services.h"
+
+namespace portcullis::scan {
+namespace {
+
+bool parseNumber(std::string_view s, uint32_t& out) {
+  if (s.empty() || s.size() > 5) {
+    return false;
+  }
+  const auto* end = s.data() + s.size();
+  const auto [ptr, ec] = std::from_chars(s.data(), end, out);
+  return ec == std::errc() && ptr == end && out <= 65535;
+}
+
+void addRange(std::vector<uint16_t>& v, uint32_t lo, uint32_t hi) {
+  for (uint32_t p = lo; p <= hi; ++p) {
+    v.push_back(static_cast<uint16_t>(p));
+  }
+}
+
+void normalise(std::vector<uint16_t>& v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+}  // namespace
+
+std::optional<PortLists> parsePortSpec(std::string_view spec, std::string& error) {
+  PortLists out;
+  if (spec.empty()) {
+    error = "empty port specification";
+    return std::nullopt;
+  }
+  enum class Which { kBoth, kTcp, kUdp } current = Which::kBoth;
+  size_t pos = 0;
+  while (pos <= spec.size()) {
+    size_t comma = spec.find(',', pos);
+    if (comma == std::string_view::npos) {
+      comma = spec.size();
+    }
+    std::string_view item = spec.substr(pos, comma - pos);
+    pos = comma + 1;
+    if (item.size() >= 2 && item[1] == ':') {
+      const char c = item[0];
+      if (c == 'T' || c == 't') {
+        current = Which::kTcp;
+      } else if (c == 'U' || c == 'u') {
+        current = Which::kUdp;
+      } else {
+        error = "unsupported protocol prefix '" + std::string(item.substr(0, 2)) +
+                "' in port specification (use T: or U:)";
+        return std::nullopt;
+      }
+      item.remove_prefix(2);
+    }
+    if (item.empty()) {
+      error = "empty item in port specification '" + std::string(spec) + "'";
+      return std::nullopt;
+    }
+    std::vector<uint16_t> ports;
+    const size_t dash = item.find('-');
+    if (dash != std::string_view::npos) {
+      uint32_t lo = 1;
+      uint32_t hi = 65535;
+      const auto loText = item.substr(0, dash);
+      const auto hiText = item.substr(dash + 1);
+      if ((!loText.empty() && !parseNumber(loText, lo)) ||
+          (!hiText.empty() && !parseNumber(hiText, hi))) {
+        error = "bad port range '" + std::string(item) + "' (ports are 0-65535)";
+        return std::nullopt;
+      }
+      if (lo > hi) {
+        error = "bad port range '" + std::string(item) + "': start is after end";
+        return std::nullopt;
+      }
+      addRange(ports, lo, hi);
+    } else {
+      uint32_t p = 0;
+      if (parseNumber(item, p)) {
+        ports.push_back(static_cast<uint16_t>(p));
+      } else {
+        const bool name = std::all_of(item.begin(), item.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_';
+        });
+        const uint16_t tp = name ? portForService(item, Protocol::kTcp) : 0;
+        const uint16_t up = name ? portForService(item, Protocol::kUdp) : 0;
+        if (tp == 0 && up == 0) {
+          error = "bad port '" + std::string(item) + "' (not a number 0-65535 or known service)";
+          return std::nullopt;
+        }
+        if (current != Which::kUdp && tp != 0) {
+          out.tcp.push_back(tp);
+          out.tcpGiven = true;
+        }
+        if (current != Which::kTcp && up != 0) {
+          out.udp.push_back(up);
+          out.udpGiven = true;
+        }
+        continue;
+      }
+    }
+    if (current != Which::kUdp) {
+      out.tcp.insert(out.tcp.end(), ports.begin(), ports.end());
+      out.tcpGiven = true;
+    }
+    if (current != Which::kTcp) {
+      out.udp.insert(out.udp.end(), ports.begin(), ports.end());
+      out.udpGiven = true;
+    }
+    if (comma == spec.size()) {
+      break;
+    }
+  }
+  normalise(out.tcp);
+  normalise(out.udp);
+  return out;
+}
+
+std::string compactPortList(const std::vector<uint16_t>& sortedPorts) {
+  std::string out;
+  size_t i = 0;
+  while (i < sortedPorts.size()) {
+    size_t j = i;
+    while (j + 1 < sortedPorts.size() && sortedPorts[j + 1] == sortedPorts[j] + 1) {
+      ++j;
+    }
+    if (!out.empty()) {
+      out += ',';
+    }
+    out += std::to_string(sortedPorts[i]);
+    if (j > i) {
+      out += '-';
+      out += std::to_string(sortedPorts[j]);
+    }
+    i = j + 1;
+  }
+  return out;
+}
+
+}  // namespace portcullis::scan

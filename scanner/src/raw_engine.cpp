@@ -1,0 +1,826 @@
+#include "raw_engine.h"
+
+#include <netinet/in.h>
+#include <pcap/pcap.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "net_util.h"
+#include "packet/builder.h"
+#include "packet/parser.h"
+#include "siphash.h"
+
+namespace portcullis::scan {
+
+uint8_t probeFlags(ScanType type) {
+  using namespace net::tcp_flags;
+  switch (type) {
+    case ScanType::kSyn: return kSyn;
+    case ScanType::kNull: return 0;
+    case ScanType::kFin: return kFin;
+    case ScanType::kXmas: return kFin | kPsh | kUrg;
+    case ScanType::kMaimon: return kFin | kAck;
+    case ScanType::kAck:
+    case ScanType::kWindow: return kAck;
+    default: return kSyn;
+  }
+}
+
+std::vector<uint8_t> udpPayload(uint16_t port) {
+  switch (port) {
+    case 53:  // DNS query: id 0x7063, recursion desired, one question ". IN NS"
+      return {0x70, 0x63, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+              0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01};
+    case 123: {  // NTPv4 client request (mode 3), 48 bytes
+      std::vector<uint8_t> p(48, 0);
+      p[0] = 0xe3;
+      return p;
+    }
+    case 161:  // SNMPv1 GetRequest, community "public", sysDescr.0
+      return {0x30, 0x29, 0x02, 0x01, 0x00, 0x04, 0x06, 'p',  'u',  'b',  'l',
+              'i',  'c',  0xa0, 0x1c, 0x02, 0x04, 0x70, 0x63, 0x73, 0x01, 0x02,
+              0x01, 0x00, 0x02, 0x01, 0x00, 0x30, 0x0e, 0x30, 0x0c, 0x06, 0x08,
+              0x2b, 0x06, 0x01, 0x02, 0x01, 0x01, 0x01, 0x00, 0x05, 0x00};
+    default:
+      return {};
+  }
+}
+
+namespace {
+
+int64_t monoUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+double epochNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct PcapCloser {
+  void operator()(pcap_t* p) const { pcap_close(p); }
+};
+using PcapHandle = std::unique_ptr<pcap_t, PcapCloser>;
+
+constexpr uint8_t kGaveUp = 0xff;
+
+uint8_t encodeVerdict(Verdict v) {
+  return static_cast<uint8_t>(static_cast<uint8_t>(v.state) << 5 | static_cast<uint8_t>(v.reason));
+}
+
+Verdict decodeVerdict(uint8_t code) {
+  return {static_cast<PortState>(code >> 5), static_cast<Reason>(code & 0x1f)};
+}
+
+struct Slot {
+  std::atomic<uint8_t> result{0};  // 0 pending, kGaveUp, or an encoded verdict
+  std::atomic<uint8_t> outstanding{0};
+  std::atomic<uint8_t> tries{0};
+  std::atomic<uint8_t> ttl{0};
+  std::atomic<uint32_t> sentUs{0};  // microseconds since the run started, of the latest try
+};
+
+struct Pending {
+  uint32_t slot;
+  uint32_t sentUs;
+};
+
+struct OutPacket {
+  std::vector<uint8_t> bytes;
+  uint32_t dstBe;
+};
+
+// Transmit workers. On veth (and loopback) the kernel runs the receiving side's whole stack,
+// the target's RST included, inside the sender's sendmmsg; one sending thread therefore keeps
+// one core busy while the other idles. Handing batches to one worker per core spreads that work.
+class TxPool {
+ public:
+  TxPool(int fd, unsigned threads) : fd_(fd) {
+    for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
+  }
+  ~TxPool() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  TxPool(const TxPool&) = delete;
+  TxPool& operator=(const TxPool&) = delete;
+
+  void submit(std::vector<OutPacket>&& batch) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(std::move(batch));
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void work() {
+    std::vector<sockaddr_in> addrs(kMaxBatch);
+    std::vector<iovec> iovs(kMaxBatch);
+    std::vector<mmsghdr> msgs(kMaxBatch);
+    for (;;) {
+      std::vector<OutPacket> batch;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping and drained
+        batch = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      for (size_t off = 0; off < batch.size(); off += kMaxBatch) {
+        const size_t n = std::min(kMaxBatch, batch.size() - off);
+        for (size_t i = 0; i < n; ++i) {
+          auto& pkt = batch[off + i];
+          addrs[i] = sockaddr_in{};
+          addrs[i].sin_family = AF_INET;
+          addrs[i].sin_addr.s_addr = pkt.dstBe;
+          iovs[i].iov_base = pkt.bytes.data();
+          iovs[i].iov_len = pkt.bytes.size();
+          msgs[i] = mmsghdr{};
+          msgs[i].msg_hdr.msg_name = &addrs[i];
+          msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+          msgs[i].msg_hdr.msg_iov = &iovs[i];
+          msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        size_t done = 0;
+        int stalls = 0;
+        while (done < n) {
+          const int rc = sendmmsg(fd_, msgs.data() + done, static_cast<unsigned>(n - done), 0);
+          if (rc > 0) {
+            done += static_cast<size_t>(rc);
+          } else if (rc < 0 && (errno == ENOBUFS || errno == EAGAIN || errno == EINTR) &&
+                     stalls < 50) {
+            ++stalls;  // queue full: give the device a moment rather than lose the probe
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+          } else {
+            ++done;  // anything else loses this packet; its slot times out and retries
+          }
+        }
+      }
+    }
+  }
+
+  static constexpr size_t kMaxBatch = 64;
+  int fd_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::vector<OutPacket>> queue_;
+  bool stop_ = false;
+  std::vector<std::thread> workers_;
+};
+
+// Collects the probes of one sending pass and hands them to the pool as one batch.
+class SendBatch {
+ public:
+  explicit SendBatch(TxPool& pool) : pool_(pool) {}
+  void add(std::vector<uint8_t>&& pkt, uint32_t dstBe) {
+    packets_.push_back({std::move(pkt), dstBe});
+    if (packets_.size() >= 64) flush();
+  }
+  void flush() {
+    if (packets_.empty()) return;
+    pool_.submit(std::move(packets_));
+    packets_.clear();
+  }
+
+ private:
+  TxPool& pool_;
+  std::vector<OutPacket> packets_;
+};
+
+}  // namespace
+
+struct RawEngine::Impl {
+  EngineConfig cfg;
+  UniqueFd rawFd;
+  PcapHandle pcap;
+  net::LinkType linkType = net::LinkType::kEthernet;
+  CookieJar jar;
+  std::array<uint8_t, 16> srcMapped{};
+  std::mt19937_64 rng{std::random_device{}()};
+
+  // Per-run state.
+  const std::vector<net::Ipv4Address>* hosts = nullptr;
+  const std::vector<ProbeDef>* probes = nullptr;
+  size_t nprobes = 0;
+  std::unordered_map<uint32_t, uint32_t> hostIndex;
+  std::vector<int32_t> tcpIndex;
+  std::vector<int32_t> udpIndex;
+  int32_t echoIndex = -1;
+  int32_t timestampIndex = -1;
+  std::unique_ptr<Slot[]> slots;
+  std::unique_ptr<std::atomic<uint8_t>[]> hostUp;
+  int64_t runStartUs = 0;
+  std::atomic<int64_t> inflight{0};
+  std::atomic<uint64_t> finished{0};
+  std::atomic<uint64_t> openFound{0};
+  std::atomic<bool> stopReceiver{false};
+
+  std::mutex mu;  // guards the timing state below
+  std::optional<RttEstimator> groupRtt;
+  std::vector<RttEstimator> hostRtt;
+  double cwnd = 10;
+  double ssthresh = 75;
+  int maxSuccessfulRetry = 0;
+  int64_t lastDropUs = 0;
+
+  uint32_t elapsedUs(int64_t mono) const { return static_cast<uint32_t>(mono - runStartUs); }
+
+  uint16_t sourcePortFor(uint32_t dst, uint16_t dstPort, uint8_t proto) const {
+    if (cfg.sourcePort) return *cfg.sourcePort;
+    return jar.sourcePort(srcMapped, mapIpv4(dst), dstPort, proto);
+  }
+
+  uint32_t cookieFor(uint32_t dst, uint16_t srcPort, uint16_t dstPort, uint8_t proto) const {
+    CookieTuple t;
+    t.src = srcMapped;
+    t.dst = mapIpv4(dst);
+    t.srcPort = srcPort;
+    t.dstPort = dstPort;
+    t.protocol = proto;
+    return jar.cookie(t);
+  }
+
+  std::vector<uint8_t> buildProbe(net::Ipv4Address src, net::Ipv4Address dst, const ProbeDef& p,
+                                  uint8_t tryNo) {
+    using namespace net;
+    Ipv4Header ip;
+    ip.setSrc(src).setDst(dst).setTtl(static_cast<uint8_t>(cfg.ttl)).setId(
+        static_cast<uint16_t>(rng()));
+    std::vector<uint8_t> extra(cfg.dataLength);
+    for (auto& b : extra) b = static_cast<uint8_t>(rng());
+    PacketBuilder b;
+    b.ipv4(ip);
+    switch (p.kind) {
+      case ProbeDef::Kind::kTcp: {
+        const uint16_t sport = sourcePortFor(dst.value, p.port, kIpProtoTcp);
+        const uint32_t c = cookieFor(dst.value, sport, p.port, kIpProtoTcp);
+        TcpHeader t;
+        t.setSrcPort(sport).setDstPort(p.port).setSeq(c).setFlags(p.tcpFlags).setWindow(65535);
+        if (p.tcpFlags & tcp_flags::kAck) t.setAck(c);
+        if (p.tcpFlags & tcp_flags::kSyn) t.addMss(1460);
+        b.tcp(t).payload(extra);
+        break;
+      }
+      case ProbeDef::Kind::kUdp: {
+        const uint16_t sport = sourcePortFor(dst.value, p.port, kIpProtoUdp);
+        auto payload = udpPayload(p.port);
+        if (payload.empty()) payload = std::move(extra);
+        b.udp(UdpHeader().setSrcPort(sport).setDstPort(p.port)).payload(payload);
+        break;
+      }
+      case ProbeDef::Kind::kIcmpEcho:
+      case ProbeDef::Kind::kIcmpTimestamp: {
+        const bool echo = p.kind == ProbeDef::Kind::kIcmpEcho;
+        const uint16_t id = static_cast<uint16_t>(
+            cookieFor(dst.value, 0, 0, echo ? kIcmpEchoRequest : kIcmpTimestamp) >> 16);
+        b.icmp(IcmpHeader().setType(echo ? kIcmpEchoRequest : kIcmpTimestamp).setId(id)
+                   .setSequence(tryNo));
+        if (!echo) {
+          const std::vector<uint8_t> stamps(12, 0);  // originate/receive/transmit timestamps
+          b.payload(stamps);
+        }
+        b.payload(extra);
+        break;
+      }
+    }
+    return b.build();
+  }
+
+  void sendSlot(SendBatch& batch, uint32_t idx, uint8_t tryNo) {
+    const size_t h = idx / nprobes;
+    const ProbeDef& p = (*probes)[idx % nprobes];
+    const net::Ipv4Address dst = (*hosts)[h];
+    const size_t total = cfg.decoys.size() + 1;
+    for (size_t i = 0; i < total; ++i) {
+      net::Ipv4Address src = cfg.source;
+      if (i != cfg.mePosition) {
+        src = cfg.decoys[i < cfg.mePosition ? i : i - 1];
+      }
+      auto pkt = buildProbe(src, dst, p, tryNo);
+      if (cfg.fragmentSize > 0) {
+        for (auto& f : net::fragmentIpv4(pkt, cfg.fragmentSize)) {
+          batch.add(std::move(f), dst.networkOrder());
+        }
+      } else {
+        batch.add(std::move(pkt), dst.networkOrder());
+      }
+    }
+  }
+
+  // Records a verdict for slot `idx`; the first answer wins, later ones are duplicates.
+  void complete(uint32_t idx, Verdict v, uint8_t ttl, int64_t now) {
+    Slot& s = slots[idx];
+    s.ttl.store(ttl, std::memory_order_relaxed);
+    uint8_t expected = 0;
+    if (!s.result.compare_exchange_strong(expected, encodeVerdict(v))) {
+      return;
+    }
+    finished.fetch_add(1);
+    if (v.state == PortState::kOpen) openFound.fetch_add(1);
+    const size_t h = idx / nprobes;
+    if (cfg.scanType == ScanType::kPing) hostUp[h].store(1);
+    const bool wasOutstanding = s.outstanding.exchange(0) != 0;
+    if (wasOutstanding) inflight.fetch_sub(1);
+    const uint8_t tries = s.tries.load();
+    const int64_t rtt = static_cast<int64_t>(elapsedUs(now) - s.sentUs.load());
+    std::lock_guard<std::mutex> lock(mu);
+    if (wasOutstanding && tries == 1) {
+      // Karn's rule: only an unambiguous (first-try) answer is an RTT sample.
+      groupRtt->addSample(rtt);
+      hostRtt[h].addSample(rtt);
+    }
+    if (tries > 1) {
+      // An answer to a retransmission means an earlier probe was lost: nmap's "drop".
+      maxSuccessfulRetry = std::max(maxSuccessfulRetry, tries - 1);
+      const int64_t sinceDrop = now - lastDropUs;
+      if (sinceDrop > std::max<int64_t>(groupRtt->srttUs(), 1000)) {
+        cwnd = std::max(cfg.congestion.minCwnd, cwnd / 2);
+        ssthresh = std::max(cwnd, 2.0);
+        lastDropUs = now;
+      }
+    } else if (cwnd < ssthresh) {
+      cwnd += 1;  // slow start
+    } else {
+      cwnd += 1.0 / cwnd;  // congestion avoidance
+    }
+    cwnd = std::min(cwnd, cfg.congestion.maxCwnd);
+  }
+
+  int32_t hostOf(uint32_t addrBe) const {
+    const auto it = hostIndex.find(ntohl(addrBe));
+    return it == hostIndex.end() ? -1 : static_cast<int32_t>(it->second);
+  }
+
+  void onPacket(const uint8_t* data, size_t len) {
+    using namespace net;
+    ParsedPacket p;
+    if (!parsePacket({data, len}, linkType, p) || p.ipv4 == nullptr) return;
+    if (p.ipv4->dst != cfg.source.networkOrder()) return;
+    const int64_t now = monoUs();
+    const uint8_t ttl = p.ipv4->ttl;
+    const bool ping = cfg.scanType == ScanType::kPing;
+
+    if (p.tcp != nullptr) {
+      const int32_t h = hostOf(p.ipv4->src);
+      const uint16_t sport = ntohs(p.tcp->srcPort);
+      const uint16_t dport = ntohs(p.tcp->dstPort);
+      if (h < 0 || tcpIndex[sport] < 0) return;
+      const uint32_t hostAddr = (*hosts)[static_cast<size_t>(h)].value;
+      if (dport != sourcePortFor(hostAddr, sport, kIpProtoTcp)) return;
+      const ProbeDef& probe = (*probes)[static_cast<size_t>(tcpIndex[sport])];
+      const uint32_t c = cookieFor(hostAddr, dport, sport, kIpProtoTcp);
+      const uint8_t flags = p.tcp->flags;
+      bool valid = false;
+      if (flags & tcp_flags::kAck) {
+        // A SYN/ACK acknowledges our SYN only (data on a SYN is not accepted); a RST answering
+        // a segment without ACK acknowledges SYN, FIN and every data byte we sent.
+        const uint32_t adv = (flags & tcp_flags::kSyn)
+                                 ? 1u
+                                 : ((probe.tcpFlags & tcp_flags::kSyn) ? 1u : 0u) +
+                                       ((probe.tcpFlags & tcp_flags::kFin) ? 1u : 0u) +
+                                       static_cast<uint32_t>(cfg.dataLength);
+        valid = ntohl(p.tcp->ack) == c + adv;
+      }
+      if (!valid && (flags & tcp_flags::kRst) && (probe.tcpFlags & tcp_flags::kAck)) {
+        valid = ntohl(p.tcp->seq) == c;  // RST to an ACK takes its sequence from our ACK
+      }
+      if (!valid) return;
+      const auto v = tcpReplyVerdict(ping ? ScanType::kPing : cfg.scanType, flags,
+                                     ntohs(p.tcp->window));
+      if (!v) return;
+      Verdict verdict = *v;
+      if (ping) verdict.reason = (flags & tcp_flags::kRst) ? Reason::kReset : Reason::kSynAck;
+      complete(static_cast<uint32_t>(static_cast<size_t>(h) * nprobes +
+                                     static_cast<size_t>(tcpIndex[sport])),
+               verdict, ttl, now);
+      return;
+    }
+    if (p.udp != nullptr) {
+      const int32_t h = hostOf(p.ipv4->src);
+      const uint16_t sport = ntohs(p.udp->srcPort);
+      const uint16_t dport = ntohs(p.udp->dstPort);
+      if (h < 0 || udpIndex[sport] < 0) return;
+      const uint32_t hostAddr = (*hosts)[static_cast<size_t>(h)].value;
+      if (dport != sourcePortFor(hostAddr, sport, kIpProtoUdp)) return;
+      complete(static_cast<uint32_t>(static_cast<size_t>(h) * nprobes +
+                                     static_cast<size_t>(udpIndex[sport])),
+               udpReplyVerdict(), ttl, now);
+      return;
+    }
+    if (p.icmp == nullptr) return;
+    const uint8_t type = p.icmp->type;
+    if (type == kIcmpEchoReply || type == kIcmpTimestampReply) {
+      const int32_t h = hostOf(p.ipv4->src);
+      const bool echo = type == kIcmpEchoReply;
+      const int32_t idx = echo ? echoIndex : timestampIndex;
+      if (h < 0 || idx < 0) return;
+      const uint32_t hostAddr = (*hosts)[static_cast<size_t>(h)].value;
+      const uint16_t id = static_cast<uint16_t>(
+          cookieFor(hostAddr, 0, 0, echo ? kIcmpEchoRequest : kIcmpTimestamp) >> 16);
+      if ((ntohl(p.icmp->rest) >> 16) != id) return;
+      complete(static_cast<uint32_t>(static_cast<size_t>(h) * nprobes + static_cast<size_t>(idx)),
+               {PortState::kOpen, echo ? Reason::kEchoReply : Reason::kTimestampReply}, ttl,
+               now);
+      return;
+    }
+    if (type != kIcmpUnreachable) return;
+    ParsedPacket q;
+    if (!parsePacket(p.payload, LinkType::kRawIp, q) || q.ipv4 == nullptr) return;
+    if (q.ipv4->src != cfg.source.networkOrder()) return;
+    const int32_t h = hostOf(q.ipv4->dst);
+    uint16_t qs = 0;
+    uint16_t qd = 0;
+    if (h < 0 || !q.ports(qs, qd)) return;
+    const uint32_t hostAddr = (*hosts)[static_cast<size_t>(h)].value;
+    int32_t idx = -1;
+    if (q.protocol == kIpProtoTcp) {
+      idx = tcpIndex[qd];
+      uint32_t seq = 0;
+      if (idx < 0 || qs != sourcePortFor(hostAddr, qd, kIpProtoTcp) || !q.tcpSeq(seq) ||
+          seq != cookieFor(hostAddr, qs, qd, kIpProtoTcp)) {
+        return;
+      }
+    } else if (q.protocol == kIpProtoUdp) {
+      idx = udpIndex[qd];
+      if (idx < 0 || qs != sourcePortFor(hostAddr, qd, kIpProtoUdp)) return;
+    } else {
+      return;
+    }
+    std::optional<Verdict> v;
+    if (ping) {
+      // An error from the target itself proves it is up; one from a router proves nothing.
+      if (p.ipv4->src == q.ipv4->dst) v = Verdict{PortState::kOpen, Reason::kPortUnreach};
+    } else {
+      v = icmpUnreachableVerdict(cfg.scanType, p.icmp->code);
+    }
+    if (!v) return;
+    complete(static_cast<uint32_t>(static_cast<size_t>(h) * nprobes + static_cast<size_t>(idx)),
+             *v, ttl, now);
+  }
+
+  static void pcapCallback(u_char* user, const pcap_pkthdr* hdr, const u_char* bytes) {
+    reinterpret_cast<Impl*>(user)->onPacket(bytes, hdr->caplen);
+  }
+
+  void receiveLoop() {
+    // Poll the ring on a short timer instead of sleeping in poll(): a thread asleep on the
+    // socket must be woken (an IPI in a VM) for every reply, which cost more than the replies.
+    while (!stopReceiver.load(std::memory_order_relaxed)) {
+      int got = 0;
+      int n = 0;
+      while ((n = pcap_dispatch(pcap.get(), 512, &Impl::pcapCallback,
+                                reinterpret_cast<u_char*>(this))) > 0) {
+        got += n;
+      }
+      if (got == 0) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    }
+    // Drain what is already queued.
+    while (pcap_dispatch(pcap.get(), 512, &Impl::pcapCallback, reinterpret_cast<u_char*>(this)) >
+           0) {
+    }
+  }
+};
+
+RawEngine::RawEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RawEngine::~RawEngine() = default;
+
+void RawEngine::configure(ScanType type, int maxRetries) {
+  impl_->cfg.scanType = type;
+  impl_->cfg.timing.maxRetries = maxRetries;
+}
+
+std::unique_ptr<RawEngine> RawEngine::open(const EngineConfig& cfg, std::string& error) {
+  auto impl = std::make_unique<Impl>();
+  impl->cfg = cfg;
+  impl->srcMapped = mapIpv4(cfg.source.value);
+  impl->rawFd.reset(::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
+  if (!impl->rawFd) {
+    error = std::string("cannot open a raw socket: ") + std::strerror(errno);
+    return nullptr;
+  }
+  const int sndbuf = 8 << 20;
+  setsockopt(impl->rawFd.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+  if (!cfg.iface.empty() && !cfg.loopback &&
+      setsockopt(impl->rawFd.get(), SOL_SOCKET, SO_BINDTODEVICE, cfg.iface.c_str(),
+                 static_cast<socklen_t>(cfg.iface.size())) != 0) {
+    error = "cannot bind to interface '" + cfg.iface + "': " + std::strerror(errno);
+    return nullptr;
+  }
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  impl->pcap.reset(pcap_create(cfg.iface.c_str(), errbuf));
+  if (!impl->pcap) {
+    error = "cannot capture on '" + cfg.iface + "': " + errbuf;
+    return nullptr;
+  }
+  pcap_t* pc = impl->pcap.get();
+  pcap_set_snaplen(pc, 256);
+  pcap_set_promisc(pc, 0);
+  pcap_set_immediate_mode(pc, 1);
+  pcap_set_buffer_size(pc, 8 << 20);  // ~60k replies of backlog
+  const int act = pcap_activate(pc);
+  if (act < 0) {
+    error = "cannot capture on '" + cfg.iface + "': " + pcap_geterr(pc);
+    return nullptr;
+  }
+  switch (pcap_datalink(pc)) {
+    case DLT_EN10MB: impl->linkType = net::LinkType::kEthernet; break;
+    case DLT_LINUX_SLL: impl->linkType = net::LinkType::kLinuxCooked; break;
+    case DLT_RAW: impl->linkType = net::LinkType::kRawIp; break;
+    default:
+      error = "unsupported link type on '" + cfg.iface + "'";
+      return nullptr;
+  }
+  // Only what is addressed to us; lo carries both directions and the cookie check sorts them.
+  const std::string filter = "ip dst host " + cfg.source.toString() + " and (tcp or udp or icmp)";
+  bpf_program prog{};
+  if (pcap_compile(pc, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0 ||
+      pcap_setfilter(pc, &prog) != 0) {
+    error = "cannot set capture filter: " + std::string(pcap_geterr(pc));
+    pcap_freecode(&prog);
+    return nullptr;
+  }
+  pcap_freecode(&prog);
+  if (!cfg.loopback) {
+    pcap_setdirection(pc, PCAP_D_IN);
+  }
+  if (pcap_setnonblock(pc, 1, errbuf) != 0) {
+    error = std::string("pcap_setnonblock: ") + errbuf;
+    return nullptr;
+  }
+  return std::unique_ptr<RawEngine>(new RawEngine(std::move(impl)));
+}
+
+std::vector<SlotOutcome> RawEngine::run(const std::vector<net::Ipv4Address>& hosts,
+                                        const std::vector<ProbeDef>& probes,
+                                        std::vector<HostTiming>& timing) {
+  Impl& m = *impl_;
+  const EngineConfig& cfg = m.cfg;
+  const size_t nhosts = hosts.size();
+  const size_t nprobes = probes.size();
+  const size_t total = nhosts * nprobes;
+  std::vector<SlotOutcome> outcomes(total);
+  timing.assign(nhosts, HostTiming{});
+  if (total == 0) return outcomes;
+
+  m.hosts = &hosts;
+  m.probes = &probes;
+  m.nprobes = nprobes;
+  m.hostIndex.clear();
+  m.hostIndex.reserve(nhosts * 2);
+  for (size_t i = 0; i < nhosts; ++i) m.hostIndex.emplace(hosts[i].value, static_cast<uint32_t>(i));
+  m.tcpIndex.assign(65536, -1);
+  m.udpIndex.assign(65536, -1);
+  m.echoIndex = -1;
+  m.timestampIndex = -1;
+  for (size_t i = 0; i < nprobes; ++i) {
+    const auto& p = probes[i];
+    const auto idx = static_cast<int32_t>(i);
+    switch (p.kind) {
+      case ProbeDef::Kind::kTcp: m.tcpIndex[p.port] = idx; break;
+      case ProbeDef::Kind::kUdp: m.udpIndex[p.port] = idx; break;
+      case ProbeDef::Kind::kIcmpEcho: m.echoIndex = idx; break;
+      case ProbeDef::Kind::kIcmpTimestamp: m.timestampIndex = idx; break;
+    }
+  }
+  m.slots.reset(new Slot[total]);
+  m.hostUp.reset(new std::atomic<uint8_t>[nhosts]);
+  for (size_t i = 0; i < nhosts; ++i) m.hostUp[i].store(0);
+  const int64_t initUs = cfg.timing.initialRttTimeoutMs * 1000;
+  const int64_t minUs = cfg.timing.minRttTimeoutMs * 1000;
+  const int64_t maxUs = cfg.timing.maxRttTimeoutMs * 1000;
+  m.groupRtt.emplace(initUs, minUs, maxUs);
+  m.hostRtt.assign(nhosts, RttEstimator(initUs, minUs, maxUs));
+  double maxCwnd = cfg.congestion.maxCwnd;
+  if (cfg.timing.maxParallelism > 0) maxCwnd = cfg.timing.maxParallelism;
+  m.cfg.congestion.maxCwnd = maxCwnd;
+  m.cwnd = std::min(cfg.congestion.initialCwnd, maxCwnd);
+  m.ssthresh = cfg.congestion.initialSsthresh;
+  m.maxSuccessfulRetry = 0;
+  m.lastDropUs = 0;
+  m.inflight = 0;
+  m.finished = 0;
+  m.openFound = 0;
+  m.runStartUs = monoUs();
+  const double startEpoch = epochNow();
+
+  // Probe order: a random permutation of all slots, or with -r ports in order per host with
+  // hosts interleaved (probe-major), so one host never takes a burst.
+  std::vector<uint32_t> order(total);
+  if (cfg.randomize) {
+    std::iota(order.begin(), order.end(), 0u);
+    std::shuffle(order.begin(), order.end(), m.rng);
+  } else {
+    size_t k = 0;
+    for (size_t p = 0; p < nprobes; ++p)
+      for (size_t h = 0; h < nhosts; ++h) order[k++] = static_cast<uint32_t>(h * nprobes + p);
+  }
+
+  m.stopReceiver = false;
+  std::thread receiver([&m] { m.receiveLoop(); });
+
+  const unsigned txThreads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+  TxPool pool(m.rawFd.get(), txThreads);
+  SendBatch batch(pool);
+  std::deque<Pending> pending;
+  std::deque<uint32_t> retries;
+  size_t nextFresh = 0;
+  std::vector<uint8_t> hostTimedOut(nhosts, 0);
+  const int64_t hostTimeoutUs = cfg.timing.hostTimeoutMs * 1000;
+  const int64_t scanDelayUs = cfg.timing.scanDelayMs * 1000;
+  int64_t lastSendUs = 0;
+  int64_t lastTickUs = m.runStartUs;
+  int64_t lastHostCheckUs = m.runStartUs;
+  int64_t lastProgressUs = m.runStartUs;
+  double minRateTokens = 0;
+  double maxRateTokens = 1;
+  uint64_t sentProbes = 0;
+  const bool pingMode = cfg.scanType == ScanType::kPing;
+
+  auto giveUp = [&](uint32_t idx) {
+    uint8_t expected = 0;
+    if (m.slots[idx].result.compare_exchange_strong(expected, kGaveUp)) m.finished.fetch_add(1);
+  };
+  auto skippable = [&](uint32_t idx) {
+    const size_t h = idx / nprobes;
+    return hostTimedOut[h] || (pingMode && m.hostUp[h].load(std::memory_order_relaxed));
+  };
+
+  while (m.finished.load() < total) {
+    const int64_t now = monoUs();
+    const double dt = static_cast<double>(now - lastTickUs) / 1e6;
+    lastTickUs = now;
+
+    int64_t rto;
+    double cwnd;
+    int allowedRetries;
+    {
+      std::lock_guard<std::mutex> lock(m.mu);
+      rto = m.groupRtt->rtoUs();
+      cwnd = m.cwnd;
+      // nmap's adaptive retransmission: no more retries than were ever needed, plus one.
+      allowedRetries = std::min(cfg.timing.maxRetries, m.maxSuccessfulRetry + 1);
+    }
+
+    // Host timeouts, checked ten times a second.
+    if (hostTimeoutUs > 0 && now - lastHostCheckUs > 100000) {
+      lastHostCheckUs = now;
+      if (now - m.runStartUs > hostTimeoutUs) {
+        for (size_t h = 0; h < nhosts; ++h) {
+          if (hostTimedOut[h]) continue;
+          hostTimedOut[h] = 1;
+          timing[h].timedOut = true;
+          for (size_t p = 0; p < nprobes; ++p) giveUp(static_cast<uint32_t>(h * nprobes + p));
+        }
+      }
+    }
+
+    // Expire probes older than the RTO.
+    const uint32_t nowRel = m.elapsedUs(now);
+    while (!pending.empty() && static_cast<int64_t>(nowRel - pending.front().sentUs) >= rto) {
+      const Pending e = pending.front();
+      pending.pop_front();
+      Slot& s = m.slots[e.slot];
+      if (s.sentUs.load() != e.sentUs) continue;
+      if (s.outstanding.exchange(0) == 0) continue;  // answered meanwhile
+      m.inflight.fetch_sub(1);
+      if (s.result.load() != 0) continue;
+      if (skippable(e.slot)) {
+        giveUp(e.slot);
+      } else if (s.tries.load() <= allowedRetries) {
+        retries.push_back(e.slot);
+      } else {
+        giveUp(e.slot);
+      }
+    }
+
+    // Decide how many probes may go now.
+    if (cfg.timing.maxRate > 0) {
+      maxRateTokens = std::min(maxRateTokens + dt * cfg.timing.maxRate,
+                               std::max(1.0, cfg.timing.maxRate / 100));
+    }
+    if (cfg.timing.minRate > 0) {
+      minRateTokens = std::min(minRateTokens + dt * cfg.timing.minRate,
+                               std::max(1.0, cfg.timing.minRate / 100));
+    }
+    int64_t windowRoom = static_cast<int64_t>(cwnd) - m.inflight.load();
+    int64_t budget = std::max<int64_t>(windowRoom, 0);
+    if (cfg.timing.minRate > 0) budget = std::max(budget, static_cast<int64_t>(minRateTokens));
+    if (cfg.timing.maxRate > 0) budget = std::min(budget, static_cast<int64_t>(maxRateTokens));
+    if (scanDelayUs > 0) budget = std::min<int64_t>(budget, now - lastSendUs >= scanDelayUs);
+    budget = std::min<int64_t>(budget, 256);
+
+    int64_t sentNow = 0;
+    while (sentNow < budget) {
+      uint32_t idx = 0;
+      if (!retries.empty()) {
+        idx = retries.front();
+        retries.pop_front();
+        if (m.slots[idx].result.load() != 0) continue;
+      } else if (nextFresh < total) {
+        idx = order[nextFresh++];
+      } else {
+        break;
+      }
+      if (skippable(idx)) {
+        giveUp(idx);
+        continue;
+      }
+      Slot& s = m.slots[idx];
+      const uint8_t tryNo = s.tries.load();
+      const uint32_t sent = m.elapsedUs(monoUs());
+      s.sentUs.store(sent);
+      s.tries.store(static_cast<uint8_t>(tryNo + 1));
+      s.outstanding.store(1);
+      m.inflight.fetch_add(1);
+      m.sendSlot(batch, idx, tryNo);
+      pending.push_back({idx, sent});
+      ++sentNow;
+      ++sentProbes;
+    }
+    batch.flush();
+    if (sentNow > 0) {
+      lastSendUs = now;
+      if (cfg.timing.maxRate > 0) maxRateTokens -= static_cast<double>(sentNow);
+      if (cfg.timing.minRate > 0) minRateTokens = std::max(0.0, minRateTokens - sentNow);
+    }
+
+    // Nothing in flight, nothing queued, nothing fresh: whatever is unresolved never will be.
+    if (pending.empty() && retries.empty() && nextFresh >= total && m.inflight.load() == 0) {
+      for (size_t i = 0; i < total; ++i) giveUp(static_cast<uint32_t>(i));
+    }
+
+    if (cfg.progress && now - lastProgressUs >= 1000000) {
+      lastProgressUs = now;
+      const double elapsed = static_cast<double>(now - m.runStartUs) / 1e6;
+      const double done = static_cast<double>(m.finished.load()) / static_cast<double>(total);
+      const double rate = static_cast<double>(sentProbes) / std::max(elapsed, 1e-3);
+      const double eta = done > 0 ? elapsed * (1 - done) / done : 0;
+      std::fprintf(stderr,
+                   "\rrate: %7.2f-kpps, %6.2f%% done, %u:%02u:%02u remaining, found=%llu   ",
+                   rate / 1000, done * 100, static_cast<unsigned>(eta) / 3600,
+                   static_cast<unsigned>(eta) / 60 % 60, static_cast<unsigned>(eta) % 60,
+                   static_cast<unsigned long long>(m.openFound.load()));
+      std::fflush(stderr);
+    }
+
+    if (sentNow == 0) {
+      // Sleep until the next probe can expire or a slot opens; short, the receiver wakes us by
+      // freeing window room that we notice on the next pass.
+      std::this_thread::sleep_for(std::chrono::microseconds(scanDelayUs > 0 ? 1000 : 100));
+    }
+  }
+  if (cfg.progress && monoUs() - m.runStartUs >= 1000000) std::fprintf(stderr, "\n");
+
+  m.stopReceiver = true;
+  receiver.join();
+
+  const double endEpoch = epochNow();
+  for (size_t i = 0; i < total; ++i) {
+    const uint8_t r = m.slots[i].result.load();
+    SlotOutcome& o = outcomes[i];
+    if (r != 0 && r != kGaveUp) {
+      o.verdict = decodeVerdict(r);
+      o.ttl = m.slots[i].ttl.load();
+      o.answered = true;
+    } else {
+      o.verdict = noResponseVerdict(cfg.scanType);
+    }
+  }
+  for (size_t h = 0; h < nhosts; ++h) {
+    auto& t = timing[h];
+    const RttEstimator& est = m.hostRtt[h].hasSample() ? m.hostRtt[h] : *m.groupRtt;
+    t.srttUs = est.srttUs();
+    t.rttvarUs = est.rttvarUs();
+    t.rtoUs = est.rtoUs();
+    t.startTime = startEpoch;
+    t.endTime = endEpoch;
+  }
+  m.slots.reset();
+  return outcomes;
+}
+
+}  // namespace portcullis::scan

@@ -1,0 +1,81 @@
+#include "timing.h"
+
+#include <algorithm>
+
+namespace portcullis::scan {
+
+TimingParams timingTemplate(int level) {
+  TimingParams t;  // defaults are T3 ("normal")
+  t.level = level;
+  switch (level) {
+    case 0:
+      t.maxParallelism = 1;
+      t.scanDelayMs = 300000;
+      t.initialRttTimeoutMs = 300000;
+      break;
+    case 1:
+      t.maxParallelism = 1;
+      t.scanDelayMs = 15000;
+      t.initialRttTimeoutMs = 15000;
+      break;
+    case 2:
+      t.maxParallelism = 1;
+      t.scanDelayMs = 400;
+      break;
+    case 4:
+      t.minRttTimeoutMs = 100;
+      t.maxRttTimeoutMs = 1250;
+      t.initialRttTimeoutMs = 500;
+      t.maxScanDelayMs = 10;
+      t.maxRetries = 6;
+      break;
+    case 5:
+      t.minRttTimeoutMs = 50;
+      t.maxRttTimeoutMs = 300;
+      t.initialRttTimeoutMs = 250;
+      t.maxScanDelayMs = 5;
+      t.maxRetries = 2;
+      t.hostTimeoutMs = 900000;
+      break;
+    default:
+      break;
+  }
+  return t;
+}
+
+CongestionParams congestionFor(int timingLevel) {
+  CongestionParams c;
+  if (timingLevel == 4) {
+    c.maxCwnd = 1000;
+    c.initialSsthresh = 300;
+  } else if (timingLevel >= 5) {
+    c.maxCwnd = 4096;
+    c.initialSsthresh = 1000;
+  }
+  return c;
+}
+
+void RttEstimator::addSample(int64_t rttUs) {
+  rttUs = std::max<int64_t>(rttUs, 1);
+  if (!hasSample_) {
+    srttUs_ = rttUs;
+    rttvarUs_ = rttUs / 2;
+    hasSample_ = true;
+  } else {
+    const int64_t err = srttUs_ > rttUs ? srttUs_ - rttUs : rttUs - srttUs_;
+    rttvarUs_ = (3 * rttvarUs_ + err) / 4;
+    srttUs_ = (7 * srttUs_ + rttUs) / 8;
+  }
+  constexpr int64_t kGranularityUs = 1000;
+  rtoUs_ = srttUs_ + std::max(kGranularityUs, 4 * rttvarUs_);
+  clampRto();
+}
+
+void RttEstimator::backoff() {
+  // Doubling never lowers an initial timeout that was set above the ceiling (T0, T1).
+  rtoUs_ = std::min(rtoUs_ * 2, std::max(maxUs_, rtoUs_));
+}
+
+void RttEstimator::clampRto() { rtoUs_ = std::clamp(rtoUs_, minUs_, std::max(minUs_, maxUs_)); }
+
+}  // namespace portcullis::scan

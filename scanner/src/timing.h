@@ -1,0 +1,77 @@
+#pragma once
+// nmap's timing templates (-T0..-T5) with nmap's numbers, and the RFC 6298 RTT estimator.
+
+#include <cstdint>
+
+namespace portcullis::scan {
+
+/// Timing knobs. Times are milliseconds, 0 meaning "none" where a limit is optional.
+struct TimingParams {
+  int level = 3;
+  int64_t minRttTimeoutMs = 100;
+  int64_t maxRttTimeoutMs = 10000;
+  int64_t initialRttTimeoutMs = 1000;
+  int maxRetries = 10;
+  int64_t scanDelayMs = 0;        // minimum gap between probes (per host in nmap; see engine)
+  int64_t maxScanDelayMs = 1000;  // ceiling on the delay nmap grows when it sees drops
+  int64_t hostTimeoutMs = 0;
+  int maxParallelism = 0;  // 0 = dynamic (congestion window decides)
+  int minParallelism = 0;
+  double minRate = 0;  // probes per second, 0 = unset
+  double maxRate = 0;
+};
+
+/// The template values from nmap's manual ("Timing and Performance", -T):
+///   level            T0      T1     T2     T3     T4     T5
+///   min-rtt-timeout  100     100    100    100    100    50
+///   max-rtt-timeout  10000   10000  10000  10000  1250   300
+///   initial-rtt      300000  15000  1000   1000   500    250
+///   max-retries      10      10     10     10     6      2
+///   scan-delay       300000  15000  400    0      0      0
+///   max-scan-delay   1000    1000   1000   1000   10     5
+///   host-timeout     0       0      0      0      0      900000
+///   max-parallelism  1       1      1      dyn    dyn    dyn
+TimingParams timingTemplate(int level);
+
+/// Congestion control numbers nmap uses in its scan engine (initial window 10, slow-start
+/// threshold 75, window ceiling 300 unless --max-parallelism says otherwise).
+struct CongestionParams {
+  double initialCwnd = 10;
+  double initialSsthresh = 75;
+  double maxCwnd = 300;
+  double minCwnd = 1;
+};
+
+/// Our choice beyond nmap: -T4 and -T5 raise the window ceiling (1000, 4096) and the slow-start
+/// threshold, because the raw engine's cost per probe in flight is a 12-byte slot, not a socket.
+/// The window still halves on every drop, so a lossy path slows down as under nmap.
+CongestionParams congestionFor(int timingLevel);
+
+/// Smoothed RTT and retransmission timeout as RFC 6298 section 2 defines them (alpha 1/8,
+/// beta 1/4, K 4, clock granularity 1 ms), clamped to [min, max] rtt-timeout, doubled per
+/// timeout (section 5.5) and reset by the next valid sample.
+class RttEstimator {
+ public:
+  RttEstimator(int64_t initialUs, int64_t minUs, int64_t maxUs)
+      : rtoUs_(initialUs), minUs_(minUs), maxUs_(maxUs) {}  // the initial value is used as
+                                                           // given, as nmap does for T0/T1
+
+  void addSample(int64_t rttUs);
+  void backoff();
+  int64_t rtoUs() const { return rtoUs_; }
+  int64_t srttUs() const { return srttUs_; }
+  int64_t rttvarUs() const { return rttvarUs_; }
+  bool hasSample() const { return hasSample_; }
+
+ private:
+  void clampRto();
+
+  int64_t srttUs_ = 0;
+  int64_t rttvarUs_ = 0;
+  int64_t rtoUs_;
+  int64_t minUs_;
+  int64_t maxUs_;
+  bool hasSample_ = false;
+};
+
+}  // namespace portcullis::scan

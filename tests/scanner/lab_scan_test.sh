@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# Namespace lab for portcullis-scan: a scanner namespace and a target namespace joined by a veth
+# pair in 198.18.0.0/24 (RFC 2544 benchmarking space), no default route anywhere, so no probe can
+# leave the machine. The target runs open TCP/UDP services (pcs_lab_listener), closed ports, and
+# "filtered" TCP ports whose replies are blackholed by policy routing (Debian's base system has
+# neither iptables nor nft, and these kernels lack tc's u32/flower classifiers; an `ip rule ...
+# ipproto tcp sport N blackhole` drops the RST or SYN/ACK the port would send, which is exactly
+# what a scanner sees behind a DROP firewall).
+#
+# Every scan type must give the expected state for every port; where nmap is installed, nmap's
+# answers must agree port for port, and ndiff (when installed) must report no port difference.
+#
+# usage: lab_scan_test.sh PORTCULLIS_SCAN PCS_LAB_LISTENER
+# Outside CI (CI != true) it SKIPs (exit 77) without root; with CI=true that is a failure.
+set -u
+
+SCAN=${1:?usage: lab_scan_test.sh PORTCULLIS_SCAN PCS_LAB_LISTENER}
+LISTENER=${2:?usage: lab_scan_test.sh PORTCULLIS_SCAN PCS_LAB_LISTENER}
+SCAN=$(readlink -f "$SCAN")
+LISTENER=$(readlink -f "$LISTENER")
+
+pass=0 fail=0 skip=0
+PASS() { echo "PASS: $*"; pass=$((pass + 1)); }
+FAIL() { echo "FAIL: $*"; fail=$((fail + 1)); }
+SKIP() { echo "SKIP: $*"; skip=$((skip + 1)); }
+
+if [ "$(id -u)" -ne 0 ]; then
+  if [ "${CI:-}" = true ]; then
+    echo "FAIL: lab_scan_test needs root (network namespaces, raw sockets)"
+    exit 1
+  fi
+  echo "SKIP: lab_scan_test needs root (network namespaces, raw sockets)"
+  exit 77
+fi
+for tool in ip sysctl; do
+  if ! command -v "$tool" >/dev/null; then
+    if [ "${CI:-}" = true ]; then echo "FAIL: $tool not installed"; exit 1; fi
+    echo "SKIP: $tool not installed"; exit 77
+  fi
+done
+
+id=$$
+NS_S=pcs-s$id
+NS_T=pcs-t$id
+IF_S=pcs-a$id
+IF_T=pcs-b$id
+SRC=198.18.0.1
+DST=198.18.0.2
+WORK=$(mktemp -d /tmp/pcs-lab.XXXXXX)
+LPID=""
+
+teardown() {
+  [ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
+  ip netns del "$NS_S" 2>/dev/null
+  ip netns del "$NS_T" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap teardown EXIT
+trap 'exit 130' INT TERM
+
+ip netns add "$NS_S" && ip netns add "$NS_T" &&
+  ip link add "$IF_S" netns "$NS_S" type veth peer name "$IF_T" netns "$NS_T" &&
+  ip -n "$NS_S" addr add $SRC/24 dev "$IF_S" && ip -n "$NS_T" addr add $DST/24 dev "$IF_T" &&
+  ip -n "$NS_S" link set lo up && ip -n "$NS_T" link set lo up &&
+  ip -n "$NS_S" link set "$IF_S" up && ip -n "$NS_T" link set "$IF_T" up || {
+  echo "FAIL: lab setup"; exit 1; }
+for ns in "$NS_S" "$NS_T"; do
+  ip netns exec "$ns" sysctl -qw net.ipv4.icmp_ratelimit=0
+  if ip -n "$ns" route show | grep -q '^default'; then echo "FAIL: default route in $ns"; exit 1; fi
+done
+
+# Ports. TCP: open 22 80 3306; closed 21 23 8080; filtered 110 (closed behind the filter) and
+# 143 (listening behind it). UDP: open 53 (answers), open|filtered 69 (bound, silent),
+# closed 123 161.
+TCP_PORTS=21,22,23,80,110,143,3306,8080
+UDP_PORTS=53,69,123,161
+for p in 110 143; do
+  ip -n "$NS_T" rule add priority 10 ipproto tcp sport $p blackhole || { echo "FAIL: ip rule"; exit 1; }
+done
+ip netns exec "$NS_T" "$LISTENER" --tcp 22,80,143,3306 --udp 53 --udp-silent 69 \
+  >"$WORK/listener.out" 2>&1 &
+LPID=$!
+for _ in $(seq 50); do grep -q ready "$WORK/listener.out" 2>/dev/null && break; sleep 0.1; done
+grep -q ready "$WORK/listener.out" || { echo "FAIL: listener did not start"; exit 1; }
+
+# Expected state of each TCP port per kind: o(pen) c(losed) f(iltered).
+declare -A KIND=([21]=c [22]=o [23]=c [80]=o [110]=f [143]=f [3306]=o [8080]=c)
+expect_tcp() {  # scan-flag kind -> state (Linux answers FIN/ACK and ACK probes with RST, window 0)
+  case "$1:$2" in
+    -sS:o | -sT:o) echo open ;;
+    -sS:c | -sT:c | -sM:c | -sM:o | -sW:c | -sW:o | -sN:c | -sF:c | -sX:c) echo closed ;;
+    -sS:f | -sT:f | -sA:f | -sW:f) echo filtered ;;
+    -sN:* | -sF:* | -sX:* | -sM:f) echo "open|filtered" ;;
+    -sA:*) echo unfiltered ;;
+  esac
+}
+declare -A UDP_EXPECT=([53]=open [69]="open|filtered" [123]=closed [161]=closed)
+
+# "port/state" pairs from a grepable file, sorted.
+ports_of() { grep 'Ports:' "$1" | sed 's/.*Ports: //; s/\t.*//' | tr ',' '\n' |
+  sed 's/^ *//' | awk -F/ 'NF>2 {print $1"/"$2}' | sort -n; }
+
+run_scan() {  # out-prefix args...
+  local out=$1; shift
+  ip netns exec "$NS_S" "$SCAN" "$@" -oG "$out.gnmap" -oX "$out.xml" >"$out.txt" 2>"$out.err"
+}
+
+HAVE_NMAP=0; command -v nmap >/dev/null && HAVE_NMAP=1
+HAVE_NDIFF=0; command -v ndiff >/dev/null && HAVE_NDIFF=1
+
+check_scan() {  # name flag protocol-ports expected-file extra-args...
+  local name=$1 flag=$2 ports=$3 expected=$4; shift 4
+  if ! run_scan "$WORK/$name" "$flag" -T4 -p "$ports" "$@" $DST; then
+    FAIL "$name: portcullis-scan exited non-zero: $(head -1 "$WORK/$name.err")"
+    return
+  fi
+  ports_of "$WORK/$name.gnmap" >"$WORK/$name.got"
+  if diff -u "$expected" "$WORK/$name.got" >"$WORK/$name.diff"; then
+    PASS "$name: every port has the expected state ($(paste -sd' ' "$expected"))"
+  else
+    FAIL "$name: states differ from expected: $(grep '^[-+][0-9]' "$WORK/$name.diff" | paste -sd' ')"
+  fi
+  if command -v xmllint >/dev/null; then
+    if xmllint --noout "$WORK/$name.xml" 2>"$WORK/$name.xmlerr"; then
+      PASS "$name: -oX is well-formed XML"
+    else
+      FAIL "$name: -oX is not well-formed: $(head -1 "$WORK/$name.xmlerr")"
+    fi
+  fi
+  if command -v xsltproc >/dev/null && [ -f /usr/share/nmap/nmap.xsl ]; then
+    if xsltproc -o "$WORK/$name.html" "$WORK/$name.xml" 2>"$WORK/$name.xslterr" &&
+      grep -q "198.18.0.2" "$WORK/$name.html"; then
+      PASS "$name: xsltproc renders -oX with nmap.xsl"
+    else
+      FAIL "$name: xsltproc failed: $(head -1 "$WORK/$name.xslterr")"
+    fi
+  fi
+  if [ $HAVE_NMAP = 1 ] && [ -z "$*" ]; then
+    ip netns exec "$NS_S" nmap "$flag" -T4 -p "$ports" -oG "$WORK/$name.nmap.gnmap" \
+      -oX "$WORK/$name.nmap.xml" $DST >/dev/null 2>&1
+    ports_of "$WORK/$name.nmap.gnmap" >"$WORK/$name.nmap.got"
+    if diff -u "$WORK/$name.nmap.got" "$WORK/$name.got" >"$WORK/$name.nmapdiff"; then
+      PASS "$name: agrees with nmap port for port"
+    else
+      FAIL "$name: differs from nmap: $(grep '^[-+][0-9]' "$WORK/$name.nmapdiff" | paste -sd' ')"
+    fi
+    if [ $HAVE_NDIFF = 1 ]; then
+      ndiff "$WORK/$name.nmap.xml" "$WORK/$name.xml" >"$WORK/$name.ndiff" 2>&1
+      # A port difference is a port whose state differs. Service names are not compared: ours
+      # come from IANA's registry and nmap's from nmap-services (8080 is http-alt vs http-proxy).
+      grep -E '^-[0-9]+/(tcp|udp)' "$WORK/$name.ndiff" | awk '{print substr($1,2), $2}' | sort \
+        >"$WORK/$name.ndiff.old"
+      grep -E '^\+[0-9]+/(tcp|udp)' "$WORK/$name.ndiff" | awk '{print substr($1,2), $2}' | sort \
+        >"$WORK/$name.ndiff.new"
+      if cmp -s "$WORK/$name.ndiff.old" "$WORK/$name.ndiff.new"; then
+        PASS "$name: ndiff reports no port state differences"
+      else
+        FAIL "$name: ndiff reports port differences: $(grep -E '^[-+][0-9]' "$WORK/$name.ndiff" | paste -sd' ')"
+      fi
+    fi
+  fi
+}
+
+for flag in -sS -sT -sN -sF -sX -sM -sA -sW; do
+  for p in ${TCP_PORTS//,/ }; do echo "$p/$(expect_tcp $flag ${KIND[$p]})"; done | sort -n \
+    >"$WORK/exp$flag"
+  check_scan "tcp$flag" "$flag" "$TCP_PORTS" "$WORK/exp$flag"
+done
+for p in ${UDP_PORTS//,/ }; do echo "$p/${UDP_EXPECT[$p]}"; done | sort -n >"$WORK/exp-sU"
+check_scan "udp-sU" -sU "$UDP_PORTS" "$WORK/exp-sU"
+[ $HAVE_NMAP = 1 ] || SKIP "nmap comparison: nmap not installed"
+[ $HAVE_NDIFF = 1 ] || SKIP "ndiff comparison: ndiff not installed (Debian package ndiff)"
+
+# Evasion options must not change the answers: the cookie has to survive decoys, fragments,
+# a fixed source port, padding and a low TTL.
+check_scan "evasion-decoys" -sS "$TCP_PORTS" "$WORK/exp-sS" -D RND:3,ME,198.18.0.77
+check_scan "evasion-frag" -sS "$TCP_PORTS" "$WORK/exp-sS" -f
+check_scan "evasion-srcport" -sS "$TCP_PORTS" "$WORK/exp-sS" -g 53 --data-length 24 --ttl 33
+check_scan "ordered-rates" -sS "$TCP_PORTS" "$WORK/exp-sS" -r --max-rate 200 --max-retries 1
+
+# Decoys really go out: count distinct sources of SYNs to port 22 seen by the target.
+if command -v tcpdump >/dev/null; then
+  ip netns exec "$NS_T" tcpdump -Z root --immediate-mode -i "$IF_T" -nn -c 4 -w "$WORK/decoy.pcap" \
+    'tcp[tcpflags] & tcp-syn != 0 and dst port 3306' >/dev/null 2>&1 &
+  tpid=$!
+  sleep 1
+  ip netns exec "$NS_S" "$SCAN" -sS -Pn -p 3306 -D 198.18.0.50,198.18.0.51,ME,198.18.0.52 $DST \
+    >/dev/null 2>&1
+  sleep 1.5; kill $tpid 2>/dev/null; wait $tpid 2>/dev/null
+  srcs=$(tcpdump -nn -r "$WORK/decoy.pcap" 2>/dev/null | awk '{print $3}' | cut -d. -f1-4 |
+    sort -u | paste -sd' ')
+  if [ "$(echo "$srcs" | wc -w)" -ge 4 ]; then PASS "decoys: SYNs seen from $srcs"
+  else FAIL "decoys: expected 4 sources, saw '$srcs'"; fi
+else
+  SKIP "decoy capture: tcpdump not installed"
+fi
+
+# Host discovery.
+ip netns exec "$NS_S" "$SCAN" -sn $DST 198.18.0.3 -oG "$WORK/ping.gnmap" >/dev/null 2>&1
+if grep -q "Host: $DST ().*Status: Up" "$WORK/ping.gnmap" &&
+  ! grep -q "Host: 198.18.0.3 ().*Status: Up" "$WORK/ping.gnmap"; then
+  PASS "-sn: $DST up, 198.18.0.3 (nobody) not up"
+else
+  FAIL "-sn: wrong discovery result: $(grep Status "$WORK/ping.gnmap" | paste -sd' ')"
+fi
+
+# JSON output parses and carries the same states.
+ip netns exec "$NS_S" "$SCAN" -sS -T4 -p "$TCP_PORTS" -oJ "$WORK/out.json" $DST >/dev/null 2>&1
+if command -v python3 >/dev/null; then
+  got=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]));
+print(" ".join(str(p["port"]) + "/" + p["state"] for h in d["hosts"] for p in h["ports"]))' \
+    "$WORK/out.json" 2>&1)
+  if [ "$got" = "$(paste -sd' ' "$WORK/exp-sS")" ]; then PASS "-oJ: valid JSON with the same states"
+  else FAIL "-oJ: got '$got'"; fi
+else
+  SKIP "-oJ check: python3 not installed"
+fi
+
+# Errors: exit status 2 and one line.
+check_error() {  # name expected-substring args...
+  local name=$1 want=$2; shift 2
+  "$@" >"$WORK/err.out" 2>"$WORK/err.txt"
+  local rc=$?
+  if [ $rc -eq 2 ] && [ "$(wc -l <"$WORK/err.txt")" -eq 1 ] && grep -q -- "$want" "$WORK/err.txt"; then
+    PASS "error $name: exit 2, '$(cat "$WORK/err.txt")'"
+  else
+    FAIL "error $name: rc=$rc stderr='$(cat "$WORK/err.txt")'"
+  fi
+}
+check_error "unknown flag" "--bogus" "$SCAN" --bogus $DST
+check_error "bad port" "bad port" "$SCAN" -p 70000 $DST
+check_error "bad target" "bad target" "$SCAN" -p 80 198.18.0.999
+if command -v setpriv >/dev/null; then
+  check_error "raw without privilege" "-sT" setpriv --reuid=65534 --regid=65534 --clear-groups \
+    --inh-caps=-all "$SCAN" -sS -p 80 127.0.0.1
+else
+  SKIP "raw without privilege: setpriv not installed"
+fi
+
+echo "lab_scan_test: $pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# A few thousand targets: 2000 addresses (198.19.0.0/21, RFC 2544 space) on one namespace's
+# interface, reached from the scanner namespace through a route to that /21 only (no default
+# route). A SYN scan and a connect scan under a small descriptor limit must both finish, find
+# every host, and stay within bounded memory.
+#
+# usage: many_targets_test.sh PORTCULLIS_SCAN PCS_LAB_LISTENER
+set -u
+
+SCAN=$(readlink -f "${1:?usage: many_targets_test.sh PORTCULLIS_SCAN PCS_LAB_LISTENER}")
+LISTENER=$(readlink -f "${2:?usage: many_targets_test.sh PORTCULLIS_SCAN PCS_LAB_LISTENER}")
+N=2000
+MAX_RSS_KB=262144  # 256 MiB
+
+pass=0 fail=0 skip=0
+PASS() { echo "PASS: $*"; pass=$((pass + 1)); }
+FAIL() { echo "FAIL: $*"; fail=$((fail + 1)); }
+SKIP() { echo "SKIP: $*"; skip=$((skip + 1)); }
+
+if [ "$(id -u)" -ne 0 ]; then
+  if [ "${CI:-}" = true ]; then echo "FAIL: many_targets_test needs root"; exit 1; fi
+  echo "SKIP: many_targets_test needs root"; exit 77
+fi
+
+id=$$
+NS_S=pcs-ms$id
+NS_T=pcs-mt$id
+WORK=$(mktemp -d /tmp/pcs-many.XXXXXX)
+LPID=""
+teardown() {
+  [ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
+  ip netns del "$NS_S" 2>/dev/null
+  ip netns del "$NS_T" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap teardown EXIT
+trap 'exit 130' INT TERM
+
+ip netns add "$NS_S" && ip netns add "$NS_T" &&
+  ip link add pcs-c$id netns "$NS_S" type veth peer name pcs-d$id netns "$NS_T" &&
+  ip -n "$NS_S" addr add 198.18.0.1/24 dev pcs-c$id &&
+  ip -n "$NS_T" addr add 198.18.0.2/24 dev pcs-d$id &&
+  ip -n "$NS_S" link set lo up && ip -n "$NS_T" link set lo up &&
+  ip -n "$NS_S" link set pcs-c$id up && ip -n "$NS_T" link set pcs-d$id up &&
+  ip -n "$NS_S" route add 198.19.0.0/21 via 198.18.0.2 || { echo "FAIL: lab setup"; exit 1; }
+ip netns exec "$NS_T" sysctl -qw net.ipv4.icmp_ratelimit=0
+
+# 2000 addresses on the target's interface, and the same list as the scanner's -iL file.
+for i in $(seq 0 $((N - 1))); do echo "198.19.$((i / 256)).$((i % 256))"; done >"$WORK/targets"
+sed "s|^|addr add |; s|$|/32 dev pcs-d$id|" "$WORK/targets" >"$WORK/batch"
+ip -n "$NS_T" -batch "$WORK/batch" || { echo "FAIL: adding $N addresses"; exit 1; }
+
+ip netns exec "$NS_T" "$LISTENER" --tcp 22 >"$WORK/listener.out" 2>&1 &
+LPID=$!
+for _ in $(seq 50); do grep -q ready "$WORK/listener.out" 2>/dev/null && break; sleep 0.1; done
+
+check() {  # name fd-limit scan-args...
+  local name=$1 nofile=$2; shift 2
+  local start end rc rss up open closed
+  start=$(date +%s.%N)
+  # GNU time (Debian package "time") reports the peak RSS; without it memory is not checked.
+  local timer=()
+  [ -x /usr/bin/time ] && timer=(/usr/bin/time -f '%M' -o "$WORK/$name.rss")
+  ( ulimit -n "$nofile"
+    exec ip netns exec "$NS_S" "${timer[@]}" \
+      timeout 600 "$SCAN" "$@" -T4 -p 22,23 -iL "$WORK/targets" -oG "$WORK/$name.gnmap" \
+      >"$WORK/$name.out" 2>"$WORK/$name.err" )
+  rc=$?
+  end=$(date +%s.%N)
+  rss=$(tail -1 "$WORK/$name.rss" 2>/dev/null)
+  up=$(grep -c 'Status: Up' "$WORK/$name.gnmap")
+  open=$(grep -c '22/open/tcp' "$WORK/$name.gnmap")
+  closed=$(grep -c '23/closed/tcp' "$WORK/$name.gnmap")
+  local secs
+  secs=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.2f", b - a}')
+  if [ $rc -ne 0 ]; then
+    FAIL "$name: exit $rc: $(head -2 "$WORK/$name.err" | paste -sd' ')"
+  elif [ "$up" -ne $N ] || [ "$open" -ne $N ] || [ "$closed" -ne $N ]; then
+    FAIL "$name: up=$up 22/open=$open 23/closed=$closed, wanted $N each"
+  elif [ -n "$rss" ] && [ "$rss" -gt $MAX_RSS_KB ]; then
+    FAIL "$name: max RSS ${rss} KiB over ${MAX_RSS_KB} KiB"
+  else
+    PASS "$name: $N hosts up, 22 open and 23 closed on each, ${secs}s, max RSS ${rss:-?} KiB (fd limit $nofile)"
+  fi
+}
+
+[ -x /usr/bin/time ] || SKIP "peak memory check: GNU time not installed (Debian package time)"
+check syn-scan 1024 -sS
+check connect-scan 256 -sT
+
+echo "many_targets_test: $pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]

@@ -1,0 +1,22 @@
+# Scanner core unit tests (no root needed) and the privileged namespace tests.
+add_executable(scan_core_test ${_pcs_test_dir}/scan_core_test.cpp)
+target_link_libraries(scan_core_test PRIVATE portcullis_scan_core portcullis_warnings
+  GTest::gtest_main)
+set_target_properties(scan_core_test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${_pcs_test_bin})
+gtest_discover_tests(scan_core_test PROPERTIES LABELS "unit-scanner")
+# (one label: gtest_discover_tests in CMake 3.25 flattens a label list; ctest -L unit and
+# ctest -L scanner both match it as a regular expression)
+
+# The shell tests need the scanner and the listener built; ctest does not build, so a plain
+# `cmake --build` (all) or the scanner targets must have run first.
+add_test(NAME scanner_lab
+  COMMAND ${PCS_BASH} ${_pcs_test_dir}/lab_scan_test.sh $<TARGET_FILE:portcullis-scan>
+          $<TARGET_FILE:pcs_lab_listener>)
+set_tests_properties(scanner_lab PROPERTIES LABELS "privileged;scanner" SKIP_RETURN_CODE 77
+  TIMEOUT 900 RUN_SERIAL TRUE)
+
+add_test(NAME scanner_many_targets
+  COMMAND ${PCS_BASH} ${_pcs_test_dir}/many_targets_test.sh $<TARGET_FILE:portcullis-scan>
+          $<TARGET_FILE:pcs_lab_listener>)
+set_tests_properties(scanner_many_targets PROPERTIES LABELS "privileged;scanner"
+  SKIP_RETURN_CODE 77 TIMEOUT 900 RUN_SERIAL TRUE)
