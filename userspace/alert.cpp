@@ -27,6 +27,7 @@ std::string alertToJson(const Alert& a) {
   j["dsts"] = a.dsts;
   j["ports"] = a.ports;
   j["score"] = a.score;
+  j["closed"] = a.closed;
   j["action"] = a.action;
   if (!a.detail.empty()) j["detail"] = a.detail;
   if (!a.iface.empty()) j["iface"] = a.iface;
@@ -43,8 +44,9 @@ std::string alertToText(const Alert& a) {
     s += ")";
   }
   if (!a.detail.empty()) s += " [" + a.detail + "]";
-  s += ", " + a.shape + ", " + std::to_string(a.ports) + " ports on " + std::to_string(a.dsts) +
-       (a.dsts == 1 ? " host" : " hosts") + ", score " + std::to_string(a.score);
+  s += ", " + a.shape + ", " + std::to_string(a.ports) + " ports (" + std::to_string(a.closed) +
+       " closed) on " + std::to_string(a.dsts) + (a.dsts == 1 ? " host" : " hosts") + ", score " +
+       std::to_string(a.score);
   if (!a.iface.empty()) s += ", on " + a.iface;
   for (const auto& t : a.tags) s += " #" + t;
   s += ", action " + a.action;

@@ -19,6 +19,7 @@ struct Alert {
   uint64_t dsts = 0;
   uint64_t ports = 0;
   uint64_t score = 0;
+  uint64_t closed = 0;         ///< probes the host answered as closed (RST, port unreachable)
   std::string action = "none";
   std::string detail;          ///< e.g. "syn+fin" for scan "other"; omitted when empty
   std::string iface;           ///< omitted when empty (replay)

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "alert.h"
 #include "engine.h"
@@ -55,6 +56,8 @@ struct CommonArgs {
   std::vector<std::string> dstIps;
   bool verbose = false;
   bool noAnomaly = false;
+  std::string profile = "default";
+  std::vector<std::string> ruleList;
   std::string configFile;
   uint32_t slots = PC_SOURCES_DEFAULT;
 };
@@ -100,6 +103,37 @@ void addCommonOptions(CLI::App* cmd, CommonArgs& a) {
   cmd->add_option("--rate-window", r.rateWindowS, "... within Y seconds")
       ->check(CLI::Range(1u, 86400u))->capture_default_str();
   cmd->add_flag("--no-anomaly", a.noAnomaly, "turn the anomaly rule off");
+  cmd->add_option("--profile", a.profile, "preset: default, snort-low, snort-medium, snort-high, zeek")
+      ->check(CLI::IsMember(std::vector<std::string>(std::begin(kProfiles), std::end(kProfiles))))
+      ->capture_default_str();
+  cmd->add_option("--rules", a.ruleList, "rules in force (comma-separated)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"score", "rate", "anomaly", "slow", "trw", "shape", "group"}));
+  cmd->add_option("--rate-basis", r.rateBasis, "rate counts distinct ports, or negative answers")
+      ->check(CLI::IsMember({"ports", "rejects"}))->capture_default_str();
+  cmd->add_option("--slow-window", r.slowWindowS, "slow rule: window T in seconds")
+      ->check(CLI::Range(1u, 86400u))->capture_default_str();
+  cmd->add_option("--slow-keep", r.slowKeepWindows, "slow rule: windows a suspicious source stays listed")
+      ->check(CLI::Range(1u, 10000u))->capture_default_str();
+  auto probability = CLI::Range(0.000001, 0.999999);
+  cmd->add_option("--trw-theta0", r.trwTheta0, "trw: P(success) of a benign source")
+      ->check(probability)->capture_default_str();
+  cmd->add_option("--trw-theta1", r.trwTheta1, "trw: P(success) of a scanner")
+      ->check(probability)->capture_default_str();
+  cmd->add_option("--trw-alpha", r.trwAlpha, "trw: false positive bound")
+      ->check(probability)->capture_default_str();
+  cmd->add_option("--trw-beta", r.trwBeta, "trw: detection probability")
+      ->check(probability)->capture_default_str();
+  cmd->add_option("--shape-window", r.shapeWindowS, "shape: window in seconds")
+      ->check(CLI::Range(1u, 86400u))->capture_default_str();
+  cmd->add_option("--shape-ports", r.shapePorts, "shape: ports on one host for a vertical scan")
+      ->check(CLI::Range(1u, 65535u))->capture_default_str();
+  cmd->add_option("--shape-hosts", r.shapeHosts, "shape: hosts for a horizontal scan")
+      ->check(CLI::Range(1u, 1u << 24))->capture_default_str();
+  cmd->add_option("--group-min-ports", r.groupMinPorts, "group: ports each source must probe")
+      ->check(CLI::Range(1u, 65535u))->capture_default_str();
+  cmd->add_option("--group-window", r.groupWindowS, "group: seconds the sources start apart")
+      ->check(CLI::Range(1u, 3600u))->capture_default_str();
   cmd->add_option("--poll-ms", r.pollMs, "how often the tables are read")
       ->check(CLI::Range(10u, 10'000u))->capture_default_str();
   cmd->add_option("--quiet-seconds", r.quietS, "a scan quiet this long is over")
@@ -117,6 +151,30 @@ void addCommonOptions(CLI::App* cmd, CommonArgs& a) {
         return (n & (n - 1)) == 0 ? std::string() : std::string("must be a power of two");
       })
       ->capture_default_str();
+}
+
+// Applies --profile to the options not given explicitly, then --rules and --no-anomaly.
+bool finalizeRules(CLI::App* cmd, CommonArgs& a, std::string& error) {
+  std::set<std::string> given;
+  for (const CLI::Option* opt : cmd->get_options()) {
+    if (opt->count() > 0) given.insert(opt->get_name().substr(2));
+  }
+  if (!a.ruleList.empty()) given.insert("rules");
+  if (!applyProfile(a.profile, a.rules, given)) {
+    error = "--profile: unknown profile " + a.profile;
+    return false;
+  }
+  if (!a.ruleList.empty()) a.rules.enabled = {a.ruleList.begin(), a.ruleList.end()};
+  if (a.noAnomaly) a.rules.enabled.erase("anomaly");
+  if (a.rules.trwTheta1 >= a.rules.trwTheta0) {
+    error = "--trw-theta1 must be below --trw-theta0 (a scanner succeeds less often)";
+    return false;
+  }
+  if (a.rules.trwAlpha >= a.rules.trwBeta) {
+    error = "--trw-alpha must be below --trw-beta";
+    return false;
+  }
+  return true;
 }
 
 // --dst-ip: explicit addresses, "all", or (empty) the interfaces' own addresses.
@@ -214,7 +272,6 @@ int onRingEvent(void* ctx, void* data, size_t size) {
 
 int runWatch(WatchArgs& args) {
   CommonArgs& a = args.common;
-  a.rules.anomaly = !a.noAnomaly;
   setBpfLogging(a.verbose);
   if (args.ifaces.empty()) args.ifaces = {"lo"};
   std::string error;
@@ -256,6 +313,15 @@ int runWatch(WatchArgs& args) {
                    w->xdp->fallbackReason().empty() ? "" : "; fell back after ",
                    w->xdp->fallbackReason().c_str());
       std::fprintf(stderr, "portcullis: maps pinned under %s\n", w->xdp->pinDir().c_str());
+      if (w->xdp->egressAttached()) {
+        std::fprintf(stderr, "portcullis: TC egress attached on %s (the host's answers)\n",
+                     iface.c_str());
+      } else {
+        std::fprintf(stderr,
+                     "portcullis: warning: TC egress not attached on %s (%s); the slow and "
+                     "trw rules will not see the host's answers\n",
+                     iface.c_str(), w->xdp->egressError().c_str());
+      }
     } else {
       if (args.mode == "auto") {
         std::fprintf(stderr, "portcullis: XDP unavailable on %s (%s); using pcap\n",
@@ -352,6 +418,7 @@ int runWatch(WatchArgs& args) {
   }
   if (rb) ring_buffer__consume(rb.get());
   engine.poll();
+  engine.flush();
   finish(engine, a);
   std::fprintf(stderr, "portcullis: detaching\n");
   return 0;
@@ -359,7 +426,6 @@ int runWatch(WatchArgs& args) {
 
 int runReplay(ReplayArgs& args) {
   CommonArgs& a = args.common;
-  a.rules.anomaly = !a.noAnomaly;
   std::string error;
   auto fixedDsts = explicitDestinations(a, error);
   if (!error.empty()) {
@@ -490,8 +556,21 @@ int runCli(int argc, char** argv) {
     std::fprintf(stderr, "portcullis: %s\n", what.c_str());
     return 2;
   }
-  if (watchCmd->parsed()) return runWatch(watch);
-  if (replayCmd->parsed()) return runReplay(replay);
+  std::string ruleError;
+  if (watchCmd->parsed()) {
+    if (!finalizeRules(watchCmd, watch.common, ruleError)) {
+      std::fprintf(stderr, "portcullis: %s\n", ruleError.c_str());
+      return 2;
+    }
+    return runWatch(watch);
+  }
+  if (replayCmd->parsed()) {
+    if (!finalizeRules(replayCmd, replay.common, ruleError)) {
+      std::fprintf(stderr, "portcullis: %s\n", ruleError.c_str());
+      return 2;
+    }
+    return runReplay(replay);
+  }
   return 2;
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "estimate.h"
@@ -21,14 +23,6 @@ uint64_t portCount(const pc_src_state& s) { return linearCount(s.ports); }
 
 uint64_t dstCount(const pc_src_state& s) { return std::max<uint64_t>(1, linearCount(s.dsts)); }
 
-uint32_t newBits(const __u64* now, std::array<__u64, PC_PORT_WORDS>& seen) {
-  uint32_t n = 0;
-  for (size_t i = 0; i < PC_PORT_WORDS; ++i) {
-    n += uint32_t(std::popcount(now[i] & ~seen[i]));
-    seen[i] |= now[i];
-  }
-  return n;
-}
 
 // The probe kind with the most packets: what a rate alert calls the scan.
 uint8_t dominantProbeKind(const pc_src_state& s) {
@@ -48,11 +42,23 @@ uint8_t dominantProbeKind(const pc_src_state& s) {
 
 const char* kindName(uint8_t kind) { return kind < PC_KIND_MAX ? kKindNames[kind] : "?"; }
 
-std::string scanName(uint8_t kind, const pc_src_state& slot, std::string* detail) {
+std::string scanName(uint8_t kind, const pc_src_state& slot, std::string* detail,
+                     const pc_src_state* before) {
   switch (kind) {
     case PC_KIND_SYN:
-      // connect() SYNs come from the OS stack with its full option set; raw-socket scanners
-      // send at most MSS. (With the egress program, completed handshakes will confirm it.)
+      if (before && pc_addr_eq(&before->key, &slot.key)) {
+        uint32_t acked = slot.acked - before->acked;
+        uint32_t reset = slot.reset_after_synack - before->reset_after_synack;
+        uint32_t syns = slot.count[PC_KIND_SYN] - before->count[PC_KIND_SYN];
+        uint32_t stack = slot.stack_syns - before->stack_syns;
+        if (acked + reset > 0) return acked > reset ? "connect" : "syn";
+        if (syns > 0) return stack * 2 >= syns ? "connect" : "syn";
+      }
+      // The answers decide when the scan hit open ports: a connect scan completes the
+      // handshake, a SYN scan resets it. Otherwise: connect() SYNs come from the OS stack with
+      // its full option set, raw-socket scanners send at most MSS.
+      if (slot.acked > slot.reset_after_synack) return "connect";
+      if (slot.reset_after_synack > 0) return "syn";
       return slot.stack_syns * 2 >= slot.count[PC_KIND_SYN] && slot.stack_syns ? "connect"
                                                                               : "syn";
     case PC_KIND_ACK:
@@ -90,6 +96,51 @@ Engine::Engine(const RuleConfig& rules, AlertSink& sink, bool savePorts)
 
 void Engine::addTable(const SourceTable* table) { tables_.push_back(table); }
 
+uint64_t Engine::Recent::sum(uint64_t now, uint64_t span) {
+  while (!entries.empty() && now - entries.front().first >= span) entries.pop_front();
+  uint64_t total = 0;
+  for (const auto& [ticks, n] : entries) total += n;
+  return total;
+}
+
+namespace {
+
+uint64_t answersVersion(const pc_src_state& s) {
+  return uint64_t(s.packets) + s.synack_out + s.rst_out + s.fin_out + s.unreach_out;
+}
+
+uint32_t closedAnswers(const pc_src_state& s) { return s.rst_out + s.unreach_out; }
+
+template <size_t N>
+uint32_t newBitsOf(const __u64* now, std::array<__u64, N>& seen) {
+  uint32_t n = 0;
+  for (size_t i = 0; i < N; ++i) {
+    n += uint32_t(std::popcount(now[i] & ~seen[i]));
+    seen[i] |= now[i];
+  }
+  return n;
+}
+
+uint32_t probeCount(const pc_src_state& s) {
+  uint32_t n = 0;
+  for (uint8_t k = 0; k < PC_KIND_MAX; ++k) {
+    if (pc_kind_is_probe(k)) n += s.count[k];
+  }
+  return n;
+}
+
+std::vector<std::string> toolTags(const pc_src_state& s) {
+  std::vector<std::string> tags;
+  uint32_t probes = probeCount(s);
+  auto marked = [&](uint32_t n) { return n >= 5 && n * 2 >= std::min<uint32_t>(probes, 0xffff); };
+  if (marked(s.fp_nmap)) tags.push_back("nmap");
+  if (marked(s.fp_masscan)) tags.push_back("masscan");
+  if (marked(s.fp_zmap)) tags.push_back("zmap");
+  return tags;
+}
+
+}  // namespace
+
 Engine::Track& Engine::trackFor(size_t table, size_t index, const pc_src_state& slot) {
   Key key{table, index};
   auto it = tracks_.find(key);
@@ -104,34 +155,38 @@ Engine::Track& Engine::trackFor(size_t table, size_t index, const pc_src_state& 
     t.table = table;
     t.addr = slot.key;
     t.firstSeen = slot.first_seen;
+    t.slowStart = slot.first_seen;
     it = tracks_.emplace(key, std::move(t)).first;
   }
   return it->second;
 }
 
-void Engine::raise(Track& track, const SourceTable& table, const pc_src_state& slot,
-                   const std::string& rule, uint8_t kind, uint64_t score, uint64_t now) {
-  Alert a;
-  a.scan = scanName(kind, slot, &a.detail);
-  Reported& r = track.reported[rule + "/" + a.scan];
-  uint64_t ports = portCount(slot);
-  uint64_t quiet = uint64_t(rules_.quietS) * table.ticksPerSecond();
+void Engine::fillCommon(Alert& a, const SourceTable& table, const pc_src_state& slot,
+                        uint8_t kind, uint64_t now, const pc_src_state* before) const {
+  if (a.scan.empty()) a.scan = scanName(kind, slot, &a.detail, before);
+  a.tsMicros = table.ticksToUnixMicros(now);
+  a.src = formatAddr(slot.key);
+  if (a.sources.empty()) a.sources = {a.src};
+  if (a.ports == 0) a.ports = portCount(slot);
+  if (a.dsts == 0) a.dsts = dstCount(slot);
+  if (a.shape.empty()) a.shape = shapeOf(a.ports, a.dsts);
+  a.closed = closedAnswers(slot);
+  a.tags = toolTags(slot);
+  if (tables_.size() > 1 || table.name() != "replay") a.iface = table.name();
+}
+
+void Engine::raise(Track& track, const SourceTable& table, const pc_src_state& slot, Alert a,
+                   uint8_t kind, uint64_t now, uint64_t quietTicks) {
+  fillCommon(a, table, slot, kind, now, &track.before);
+  Reported& r = track.reported[a.event + "/" + a.rule + "/" + a.scan + "/" + a.shape];
+  uint64_t quiet = quietTicks ? quietTicks : uint64_t(rules_.quietS) * table.ticksPerSecond();
   bool fresh = r.lastActive == 0 || now - r.lastActive > quiet;
-  bool grown = !fresh && ports >= r.ports * rules_.growthFactor &&
-               ports >= r.ports + rules_.growthMin;
+  bool grown = !fresh && a.ports >= r.ports * rules_.growthFactor &&
+               a.ports >= r.ports + rules_.growthMin;
   r.lastActive = now ? now : 1;
   if (!fresh && !grown) return;
-  r.ports = ports;
-  a.tsMicros = table.ticksToUnixMicros(now);
-  a.rule = rule;
-  a.src = formatAddr(slot.key);
-  a.sources = {a.src};
-  a.dsts = dstCount(slot);
-  a.ports = ports;
-  a.shape = shapeOf(a.ports, a.dsts);
-  a.score = score;
-  if (tables_.size() > 1 || table.name() != "replay") a.iface = table.name();
-  track.alertsByRule[rule]++;
+  r.ports = a.ports;
+  if (a.event == "alert") track.alertsByRule[a.rule]++;
   sink_.write(a);
 }
 
@@ -145,60 +200,182 @@ void Engine::onEvent(size_t tableIndex, const pc_event& e) {
     if (savePorts_ && track.ports.size() < 65536) track.ports.insert(e.dport);
     return;
   }
-  if (e.type != PC_EVENT_ANOMALY || !rules_.anomaly || (slot->flags & PC_SRC_ALLOWED)) return;
+  if (e.type != PC_EVENT_ANOMALY || !rules_.on("anomaly") || (slot->flags & PC_SRC_ALLOWED)) {
+    return;
+  }
   uint8_t kind = e.kind < PC_KIND_MAX ? e.kind : uint8_t(PC_KIND_OTHER);
-  uint64_t score = std::max(slot->win_score[kind], slot->prev_score[kind]);
-  raise(track, table, *slot, "anomaly", kind, score, std::max(e.ts, slot->last_seen));
+  Alert a;
+  a.rule = "anomaly";
+  a.score = std::max(slot->win_score[kind], slot->prev_score[kind]);
+  raise(track, table, *slot, a, kind, std::max(e.ts, slot->last_seen));
+}
+
+// Seed 002's slow-scan method, per window of T over the host's answers.
+void Engine::evaluateSlow(Track& track, const SourceTable& table, const pc_src_state& slot,
+                          uint64_t now, bool force) {
+  uint64_t span = uint64_t(rules_.slowWindowS) * table.ticksPerSecond();
+  if (!force && now - track.slowStart < span) return;
+  SlowBase cur{slot.count[PC_KIND_SYN], slot.synack_out, slot.acked, slot.fin_in, slot.fin_out};
+  const SlowBase& b = track.slowBase;
+  int64_t nClosed = int64_t(cur.synIn - b.synIn) - int64_t(cur.synackOut - b.synackOut);
+  int64_t nHalfOpen = int64_t(cur.synackOut - b.synackOut) - int64_t(cur.acked - b.acked);
+  int64_t nFin = int64_t(cur.finIn - b.finIn) - int64_t(cur.finOut - b.finOut);
+  track.slowBase = cur;
+  // Windows follow each other from the source's first packet; a silent stretch skips ahead.
+  uint64_t elapsed = span ? (now - track.slowStart) / span : 1;
+  track.slowStart += span * std::max<uint64_t>(elapsed, 1);
+  uint64_t window = track.slowWindow;
+  track.slowWindow += std::max<uint64_t>(elapsed, 1);
+
+  int64_t worst = std::max({nClosed, nHalfOpen, nFin});
+  if (worst < 1 || !rules_.on("slow") || (slot.flags & PC_SRC_ALLOWED)) return;
+  uint8_t kind = PC_KIND_SYN;
+  if (nFin == worst && nFin > std::max(nClosed, nHalfOpen)) {
+    kind = PC_KIND_FIN;  // whichever FIN-carrying probe the source sent most
+    for (uint8_t k : {PC_KIND_XMAS, PC_KIND_MAIMON}) {
+      if (slot.count[k] > slot.count[kind]) kind = k;
+    }
+  }
+  Alert a;
+  a.rule = "slow";
+  a.score = uint64_t(worst);
+  a.detail = "N_closed=" + std::to_string(nClosed) + " N_hc=" + std::to_string(nHalfOpen) +
+             " N_fin=" + std::to_string(nFin);
+  bool listed = track.suspiciousUntil >= int64_t(window);
+  uint64_t quiet = 2 * span;  // a slow scan alerts once, not once per window
+  if (worst > 1 || listed) {
+    raise(track, table, slot, a, kind, now, quiet);
+  } else {
+    a.event = "suspicious";
+    track.suspiciousUntil = int64_t(window + rules_.slowKeepWindows);
+    raise(track, table, slot, a, kind, now, quiet);
+  }
+}
+
+// Threshold Random Walk over connection outcomes: the host's SYN-ACK is a success, its RST or
+// port unreachable a failure. Each failure multiplies the likelihood ratio by
+// (1 - θ1)/(1 - θ0) = 4, each success by θ1/θ0 = 1/4; at β/α = 99 the source is a scanner, at
+// (1 - β)/(1 - α) ≈ 0.0101 benign (and the walk starts over).
+void Engine::evaluateTrw(Track& track, const SourceTable& table, const pc_src_state& slot,
+                         uint64_t now) {
+  uint32_t successes = slot.synack_out - track.trwSuccesses;
+  uint32_t failures = closedAnswers(slot) - track.trwFailures;
+  track.trwSuccesses = slot.synack_out;
+  track.trwFailures = closedAnswers(slot);
+  if (!successes && !failures) return;
+  const double up = std::log((1 - rules_.trwTheta1) / (1 - rules_.trwTheta0));
+  const double down = std::log(rules_.trwTheta1 / rules_.trwTheta0);
+  const double scanner = std::log(rules_.trwBeta / rules_.trwAlpha);
+  const double benign = std::log((1 - rules_.trwBeta) / (1 - rules_.trwAlpha));
+  track.trwLog += failures * up + successes * down;
+  if (track.trwLog <= benign) track.trwLog = 0;
+  if (track.trwLog >= scanner) {
+    track.trwLog = scanner;  // stay decided while failures continue; successes walk it back
+    if (rules_.on("trw") && !(slot.flags & PC_SRC_ALLOWED)) {
+      Alert a;
+      a.rule = "trw";
+      a.score = closedAnswers(slot);
+      raise(track, table, slot, a, dominantProbeKind(slot), now);
+    }
+  }
+}
+
+// Zeek's scan policy: a port scan (many ports on one host), an address scan (one port over
+// many hosts, or an ICMP sweep), and both at once (a block scan), within shapeWindowS.
+void Engine::evaluateShape(Track& track, const SourceTable& table, const pc_src_state& slot,
+                           uint64_t now) {
+  uint64_t span = uint64_t(rules_.shapeWindowS) * table.ticksPerSecond();
+  uint64_t ports = track.shapePorts.sum(now, span);
+  uint64_t hosts = track.shapeDsts.sum(now, span);
+  if (!rules_.on("shape") || (slot.flags & PC_SRC_ALLOWED)) return;
+  uint64_t allPorts = portCount(slot), allDsts = dstCount(slot);
+  Alert a;
+  a.rule = "shape";
+  uint8_t kind = dominantProbeKind(slot);
+  if (slot.count[PC_KIND_ICMP_ECHO] > probeCount(slot) / 2 && hosts >= rules_.shapeHosts) {
+    kind = PC_KIND_ICMP_ECHO;
+    a.shape = "horizontal";
+  } else if (hosts >= rules_.shapeHosts && allPorts <= 2) {
+    a.shape = "horizontal";
+  } else if (ports >= rules_.shapePorts && allDsts <= 1) {
+    a.shape = "vertical";
+  } else if (ports >= rules_.shapePorts && hosts >= 5) {
+    a.shape = "block";
+  } else {
+    return;
+  }
+  a.score = std::max(ports, hosts);
+  (void)allDsts;
+  raise(track, table, slot, a, kind, now);
 }
 
 void Engine::evaluate(Track& track, const SourceTable& table, const pc_src_state& slot) {
   uint64_t now = table.now();
+  track.before = track.last;
   track.last = slot;
-  if (slot.flags & PC_SRC_ALLOWED) return;
+  bool allowed = slot.flags & PC_SRC_ALLOWED;
 
   // score: per kind, the current window and the one just closed (polls are shorter than a
   // window, so every window is seen whole at least once).
   for (uint8_t k = 0; k < PC_KIND_MAX; ++k) {
     uint16_t score = std::max(slot.win_score[k], slot.prev_score[k]);
     track.maxScore[k] = std::max(track.maxScore[k], score);
-    if (score >= rules_.scoreThreshold) raise(track, table, slot, "score", k, score, now);
+    if (score >= rules_.scoreThreshold && rules_.on("score") && !allowed) {
+      Alert a;
+      a.rule = "score";
+      a.score = score;
+      raise(track, table, slot, a, k, now);
+    }
   }
 
-  // rate: distinct ports first probed within the last rateWindowS seconds.
-  uint32_t fresh = newBits(slot.ports, track.seenPorts);
-  if (fresh) track.newPorts.emplace_back(now, fresh);
+  // Distinct ports and destinations first probed now, for rate and shape.
+  uint32_t newPorts = newBitsOf(slot.ports, track.seenPorts);
+  uint32_t newDsts = newBitsOf(slot.dsts, track.seenDsts);
+  track.ratePorts.add(now, newPorts);
+  track.shapePorts.add(now, newPorts);
+  track.shapeDsts.add(now, newDsts);
+  track.rejects.add(now, closedAnswers(slot) - track.lastRejects);
+  track.lastRejects = closedAnswers(slot);
+
+  // rate: more than X distinct ports (or negative answers) within Y seconds.
   uint64_t span = uint64_t(rules_.rateWindowS) * table.ticksPerSecond();
-  while (!track.newPorts.empty() && now - track.newPorts.front().first >= span) {
-    track.newPorts.pop_front();
-  }
-  uint64_t recent = 0;
-  for (const auto& [ticks, n] : track.newPorts) recent += n;
-  if (recent > rules_.rateMaxPorts) {
+  uint64_t recent = rules_.rateBasis == "rejects" ? track.rejects.sum(now, span)
+                                                  : track.ratePorts.sum(now, span);
+  if (recent > rules_.rateMaxPorts && rules_.on("rate") && !allowed) {
     uint8_t kind = dominantProbeKind(slot);
-    raise(track, table, slot, "rate", kind, std::max(slot.win_score[kind], slot.prev_score[kind]),
-          now);
+    Alert a;
+    a.rule = "rate";
+    a.score = std::max(slot.win_score[kind], slot.prev_score[kind]);
+    raise(track, table, slot, a, kind, now);
   }
+
+  evaluateTrw(track, table, slot, now);
+  evaluateShape(track, table, slot, now);
 }
 
 void Engine::poll() {
   for (size_t i = 0; i < tables_.size(); ++i) {
     const SourceTable& table = *tables_[i];
+    uint64_t now = table.now();
     auto slots = table.slots();
     for (size_t index = 0; index < slots.size(); ++index) {
       const pc_src_state& slot = slots[index];
       if (!(slot.flags & PC_SRC_USED)) continue;
       auto it = tracks_.find(Key{i, index});
-      // Only sources with new packets can have new evidence.
-      if (it != tracks_.end() && it->second.firstSeen == slot.first_seen &&
-          it->second.lastPackets == slot.packets) {
-        continue;
+      bool known = it != tracks_.end() && it->second.firstSeen == slot.first_seen &&
+                   pc_addr_eq(&it->second.addr, &slot.key);
+      // Only sources with new packets or answers can have new evidence ...
+      if (!known || it->second.version != answersVersion(slot)) {
+        Track& track = trackFor(i, index, slot);
+        track.version = answersVersion(slot);
+        evaluate(track, table, slot);
+        evaluateSlow(track, table, slot, now, false);
+      } else {
+        // ... but a slow-scan window closes on time even when the source fell silent.
+        evaluateSlow(it->second, table, slot, now, false);
       }
-      Track& track = trackFor(i, index, slot);
-      track.lastPackets = slot.packets;
-      evaluate(track, table, slot);
     }
     // Forget sources idle past forgetS (their slots may already belong to others).
-    uint64_t now = table.now();
     uint64_t idle = uint64_t(rules_.forgetS) * table.ticksPerSecond();
     for (auto it = tracks_.begin(); it != tracks_.end();) {
       if (it->second.table == i && now - it->second.last.last_seen > idle) {
@@ -209,6 +386,168 @@ void Engine::poll() {
       }
     }
   }
+  detectGroups(false);
+}
+
+void Engine::flush() {
+  for (auto& [key, track] : tracks_) {
+    const SourceTable& table = *tables_[track.table];
+    const pc_src_state* slot = &table.slots()[key.slot];
+    if (!(slot->flags & PC_SRC_USED) || !pc_addr_eq(&slot->key, &track.addr)) slot = &track.last;
+    // Close the open window if anything happened in it.
+    if (slot->count[PC_KIND_SYN] != track.slowBase.synIn ||
+        slot->synack_out != track.slowBase.synackOut || slot->fin_in != track.slowBase.finIn) {
+      evaluateSlow(track, table, *slot, table.now(), true);
+    }
+  }
+  detectGroups(true);
+}
+
+namespace {
+
+struct UnionFind {
+  std::vector<size_t> parent;
+  explicit UnionFind(size_t n) : parent(n) {
+    for (size_t i = 0; i < n; ++i) parent[i] = i;
+  }
+  size_t find(size_t x) { return parent[x] == x ? x : parent[x] = find(parent[x]); }
+  void join(size_t a, size_t b) { parent[find(a)] = find(b); }
+};
+
+double jaccard(const __u64* a, const __u64* b, size_t words) {
+  uint64_t inter = 0, uni = 0;
+  for (size_t i = 0; i < words; ++i) {
+    inter += uint64_t(std::popcount(a[i] & b[i]));
+    uni += uint64_t(std::popcount(a[i] | b[i]));
+  }
+  return uni ? double(inter) / double(uni) : 0;
+}
+
+}  // namespace
+
+// Snort's decoy and distributed port scans, as one event naming every source. Decoys repeat
+// the real scanner's probes from forged addresses at the same moment: the same ports on the
+// same destinations; only the real source reacts to the host's SYN-ACKs. A distributed scan
+// splits one footprint: the same destinations, disjoint ports.
+void Engine::detectGroups(bool settleNow) {
+  if (!rules_.on("group")) return;
+  std::vector<Track*> cand;
+  for (auto& [key, t] : tracks_) {
+    const SourceTable& table = *tables_[t.table];
+    uint64_t window = uint64_t(rules_.groupWindowS) * table.ticksPerSecond();
+    if (!(t.last.flags & PC_SRC_ALLOWED) && portCount(t.last) >= rules_.groupMinPorts &&
+        table.now() - t.last.last_seen <= window) {
+      cand.push_back(&t);
+    }
+    if (cand.size() >= 512) break;  // bounded work per poll, whatever a flood does
+  }
+  std::sort(cand.begin(), cand.end(), [](const Track* a, const Track* b) {
+    return std::memcmp(&a->addr, &b->addr, sizeof(pc_addr)) < 0;
+  });
+  UnionFind decoy(cand.size()), dist(cand.size());
+  for (size_t i = 0; i < cand.size(); ++i) {
+    for (size_t j = i + 1; j < cand.size(); ++j) {
+      const pc_src_state& a = cand[i]->last;
+      const pc_src_state& b = cand[j]->last;
+      const SourceTable& table = *tables_[cand[i]->table];
+      uint64_t window = uint64_t(rules_.groupWindowS) * table.ticksPerSecond();
+      if (cand[i]->table != cand[j]->table ||
+          std::memcmp(a.dsts, b.dsts, sizeof(a.dsts)) != 0 ||
+          (a.first_seen > b.first_seen ? a.first_seen - b.first_seen
+                                       : b.first_seen - a.first_seen) > window) {
+        continue;
+      }
+      double similarity = jaccard(a.ports, b.ports, PC_PORT_WORDS);
+      if (similarity >= 0.6) decoy.join(i, j);
+      if (similarity <= 0.25) dist.join(i, j);
+    }
+  }
+  auto emit = [&](UnionFind& uf, const char* type) {
+    std::map<size_t, std::vector<Track*>> groups;
+    for (size_t i = 0; i < cand.size(); ++i) groups[uf.find(i)].push_back(cand[i]);
+    for (auto& [root, members] : groups) {
+      if (members.size() < 2) continue;
+      std::string key = type;
+      for (Track* m : members) key += " " + formatAddr(m->addr);
+      const SourceTable& table = *tables_[members[0]->table];
+      uint64_t now = table.now();
+      auto rep = reportedGroups_.find(key);
+      if (rep != reportedGroups_.end()) {
+        rep->second = {members[0]->table, now};
+        continue;
+      }
+      // A group must hold still for a second before it is reported, so a scan whose sources
+      // start a poll apart is one event naming all of them, not several.
+      auto [pending, inserted] = pendingGroups_.emplace(key, GroupSeen{members[0]->table, now});
+      if (!settleNow && now - pending->second.ticks < table.ticksPerSecond()) continue;
+      pendingGroups_.erase(pending);
+      reportedGroups_[key] = {members[0]->table, now};
+      // The real source of a decoy scan is the one that answered the host's SYN-ACKs.
+      Track* real = members[0];
+      for (Track* m : members) {
+        uint32_t reacted = m->last.acked + m->last.reset_after_synack;
+        if (reacted > real->last.acked + real->last.reset_after_synack) real = m;
+      }
+      __u64 unionPorts[PC_PORT_WORDS] = {};
+      Alert a;
+      a.rule = "group";
+      a.detail = type;
+      for (Track* m : members) {
+        a.sources.push_back(formatAddr(m->addr));
+        for (size_t w = 0; w < PC_PORT_WORDS; ++w) unionPorts[w] |= m->last.ports[w];
+        a.score = std::max<uint64_t>(a.score, closedAnswers(m->last));
+      }
+      a.ports = linearCount(unionPorts);
+      bool known = real->last.acked + real->last.reset_after_synack > 0;
+      if (std::string(type) == "decoy" && !known) a.detail = "decoy (real source unknown)";
+      fillCommon(a, table, real->last, dominantProbeKind(real->last), now);
+      for (Track* m : members) m->alertsByRule["group"]++;
+      sink_.write(a);
+    }
+  };
+  emit(decoy, "decoy");
+  emit(dist, "distributed");
+  // Drop group memories that went quiet (each on the clock of the table it was seen on).
+  for (auto it = reportedGroups_.begin(); it != reportedGroups_.end();) {
+    const SourceTable& table = *tables_[it->second.table];
+    uint64_t quiet = uint64_t(rules_.quietS) * table.ticksPerSecond();
+    uint64_t now = table.now();
+    it = now > it->second.ticks + quiet ? reportedGroups_.erase(it) : std::next(it);
+  }
+  if (pendingGroups_.size() > 4096) pendingGroups_.clear();
+}
+
+bool applyProfile(const std::string& profile, RuleConfig& r,
+                  const std::set<std::string>& explicitlySet) {
+  auto unset = [&](const char* name) { return explicitlySet.count(name) == 0; };
+  auto rules = [&](std::set<std::string> on) {
+    if (unset("rules")) r.enabled = std::move(on);
+  };
+  if (profile == "default") return true;
+  if (profile == "snort-low" || profile == "snort-medium" || profile == "snort-high") {
+    // Snort's port_scan sensitivity levels count negative responses (RST, ICMP unreachable)
+    // over a window of 60, 90 or 600 s; medium and high also see slow scans.
+    uint32_t window = profile == "snort-low" ? 60 : profile == "snort-medium" ? 90 : 600;
+    if (unset("rate-basis")) r.rateBasis = "rejects";
+    if (unset("rate-ports")) r.rateMaxPorts = 5;
+    if (unset("rate-window")) r.rateWindowS = window;
+    if (profile == "snort-low") {
+      rules({"rate", "anomaly", "group"});
+    } else {
+      rules({"rate", "anomaly", "group", "slow", "shape"});
+    }
+    return true;
+  }
+  if (profile == "zeek") {
+    // Zeek's scan policy: 15 ports on one host or 25 hosts on one port within 5 minutes,
+    // and its TRW heritage (Jung et al. wrote TRW for Bro).
+    if (unset("shape-window")) r.shapeWindowS = 300;
+    if (unset("shape-ports")) r.shapePorts = 15;
+    if (unset("shape-hosts")) r.shapeHosts = 25;
+    rules({"shape", "trw", "anomaly"});
+    return true;
+  }
+  return false;
 }
 
 void Engine::retire(const Track& track) {

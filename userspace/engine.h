@@ -28,8 +28,11 @@ class Engine {
   /// A ring-buffer (or in-memory) event from table `tableIndex`: anomalies alert at once.
   void onEvent(size_t tableIndex, const pc_event& event);
 
-  /// Reads every table and applies the score and rate rules; forgets idle sources.
+  /// Reads every table and applies the rules; forgets idle sources.
   void poll();
+
+  /// End of input (a capture's end, a stop): closes open slow-scan windows and settles groups.
+  void flush();
 
   /// Per-source report: text lines (or JSON lines with --json) through the sink.
   void writeSummary();
@@ -44,18 +47,43 @@ class Engine {
     uint64_t lastActive = 0;  ///< ticks of the last poll that saw the scan going on
   };
 
+  /// Cumulative counters at the start of the current slow-scan window.
+  struct SlowBase {
+    uint32_t synIn = 0, synackOut = 0, acked = 0, finIn = 0, finOut = 0;
+  };
+
+  /// Distinct items first seen over time, summed over a sliding window.
+  struct Recent {
+    std::deque<std::pair<uint64_t, uint32_t>> entries;  ///< (ticks, new items)
+    void add(uint64_t now, uint32_t n) {
+      if (n) entries.emplace_back(now, n);
+    }
+    uint64_t sum(uint64_t now, uint64_t span);
+  };
+
   struct Track {
     size_t table = 0;
     pc_addr addr{};
     uint64_t firstSeen = 0;  ///< slot incarnation: a new first_seen means a new source
-    uint32_t lastPackets = 0;
+    uint64_t version = 0;    ///< packets and answers at the last evaluation
     pc_src_state last{};     ///< the slot as last read, for the summary
+    pc_src_state before{};   ///< the slot at the evaluation before that
     std::array<__u64, PC_PORT_WORDS> seenPorts{};
-    std::deque<std::pair<uint64_t, uint32_t>> newPorts;  ///< (ticks, ports first seen then)
+    std::array<__u64, PC_DST_WORDS> seenDsts{};
+    Recent ratePorts, shapePorts, shapeDsts, rejects;
+    uint32_t lastRejects = 0;
+    // slow
+    uint64_t slowStart = 0;
+    SlowBase slowBase;
+    uint64_t slowWindow = 0;      ///< index of the current window
+    int64_t suspiciousUntil = -1; ///< last window index the source stays listed
+    // trw
+    double trwLog = 0;
+    uint32_t trwSuccesses = 0, trwFailures = 0;
     std::array<uint16_t, PC_KIND_MAX> maxScore{};
-    std::map<std::string, Reported> reported;            ///< by "rule/scan"
+    std::map<std::string, Reported> reported;  ///< by "rule/scan/…"
     std::map<std::string, uint32_t> alertsByRule;
-    std::set<uint16_t> ports;                            ///< --save-ports
+    std::set<uint16_t> ports;                  ///< --save-ports
   };
 
   // A track follows one slot; a new address or first_seen in it starts a new track.
@@ -70,8 +98,19 @@ class Engine {
 
   Track& trackFor(size_t table, size_t index, const pc_src_state& slot);
   void evaluate(Track& track, const SourceTable& table, const pc_src_state& slot);
-  void raise(Track& track, const SourceTable& table, const pc_src_state& slot,
-             const std::string& rule, uint8_t kind, uint64_t score, uint64_t now);
+  void evaluateSlow(Track& track, const SourceTable& table, const pc_src_state& slot,
+                    uint64_t now, bool force);
+  void evaluateTrw(Track& track, const SourceTable& table, const pc_src_state& slot,
+                   uint64_t now);
+  void evaluateShape(Track& track, const SourceTable& table, const pc_src_state& slot,
+                     uint64_t now);
+  void detectGroups(bool settleNow);
+  /// Reports `a` (rule, score and anything special set by the caller) unless the same rule and
+  /// scan is already reported for this source and still going on.
+  void raise(Track& track, const SourceTable& table, const pc_src_state& slot, Alert a,
+             uint8_t kind, uint64_t now, uint64_t quietTicks = 0);
+  void fillCommon(Alert& a, const SourceTable& table, const pc_src_state& slot, uint8_t kind,
+                  uint64_t now, const pc_src_state* before = nullptr) const;
   void retire(const Track& track);
 
   RuleConfig rules_;
@@ -80,15 +119,29 @@ class Engine {
   std::vector<const SourceTable*> tables_;
   std::unordered_map<Key, Track, KeyHash> tracks_;
   std::vector<Track> retired_;  ///< forgotten sources, kept (bounded) for the summary
+  struct GroupSeen {
+    size_t table;   ///< whose clock `ticks` is on
+    uint64_t ticks;
+  };
+  std::map<std::string, GroupSeen> pendingGroups_;   ///< group key -> first seen
+  std::map<std::string, GroupSeen> reportedGroups_;  ///< group key -> last active
 };
 
-/// The alert's `scan` name for a kind, with the source's state to tell connect from syn.
-std::string scanName(uint8_t kind, const pc_src_state& slot, std::string* detail);
+/// The alert's `scan` name for a kind, with the source's state to tell connect from syn;
+/// `before` (the slot at the previous poll, optional) lets the latest moves decide, so a
+/// source that mixes scans is named for the one going on.
+std::string scanName(uint8_t kind, const pc_src_state& slot, std::string* detail,
+                     const pc_src_state* before = nullptr);
 
 /// vertical (one host), horizontal (one or two ports over many hosts) or block (both).
 std::string shapeOf(uint64_t ports, uint64_t dsts);
 
 /// "syn", "ack", … as used in counters and summaries.
 const char* kindName(uint8_t kind);
+
+/// Applies a --profile preset to the rules, leaving alone the names in `explicitlySet`
+/// (long option names given on the command line or in the config file). False: unknown name.
+bool applyProfile(const std::string& profile, RuleConfig& rules,
+                  const std::set<std::string>& explicitlySet);
 
 }  // namespace portcullis

@@ -48,6 +48,13 @@ int sample(clock_probe* skel, uint64_t& jiffies, uint64_t& ns) {
 }  // namespace
 
 int probeKernelClock(KernelClock& clock, std::string& error) {
+  // One probe per process: every datapath then shares one clock, and startup pays the
+  // 120 ms sample gap once.
+  static KernelClock cached;
+  if (cached.hz) {
+    clock = cached;
+    return 0;
+  }
   std::unique_ptr<clock_probe, ProbeDeleter> skel(clock_probe__open_and_load());
   if (!skel) {
     int err = -errno;
@@ -73,6 +80,7 @@ int probeKernelClock(KernelClock& clock, std::string& error) {
   clock.hz = best;
   clock.refJiffies = j1;
   clock.refMonoNs = n1;
+  cached = clock;
   return 0;
 }
 

@@ -58,12 +58,36 @@ bool MemoryTable::supportsLinkType(int linkType) {
 }
 
 void MemoryTable::setWatchedDestinations(const std::vector<pc_addr>& dsts) {
+  hostAddrs_ = dsts;
   control_.dst_filter = dsts.empty() ? 0 : 1;
   std::memset(control_.dst_bloom, 0, sizeof(control_.dst_bloom));
   for (const pc_addr& d : dsts) {
     uint32_t bit = pc_dst_bloom_bit(&d);
     control_.dst_bloom[bit >> 6] |= 1ull << (bit & 63);
   }
+}
+
+bool MemoryTable::isHost(const pc_addr& a) const {
+  return std::any_of(hostAddrs_.begin(), hostAddrs_.end(),
+                     [&](const pc_addr& h) { return pc_addr_eq(&h, &a); });
+}
+
+// Without host addresses every packet may be an answer to its destination, except an RST the
+// sender sends in a connection it opened or was offered (a connect scan's teardown, a SYN
+// scan's reply to the SYN-ACK): those are the source's own moves, not the host's answers.
+bool MemoryTable::sendersOwnFlow(const pc_packet& p) const {
+  if (p.l4proto != PC_IPPROTO_TCP || !(p.tcp_flags & PC_TCP_RST)) return false;
+  const pc_src_state* sender = find(p.src);
+  if (!sender) return false;
+  __u32 dstFold = pc_addr_fold(&p.dst);
+  __u32 flow = pc_flow_bit(&p, dstFold);
+  __u32 half = pc_halfopen_bit(dstFold, p.sport, p.dport);
+  return pc_bit_test(sender->flows, flow) || pc_bit_test(sender->flows_prev, flow) ||
+         pc_bit_test(sender->halfopen, half);
+}
+
+pc_src_state* MemoryTable::findMutable(const pc_addr& a) {
+  return const_cast<pc_src_state*>(findSlot(slots_, tuning_, a));
 }
 
 bool MemoryTable::allowed(const pc_addr& src) const {
@@ -134,10 +158,20 @@ void MemoryTable::handleFrame(const uint8_t* data, size_t len, int linkType, uin
   }
   stats_.parsed++;
   if (rc == PC_PARSE_FRAGMENT) stats_.fragments++;
-  if (!pc_dst_watched(&control_, &p.dst)) {
+  bool everyPacket = hostAddrs_.empty();
+  // The TC egress program's part: an answer from the host to a source it tracks.
+  if (rc == PC_PARSE_OK && (everyPacket ? !sendersOwnFlow(p) : isHost(p.src))) {
+    if (pc_src_state* peer = findMutable(p.dst)) pc_answer_update(peer, &p);
+  }
+  if (!everyPacket && !isHost(p.dst)) {
     stats_.not_watched++;
     return;
   }
+  ingress(p);
+}
+
+// The XDP program's part: the source's packet.
+void MemoryTable::ingress(const pc_packet& p) {
   uint32_t idx = pc_slot_index(&p.src, &tuning_);
   int fresh = 0, evicted = 0;
   pc_src_state* s =

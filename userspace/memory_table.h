@@ -20,7 +20,9 @@ class MemoryTable final : public SourceTable {
  public:
   MemoryTable(std::string name, uint32_t slots, const RuleConfig& rules, bool reportPorts);
 
-  /// Only packets to these destinations are scored; empty watches every destination.
+  /// The host's addresses: packets to them are the sources' probes, packets from them the
+  /// host's answers. Empty (a replay without --dst-ip): every packet is both, a probe from its
+  /// source and an answer to its destination, which is what a capture taken on the host holds.
   void setWatchedDestinations(const std::vector<pc_addr>& dsts);
   /// Allowlisted prefixes: never scored.
   void setAllowlist(std::vector<Prefix> allow) { allow_ = std::move(allow); }
@@ -49,6 +51,10 @@ class MemoryTable final : public SourceTable {
 
  private:
   bool allowed(const pc_addr& src) const;
+  bool isHost(const pc_addr& a) const;
+  bool sendersOwnFlow(const pc_packet& p) const;
+  void ingress(const pc_packet& p);
+  pc_src_state* findMutable(const pc_addr& a);
   void emit(const pc_packet& p, uint8_t type, uint8_t kind);
 
   std::string name_;
@@ -59,6 +65,7 @@ class MemoryTable final : public SourceTable {
   uint64_t now_ = 0;
   std::vector<pc_event> events_;
   std::vector<Prefix> allow_;
+  std::vector<pc_addr> hostAddrs_;
 };
 
 }  // namespace portcullis

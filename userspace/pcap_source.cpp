@@ -25,7 +25,7 @@ std::string destinationFilter(const std::vector<pc_addr>& dsts) {
   std::string f;
   for (const pc_addr& d : dsts) {
     if (!f.empty()) f += " or ";
-    f += "dst host " + formatAddr(d);
+    f += "host " + formatAddr(d);  // both ways: probes to the host and its answers
   }
   return f;
 }

@@ -26,7 +26,8 @@ class PcapSource {
   /// A pcap or pcapng file. nullptr and a one-line `error` when it is missing or not a capture.
   static std::unique_ptr<PcapSource> openFile(const std::string& path, std::string& error);
 
-  /// A live capture (TPACKET_V3 ring through libpcap) of packets to `dsts` (all when empty).
+  /// A live capture (TPACKET_V3 ring through libpcap) of packets to and from `dsts` (all when
+  /// empty).
   static std::unique_ptr<PcapSource> openLive(const std::string& iface,
                                               const std::vector<pc_addr>& dsts,
                                               std::string& error);
@@ -50,7 +51,7 @@ class PcapSource {
   int linkType_;
 };
 
-/// "dst host A or dst host B" (empty: every packet).
+/// "host A or host B": the probes to the host and its answers (empty: every packet).
 std::string destinationFilter(const std::vector<pc_addr>& dsts);
 
 }  // namespace portcullis

@@ -9,8 +9,14 @@ void CaptureReplayer::frame(const uint8_t* data, size_t len, int linkType, uint6
   if (tsMicros >= nextPoll_) {
     table_.advanceTo(nextPoll_);
     engine_.poll();
-    // After a gap, resume on the poll grid at the first point past this frame.
-    nextPoll_ += pollUs_ * ((tsMicros - nextPoll_) / pollUs_ + 1);
+    // After a gap, poll once more at the last grid point before this frame, as a live
+    // controller would have done while the capture was quiet (slow-scan windows close then).
+    uint64_t steps = (tsMicros - nextPoll_) / pollUs_;
+    if (steps > 0) {
+      table_.advanceTo(nextPoll_ + steps * pollUs_);
+      engine_.poll();
+    }
+    nextPoll_ += pollUs_ * (steps + 1);
   }
   table_.handleFrame(data, len, linkType, tsMicros);
   for (const pc_event& e : table_.takeEvents()) engine_.onEvent(index_, e);
@@ -20,6 +26,7 @@ void CaptureReplayer::frame(const uint8_t* data, size_t len, int linkType, uint6
 void CaptureReplayer::finish() {
   table_.advanceTo(last_);
   engine_.poll();
+  engine_.flush();
 }
 
 }  // namespace portcullis

@@ -16,7 +16,7 @@ class CaptureReplayer {
       : table_(table), engine_(engine), index_(tableIndex), pollUs_(pollUs) {}
 
   void frame(const uint8_t* data, size_t len, int linkType, uint64_t tsMicros);
-  /// Polls once more at the last frame's time.
+  /// Polls once more at the last frame's time, then flushes the engine (end of input).
   void finish();
 
  private:

@@ -13,8 +13,9 @@
 namespace portcullis {
 
 static_assert(sizeof(pc_addr) == 16);
-static_assert(sizeof(pc_src_state) == 512, "pc_src_state is part of the pinned map format");
+static_assert(sizeof(pc_src_state) == 584, "pc_src_state is part of the pinned map format");
 static_assert(offsetof(pc_src_state, win_score) == 64);
+static_assert(offsetof(pc_src_state, halfopen) == 512);
 static_assert(sizeof(pc_stats) % 8 == 0, "pc_stats is summed as an array of __u64");
 static_assert(sizeof(pc_block) == 32);
 static_assert(sizeof(pc_prefix_key) == 20);

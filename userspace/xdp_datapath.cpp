@@ -19,6 +19,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "tc_egress.skel.h"
 #include "xdp_ingress.skel.h"
 
 namespace portcullis {
@@ -94,6 +95,34 @@ int ensureBpffs(std::string& error) {
 }
 
 void XdpDatapath::SkelDeleter::operator()(xdp_ingress* skel) const { xdp_ingress__destroy(skel); }
+void XdpDatapath::SkelDeleter::operator()(tc_egress* skel) const { tc_egress__destroy(skel); }
+
+// The TC egress program shares every map with the XDP program (same names, same layout).
+int XdpDatapath::attachEgress() {
+  egress_.reset(tc_egress__open());
+  if (!egress_) return -errno;
+  tc_egress* tc = egress_.get();
+  const_cast<pc_tuning&>(tc->rodata->pc_tuning) = tuning_;
+  bpf_map* map;
+  bpf_object__for_each_map(map, tc->obj) {
+    bpf_map__set_pin_path(map, nullptr);
+    if (bpf_map__is_internal(map)) continue;  // .rodata is the program's own
+    bpf_map* shared = bpf_object__find_map_by_name(skel_->obj, bpf_map__name(map));
+    if (!shared) return -ENOENT;
+    if (int err = bpf_map__reuse_fd(map, bpf_map__fd(shared)); err) return err;
+  }
+  if (int err = tc_egress__load(tc); err) return err;
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex_, .attach_point = BPF_TC_EGRESS);
+  int err = bpf_tc_hook_create(&hook);
+  if (err && err != -EEXIST) return err;
+  egressHookCreated_ = err == 0;
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(tc->progs.portcullis_egress));
+  if (int aerr = bpf_tc_attach(&hook, &opts); aerr) return aerr;
+  egressHandle_ = opts.handle;
+  egressPriority_ = opts.priority;
+  egressAttached_ = true;
+  return 0;
+}
 
 std::unique_ptr<XdpDatapath> XdpDatapath::attach(const XdpOptions& options, std::string& error) {
   std::unique_ptr<XdpDatapath> dp(new XdpDatapath());
@@ -193,6 +222,10 @@ std::unique_ptr<XdpDatapath> XdpDatapath::attach(const XdpOptions& options, std:
         dp->viaDispatcher_ = !xdp_multiprog__is_legacy(mp);
         xdp_multiprog__close(mp);
       }
+      if (int eerr = dp->attachEgress(); eerr) {
+        dp->egressError_ = errnoText(eerr);
+        dp->egress_.reset();
+      }
       return dp;
     }
     lastErr = err;
@@ -206,6 +239,14 @@ std::unique_ptr<XdpDatapath> XdpDatapath::attach(const XdpOptions& options, std:
 }
 
 XdpDatapath::~XdpDatapath() {
+  if (egressAttached_) {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex_, .attach_point = BPF_TC_EGRESS);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = egressHandle_, .priority = egressPriority_);
+    bpf_tc_detach(&hook, &opts);
+    // Only remove the clsact qdisc when we created it: others' filters may hang off it.
+    if (egressHookCreated_) bpf_tc_hook_destroy(&hook);
+  }
+  egress_.reset();
   if (program_) {
     auto xmode = mode_ == XdpMode::Native ? XDP_MODE_NATIVE : XDP_MODE_SKB;
     xdp_program__detach(program_, ifindex_, xmode, 0);

@@ -10,6 +10,7 @@
 #include "source_table.h"
 
 struct xdp_ingress;
+struct tc_egress;
 struct xdp_program;
 
 namespace portcullis {
@@ -64,6 +65,9 @@ class XdpDatapath final : public SourceTable {
   XdpMode mode() const { return mode_; }
   /// True when libxdp's multi-program dispatcher holds the program, false for a direct attach.
   bool viaDispatcher() const { return viaDispatcher_; }
+  /// Whether the TC egress program (the host's answers) is attached, and why not.
+  bool egressAttached() const { return egressAttached_; }
+  const std::string& egressError() const { return egressError_; }
   /// Why modes tried before the one attached failed (empty when the first worked).
   const std::string& fallbackReason() const { return fallbackReason_; }
   const std::string& iface() const { return iface_; }
@@ -82,9 +86,18 @@ class XdpDatapath final : public SourceTable {
 
   struct SkelDeleter {
     void operator()(xdp_ingress* skel) const;
+    void operator()(tc_egress* skel) const;
   };
 
+  int attachEgress();
+
   std::unique_ptr<xdp_ingress, SkelDeleter> skel_;
+  std::unique_ptr<tc_egress, SkelDeleter> egress_;
+  bool egressAttached_ = false;
+  bool egressHookCreated_ = false;
+  uint32_t egressHandle_ = 0;
+  uint32_t egressPriority_ = 0;
+  std::string egressError_;
   xdp_program* program_ = nullptr;
   const pc_src_state* table_ = nullptr;
   size_t tableBytes_ = 0;

@@ -10,6 +10,7 @@
 #define PC_FLOW_WORDS 8     /* 512 bits: connections the source opened or answered */
 #define PC_PORT_WORDS 16    /* 1024 bits: distinct destination ports ever probed */
 #define PC_DST_WORDS 4      /* 256 bits: distinct destinations ever probed */
+#define PC_HALFOPEN_WORDS 4 /* 256 bits: connections awaiting the source's third packet */
 
 #define PC_PORT_BITS (PC_PORT_WORDS * 64)
 #define PC_DST_BITS (PC_DST_WORDS * 64)
@@ -41,6 +42,23 @@ struct pc_src_state {
 	__u64 flows_prev[PC_FLOW_WORDS]; /* previous generation */
 	__u64 ports[PC_PORT_WORDS];
 	__u64 dsts[PC_DST_WORDS];
+	/* What the host answered this source: written by the TC egress program (or, in the pcap
+	 * backend, by the capture's other direction). Counters are cumulative; the controller
+	 * takes differences per window. */
+	__u64 halfopen[PC_HALFOPEN_WORDS]; /* connections the host SYN-ACKed, awaiting the
+					    * source's ACK or RST */
+	__u32 fin_in;             /* packets from the source with FIN set */
+	__u32 synack_out;         /* SYN-ACKs sent to it: its SYN hit an open port */
+	__u32 rst_out;            /* RSTs sent to it: closed ports, unexpected segments */
+	__u32 fin_out;            /* FINs sent to it */
+	__u32 unreach_out;        /* ICMP/ICMPv6 port unreachables sent to it */
+	__u32 acked;              /* SYN-ACKs it answered with ACK: completed handshakes */
+	__u32 reset_after_synack; /* SYN-ACKs it answered with RST: half-open, a SYN scan */
+	__u16 fp_nmap;            /* probes with nmap's marks: window 1024 (and MSS 1460 on SYN) */
+	__u16 fp_masscan;         /* probes with masscan's: window 1024, TTL near 255 */
+	__u16 fp_zmap;            /* probes with zmap's: IP ID 54321 */
+	__u16 reserved2;
+	__u32 reserved3;
 };
 
 /* Slots are looked up in pairs (two-way set associative) at index hash & ~1. */

@@ -174,6 +174,77 @@ PC_INLINE __u8 pc_flow_filter(struct pc_src_state *s, const struct pc_packet *p,
 	}
 }
 
+PC_INLINE __u32 pc_halfopen_bit(__u32 host_fold, __u16 peer_port, __u16 host_port)
+{
+	return pc_fib_bits(host_fold ^ ((__u32)peer_port << 16 | host_port), 8); /* 256 bits */
+}
+
+/* The source's answer to a SYN-ACK the host sent it: ACK completes the handshake (a client, or
+ * a connect scan), RST aborts it (a SYN scan's half-open probe). */
+PC_INLINE void pc_halfopen_close(struct pc_src_state *s, const struct pc_packet *p,
+				 __u32 dst_fold)
+{
+	__u32 bit;
+	__u64 mask;
+
+	if (p->l4proto != PC_IPPROTO_TCP || (p->tcp_flags & PC_TCP_SYN) ||
+	    !(p->tcp_flags & (PC_TCP_ACK | PC_TCP_RST)))
+		return;
+	bit = pc_halfopen_bit(dst_fold, p->sport, p->dport);
+	mask = 1ull << (bit & 63);
+	if (!(s->halfopen[bit >> 6] & mask))
+		return;
+	s->halfopen[bit >> 6] &= ~mask;
+	if (p->tcp_flags & PC_TCP_RST)
+		s->reset_after_synack++;
+	else
+		s->acked++;
+}
+
+PC_INLINE void pc_sat_inc16(__u16 *v)
+{
+	if (*v != 0xffff)
+		(*v)++;
+}
+
+/* Tool marks, tags on alerts and never evidence on their own. */
+PC_INLINE void pc_fingerprint(struct pc_src_state *s, const struct pc_packet *p, __u8 kind)
+{
+	if (!pc_kind_is_probe(kind))
+		return;
+	if (p->l4proto == PC_IPPROTO_TCP && p->tcp_window == 1024) {
+		if (p->ttl >= 200)
+			pc_sat_inc16(&s->fp_masscan);
+		else if (kind != PC_KIND_SYN || p->tcp_mss == 1460)
+			pc_sat_inc16(&s->fp_nmap);
+	}
+	if (p->ip_version == 4 && p->ip_id == 54321)
+		pc_sat_inc16(&s->fp_zmap);
+}
+
+/* A packet the host sent to the source s (p->src is the host, p->dst the source). */
+PC_INLINE void pc_answer_update(struct pc_src_state *s, const struct pc_packet *p)
+{
+	if (p->l4proto == PC_IPPROTO_TCP) {
+		__u8 f = p->tcp_flags;
+
+		if ((f & (PC_TCP_SYN | PC_TCP_ACK)) == (PC_TCP_SYN | PC_TCP_ACK)) {
+			__u32 bit = pc_halfopen_bit(pc_addr_fold(&p->src), p->dport, p->sport);
+
+			s->synack_out++;
+			s->halfopen[bit >> 6] |= 1ull << (bit & 63);
+		} else if (f & PC_TCP_RST) {
+			s->rst_out++;
+		}
+		if (f & PC_TCP_FIN)
+			s->fin_out++;
+		return;
+	}
+	if ((p->l4proto == PC_IPPROTO_ICMP && p->icmp_type == 3 && p->icmp_code == 3) ||
+	    (p->l4proto == PC_IPPROTO_ICMPV6 && p->icmp_type == 1 && p->icmp_code == 4))
+		s->unreach_out++;
+}
+
 /* Replies to our own UDP queries (DNS, NTP answers to ephemeral ports) are not probes. This is
  * the XDP-only heuristic until the egress program tells us which flows we opened. */
 PC_INLINE int pc_udp_is_reply(const struct pc_packet *p)
@@ -206,6 +277,10 @@ PC_INLINE __u8 pc_source_update(struct pc_src_state *s, const struct pc_packet *
 	if (kind == PC_KIND_UDP && pc_udp_is_reply(p))
 		kind = PC_KIND_ESTABLISHED;
 	s->count[kind & (PC_KIND_MAX - 1)]++;
+	if (p->tcp_flags & PC_TCP_FIN)
+		s->fin_in++;
+	pc_halfopen_close(s, p, dst_fold);
+	pc_fingerprint(s, p, kind);
 	/* Linux, BSD and Windows stacks send MSS, SACK-permitted, timestamps and window scale
 	 * (20 option bytes); nmap's and masscan's raw SYNs carry at most MSS. */
 	if (kind == PC_KIND_SYN && p->tcp_hlen >= 20 + 12)

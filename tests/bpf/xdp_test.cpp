@@ -16,6 +16,7 @@
 #include "source_table.h"
 #include "support/packet_cases.h"
 #include "support/privilege.h"
+#include "tc_egress.skel.h"
 #include "xdp_ingress.skel.h"
 
 namespace portcullis {
@@ -221,6 +222,61 @@ TEST_F(XdpProgram, AllowlistedSourceIsNeverScoredNorDropped) {
   ASSERT_TRUE(s);
   EXPECT_EQ(s->count[PC_KIND_SYN], 0u);
   EXPECT_GE(stats().allowed, 1u);
+}
+
+struct TcDeleter {
+  void operator()(tc_egress* s) const { tc_egress__destroy(s); }
+};
+
+// The TC egress program writes the host's answers into the peer's slot of the shared table.
+TEST_F(XdpProgram, EgressAnswersLandInThePeersSlot) {
+  std::unique_ptr<tc_egress, TcDeleter> tc(tc_egress__open());
+  ASSERT_TRUE(tc);
+  const_cast<pc_tuning&>(tc->rodata->pc_tuning) = tuning_;
+  bpf_map* map;
+  bpf_object__for_each_map(map, tc->obj) {
+    bpf_map__set_pin_path(map, nullptr);
+    if (bpf_map__is_internal(map)) continue;
+    bpf_map* shared = bpf_object__find_map_by_name(skel_->obj, bpf_map__name(map));
+    ASSERT_TRUE(shared);
+    ASSERT_EQ(bpf_map__reuse_fd(map, bpf_map__fd(shared)), 0);
+  }
+  ASSERT_EQ(tc_egress__load(tc.get()), 0) << "the verifier rejected the egress program";
+  auto egress = [&](const std::vector<uint8_t>& frame) {
+    std::vector<uint8_t> copy = frame;
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = copy.data(),
+                .data_size_in = uint32_t(copy.size()), .repeat = 1);
+    EXPECT_EQ(bpf_prog_test_run_opts(bpf_program__fd(tc->progs.portcullis_egress), &opts), 0);
+  };
+  const std::string peer = "198.18.9.20", host = "198.18.0.1";
+  // An answer to a peer without a slot creates nothing.
+  egress(testing::synFrame(host, "198.18.9.21", 40000, 22, PC_TCP_RST | PC_TCP_ACK));
+  EXPECT_FALSE(source("198.18.9.21"));
+  // The peer probes two ports: one open (SYN-ACK, then its RST: half-open), one closed (RST).
+  run(testing::synFrame(peer, host, 22, 40000, PC_TCP_SYN));
+  run(testing::synFrame(peer, host, 23, 40000, PC_TCP_SYN));
+  egress(testing::synFrame(host, peer, 40000, 22, PC_TCP_SYN | PC_TCP_ACK));
+  egress(testing::synFrame(host, peer, 40000, 23, PC_TCP_RST | PC_TCP_ACK));
+  run(testing::synFrame(peer, host, 22, 40000, PC_TCP_RST));
+  auto s = source(peer);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->synack_out, 1u);
+  EXPECT_EQ(s->rst_out, 1u);
+  EXPECT_EQ(s->reset_after_synack, 1u);
+  EXPECT_EQ(s->acked, 0u);
+  // A client completing a handshake.
+  const std::string client = "198.18.9.22";
+  run(testing::synFrame(client, host, 80, 41000, PC_TCP_SYN));
+  egress(testing::synFrame(host, client, 41000, 80, PC_TCP_SYN | PC_TCP_ACK));
+  run(testing::synFrame(client, host, 80, 41000, PC_TCP_ACK));
+  run(testing::synFrame(client, host, 80, 41000, PC_TCP_FIN | PC_TCP_ACK));
+  egress(testing::synFrame(host, client, 41000, 80, PC_TCP_FIN | PC_TCP_ACK));
+  auto c = source(client);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->acked, 1u);
+  EXPECT_EQ(c->fin_in, 1u);
+  EXPECT_EQ(c->fin_out, 1u);
+  EXPECT_EQ(c->count[PC_KIND_ESTABLISHED], 2u);
 }
 
 }  // namespace

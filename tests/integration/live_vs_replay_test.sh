@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The same scans seen live through XDP and through `replay` of a capture taken at the same time
-# on the same interface give the same alerts (src, rule, scan).
+# The same scans seen live (XDP ingress + TC egress) and through `replay` of a capture taken
+# at the same time on the same interface give the same alerts (src, rule, scan), including the
+# rules that need the host's answers: connect vs syn, trw, horizontal shape, decoy groups.
 set -u
 PORTCULLIS=${1:?usage: live_vs_replay_test.sh PATH/TO/portcullis}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -8,62 +9,107 @@ here=$(cd "$(dirname "$0")" && pwd)
 require_root
 
 NS_V=pc-lr-victim-$$
-NS_A=pc-lr-attacker-$$
-IF_V=pclv$$
-IF_A=pcla$$
+NS_A=pc-lr-attacker-$$   # vertical scans of every kind, slow scan
+NS_D=pc-lr-decoy-$$      # a decoy scan (fresh source, so its footprint is its own)
+NS_H=pc-lr-sweep-$$      # a horizontal scan
+IF_V=pclv$$; IF_A=pcla$$; IF_VD=pclvd$$; IF_D=pcld$$; IF_VH=pclvh$$; IF_H=pclh$$
 dir=$(mktemp -d)
+pids=()
 watch_pid=""
-dump_pid=""
 cleanup() {
   [ -n "$watch_pid" ] && kill -INT "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
-  [ -n "$dump_pid" ] && kill "$dump_pid" 2>/dev/null && wait "$dump_pid" 2>/dev/null
-  ip netns del "$NS_V" 2>/dev/null
-  ip netns del "$NS_A" 2>/dev/null
-  rm -rf "/sys/fs/bpf/portcullis/$IF_V" "$dir"
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  for ns in "$NS_V" "$NS_A" "$NS_D" "$NS_H"; do ip netns del "$ns" 2>/dev/null; done
+  rm -rf "/sys/fs/bpf/portcullis/$IF_V" "/sys/fs/bpf/portcullis/$IF_VD" \
+    "/sys/fs/bpf/portcullis/$IF_VH" "$dir"
 }
 trap cleanup EXIT
 
-if ! command -v nmap >/dev/null || ! command -v tcpdump >/dev/null; then
-  fail "nmap and tcpdump are needed (scripts/install-deps installs them)"; finish; exit 1
-fi
+for tool in nmap tcpdump socat; do
+  command -v $tool >/dev/null || { fail "$tool is needed (scripts/install-deps installs it)"; finish; exit 1; }
+done
 
 make_pair "$NS_V" "$NS_A" "$IF_V" "$IF_A" 198.18.0.1 198.18.0.2
-nsenter --net=/run/netns/"$NS_V" "$PORTCULLIS" watch -i "$IF_V" --mode xdp --json \
-  >"$dir/live.json" 2>"$dir/live.err" &
-watch_pid=$!
-ip netns exec "$NS_V" tcpdump -Q in -i "$IF_V" -w "$dir/capture.pcap" -U -s 256 \
-  2>"$dir/tcpdump.err" &
-dump_pid=$!
-if ! wait_for 10 "watching $IF_V in xdp mode" "$dir/live.err" ||
-   ! wait_for 10 "listening on" "$dir/tcpdump.err"; then
-  fail "detector and capture started"; cat "$dir/live.err" "$dir/tcpdump.err"; finish; exit 1
-fi
-
-for scan in -sS -sF -sN -sX -sA -sU; do
-  ports=1-300
-  [ "$scan" = -sU ] && ports=1-100
-  ip netns exec "$NS_A" nmap -n -Pn "$scan" -T4 --max-retries 0 -p "$ports" 198.18.0.1 \
-    >/dev/null 2>&1
-  sleep 1.2  # longer than a score window plus a poll, so each scan is seen whole
+# Two more attackers on their own links into the victim, which watches all three.
+ip netns add "$NS_D"; ip netns add "$NS_H"
+for spec in "$NS_D $IF_VD $IF_D 198.18.1" "$NS_H $IF_VH $IF_H 198.18.2"; do
+  set -- $spec
+  ip link add "$2" netns "$NS_V" type veth peer name "$3" netns "$1"
+  ip -n "$NS_V" addr add "$4.1/24" dev "$2"
+  ip -n "$1" addr add "$4.2/24" dev "$3"
+  ip -n "$NS_V" link set "$2" up; ip -n "$1" link set "$3" up; ip -n "$1" link set lo up
 done
+# 40 more addresses for the horizontal scan, and open ports 22 and 80.
+for i in $(seq 100 139); do ip -n "$NS_V" addr add 198.18.2.$i/24 dev "$IF_VH"; done
+for port in 22 80; do
+  ip netns exec "$NS_V" socat TCP-LISTEN:$port,fork,reuseaddr SYSTEM:true 2>/dev/null &
+  pids+=($!)
+done
+
+nsenter --net=/run/netns/"$NS_V" "$PORTCULLIS" watch -i "$IF_V" -i "$IF_VD" -i "$IF_VH" \
+  --mode xdp --json >"$dir/live.json" 2>"$dir/live.err" &
+watch_pid=$!
+# Linux cooked capture of all three links, both directions (replay derives the answers).
+ip netns exec "$NS_V" tcpdump -i any -w "$dir/capture.pcap" -U -s 256 2>"$dir/tcpdump.err" &
+pids+=($!)
+if ! wait_for 10 "TC egress attached on $IF_VH" "$dir/live.err" ||
+   ! wait_for 10 "listening on" "$dir/tcpdump.err"; then
+  fail "detector (XDP + TC) and capture started"; cat "$dir/live.err" "$dir/tcpdump.err"; finish; exit 1
+fi
+pass "detector attached with XDP ingress and TC egress"
+
+scan_from() {  # nmap from a namespace, then a pause longer than a window and a poll
+  local ns=$1; shift
+  ip netns exec "$ns" nmap -n -Pn -T4 --max-retries 0 "$@" >/dev/null 2>&1
+  sleep 1.2
+}
+scan() { scan_from "$NS_A" "$@"; }
+scan_from "$NS_D" -sS -D 198.18.1.50,198.18.1.51,198.18.1.52 -p 1-200 198.18.1.1
+scan_from "$NS_H" -sS -p 445 198.18.2.100-139
+scan -sS -p 1-300 198.18.0.1
+scan -sT -p 1-300 198.18.0.1
+scan -sF -p 1-300 198.18.0.1
+scan -sN -p 1-300 198.18.0.1
+scan -sX -p 1-300 198.18.0.1
+scan -sA -p 1-300 198.18.0.1
+scan -sU -p 1-100 198.18.0.1
+# Slow: one probe a second, no two in one score window, under the rate rule's 10 ports.
+scan -sS --scan-delay 1s --max-parallelism 1 -p 1000-1006 198.18.0.1
 sleep 1
 kill -INT "$watch_pid"; wait "$watch_pid"; watch_pid=""
-kill "$dump_pid"; wait "$dump_pid" 2>/dev/null; dump_pid=""
+sleep 0.5
 
 "$PORTCULLIS" replay --json "$dir/capture.pcap" >"$dir/replay.json" 2>"$dir/replay.err"
 rc=$?
 [ "$rc" -eq 0 ] && pass "replay of the capture runs" || { fail "replay exit $rc"; cat "$dir/replay.err"; }
 
-key() { grep '"event":"alert"' "$1" | sed -E 's/.*"rule":"([a-z]+)","scan":"([a-z]+)","src":"([^"]+)".*/\3 \1 \2/' | sort -u; }
+key() {
+  grep '"event":"alert"' "$1" |
+    sed -E 's/.*"rule":"([a-z]+)","scan":"([a-z]+)","src":"([^"]+)".*/\3 \1 \2/' | sort -u
+}
 key "$dir/live.json" >"$dir/live.keys"
 key "$dir/replay.json" >"$dir/replay.keys"
-echo "live alerts:";   sed 's/^/  /' "$dir/live.keys"
+echo "live alerts (src rule scan):"; sed 's/^/  /' "$dir/live.keys"
 if [ -s "$dir/live.keys" ] && diff -u "$dir/live.keys" "$dir/replay.keys"; then
-  pass "live XDP and replay give the same (src, rule, scan) alerts ($(wc -l <"$dir/live.keys") distinct)"
+  pass "live XDP+TC and replay give the same (src, rule, scan) alerts ($(wc -l <"$dir/live.keys") distinct)"
 else
-  fail "live XDP and replay give the same (src, rule, scan) alerts"
+  fail "live XDP+TC and replay give the same (src, rule, scan) alerts"
 fi
-for scan in syn fin null xmas ack udp; do
-  if grep -q " $scan\$" "$dir/live.keys"; then pass "live $scan scan detected"; else fail "live $scan scan detected"; fi
+for scan in syn connect fin null xmas ack udp; do
+  grep -q "^198.18.0.2 [a-z]* $scan\$" "$dir/live.keys" && pass "live $scan scan detected" ||
+    fail "live $scan scan detected"
 done
+grep -q '"rule":"trw"' "$dir/live.json" && pass "live slow scan caught by trw" ||
+  fail "live slow scan caught by trw"
+grep -q '"rule":"shape","scan":"syn","src":"198.18.2.2","sources":\["198.18.2.2"\],"shape":"horizontal"' "$dir/live.json" &&
+  pass "live horizontal scan of port 445 over 40 hosts" || fail "live horizontal scan"
+decoy=$(grep '"rule":"group"' "$dir/live.json" | grep '"detail":"decoy"' | head -1)
+if [ -n "$decoy" ] && grep -q '"src":"198.18.1.2"' <<<"$decoy" &&
+   grep -q '198.18.1.50' <<<"$decoy" && grep -q '198.18.1.52' <<<"$decoy" &&
+   [ "$(grep -c '"detail":"decoy"' "$dir/live.json")" -eq 1 ]; then
+  pass "live decoy scan: one group event naming the real source"
+else
+  fail "live decoy scan: one group event naming the real source"; grep '"rule":"group"' "$dir/live.json"
+fi
 finish

@@ -1,5 +1,7 @@
 #include "scan_traffic.h"
 
+#include <algorithm>
+
 #include "packet/builder.h"
 
 namespace portcullis::testing {
@@ -61,7 +63,21 @@ std::vector<uint16_t> portRange(uint16_t first, uint16_t last) {
   return v;
 }
 
-std::vector<TimedFrame> scanTraffic(const ScanSpec& s) {
+std::vector<TimedFrame> scanTraffic(const ScanSpec& spec) {
+  if (!spec.dsts.empty()) {
+    // One pass per destination, interleaved in time the way a scanner walks a range.
+    std::vector<std::vector<TimedFrame>> parts;
+    for (size_t i = 0; i < spec.dsts.size(); ++i) {
+      ScanSpec one = spec;
+      one.dsts.clear();
+      one.dst = spec.dsts[i];
+      one.startMicros = spec.startMicros + i * spec.gapMicros;
+      one.gapMicros = spec.gapMicros * spec.dsts.size();
+      parts.push_back(scanTraffic(one));
+    }
+    return merge(std::move(parts));
+  }
+  const ScanSpec& s = spec;
   std::vector<TimedFrame> out;
   uint64_t t = s.startMicros;
   uint16_t sport = 40000;
@@ -76,7 +92,7 @@ std::vector<TimedFrame> scanTraffic(const ScanSpec& s) {
       add(t, tcp(a, v, sport, port, kSyn));
       if (open) {
         add(t + 50, tcp(v, a, port, sport, kSyn | kAck));
-        add(t + 100, tcp(a, v, sport, port, kRst));
+        if (s.reacts) add(t + 100, tcp(a, v, sport, port, kRst));
       } else {
         add(t + 50, tcp(v, a, port, sport, kRst | kAck));
       }
@@ -107,6 +123,62 @@ std::vector<TimedFrame> scanTraffic(const ScanSpec& s) {
       }
     }
     t += s.gapMicros;
+  }
+  return out;
+}
+
+std::vector<TimedFrame> merge(std::vector<std::vector<TimedFrame>> parts) {
+  std::vector<TimedFrame> all;
+  for (auto& p : parts) all.insert(all.end(), p.begin(), p.end());
+  std::stable_sort(all.begin(), all.end(), [](const TimedFrame& x, const TimedFrame& y) {
+    return x.tsMicros < y.tsMicros;
+  });
+  return all;
+}
+
+std::vector<std::string> hostRange(const std::string& prefix, int first, int count) {
+  std::vector<std::string> v;
+  for (int i = 0; i < count; ++i) v.push_back(prefix + std::to_string(first + i));
+  return v;
+}
+
+std::vector<TimedFrame> icmpSweep(const std::string& src, const std::vector<std::string>& hosts,
+                                  uint64_t start, uint64_t gap) {
+  std::vector<TimedFrame> out;
+  uint64_t t = start;
+  uint16_t seq = 1;
+  for (const std::string& h : hosts) {
+    for (bool reply : {false, true}) {
+      PacketBuilder b;
+      b.ethernet(EthernetHeader())
+          .ipv4(Ipv4Header()
+                    .setSrc(*Ipv4Address::parse(reply ? h : src))
+                    .setDst(*Ipv4Address::parse(reply ? src : h)))
+          .icmp(IcmpHeader().setType(reply ? 0 : 8).setCode(0).setId(77).setSequence(seq));
+      out.push_back({t + (reply ? 40 : 0), b.build()});
+    }
+    ++seq;
+    t += gap;
+  }
+  return out;
+}
+
+std::vector<TimedFrame> outgoingConnections(const std::string& h, const std::string& srv,
+                                            int connections, uint64_t start, uint64_t gap) {
+  std::vector<TimedFrame> out;
+  uint64_t t = start;
+  for (int i = 0; i < connections; ++i) {
+    uint16_t sport = uint16_t(45000 + i);
+    out.push_back({t, tcp(h, srv, sport, 443, kSyn, true)});
+    out.push_back({t + 40, tcp(srv, h, 443, sport, kSyn | kAck, true)});
+    out.push_back({t + 80, tcp(h, srv, sport, 443, kAck)});
+    out.push_back({t + 120, tcp(h, srv, sport, 443, kPsh | kAck, false, 300)});
+    out.push_back({t + 160, tcp(srv, h, 443, sport, kPsh | kAck, false, 1400)});
+    out.push_back({t + 200, tcp(h, srv, sport, 443, kAck)});
+    out.push_back({t + 240, tcp(srv, h, 443, sport, kFin | kAck)});
+    out.push_back({t + 280, tcp(h, srv, sport, 443, kFin | kAck)});
+    out.push_back({t + 320, tcp(srv, h, 443, sport, kAck)});
+    t += gap;
   }
   return out;
 }

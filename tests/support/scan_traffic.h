@@ -19,6 +19,8 @@ struct ScanSpec {
   std::set<uint16_t> open;           ///< ports with a listening service
   uint64_t startMicros = 1'700'000'000'000'000ull;
   uint64_t gapMicros = 1000;         ///< between probes
+  std::vector<std::string> dsts;     ///< several destinations (horizontal, block); else dst
+  bool reacts = true;                ///< false for a forged decoy: no RST/ACK to SYN-ACKs
 };
 
 std::vector<TimedFrame> scanTraffic(const ScanSpec& spec);
@@ -27,6 +29,21 @@ std::vector<TimedFrame> scanTraffic(const ScanSpec& spec);
 std::vector<TimedFrame> benignConnections(const std::string& client, const std::string& server,
                                           int connections, uint64_t startMicros,
                                           uint64_t gapMicros);
+
+/// ICMP echo requests to each host, with their replies.
+std::vector<TimedFrame> icmpSweep(const std::string& src, const std::vector<std::string>& hosts,
+                                  uint64_t startMicros, uint64_t gapMicros);
+
+/// The host itself as a client: `connections` HTTPS exchanges it opens to `server`.
+std::vector<TimedFrame> outgoingConnections(const std::string& host, const std::string& server,
+                                            int connections, uint64_t startMicros,
+                                            uint64_t gapMicros);
+
+/// Frames of several captures merged in time order.
+std::vector<TimedFrame> merge(std::vector<std::vector<TimedFrame>> parts);
+
+/// "198.18.0.<first>" … for `count` hosts.
+std::vector<std::string> hostRange(const std::string& prefix, int first, int count);
 
 /// Ports 1..n.
 std::vector<uint16_t> portRange(uint16_t first, uint16_t last);

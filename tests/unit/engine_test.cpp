@@ -6,6 +6,7 @@
 #include "engine.h"
 #include "memory_table.h"
 #include "replayer.h"
+#include "support/engine_run.h"
 #include "support/packet_cases.h"
 #include "support/scan_traffic.h"
 
@@ -19,14 +20,7 @@ constexpr uint64_t kStart = 1'700'000'000'000'000ull;
 constexpr int kEthernet = 1;  // DLT_EN10MB
 
 std::vector<Alert> run(const std::vector<TimedFrame>& frames, RuleConfig rules = {}) {
-  AlertSink sink(false, nullptr, nullptr);
-  Engine engine(rules, sink, false);
-  MemoryTable table("replay", PC_SOURCES_DEFAULT, rules, false);
-  engine.addTable(&table);
-  CaptureReplayer replayer(table, engine, 0, uint64_t(rules.pollMs) * 1000);
-  for (const auto& f : frames) replayer.frame(f.bytes.data(), f.bytes.size(), kEthernet, f.tsMicros);
-  replayer.finish();
-  return sink.history();
+  return testing::runEngine(frames, rules);
 }
 
 // SYN probes from one source to `ports`, `gap` microseconds apart.
@@ -111,9 +105,12 @@ TEST(Benign, FiftyConnectionsToOneOpenPortIn300msRaiseNothing) {
   EXPECT_TRUE(alerts.empty()) << alerts.size() << " alerts, first: " << alerts[0].rule;
 }
 
-TEST(Benign, AClientTouchingOneClosedPortOnceRaisesNothing) {
+TEST(Benign, AClientTouchingOneClosedPortOnceIsSuspiciousNeverAnAlert) {
   ScanSpec s{"connect", "198.18.0.4", "198.18.0.1", {8080}, {}, kStart};
-  EXPECT_TRUE(run(testing::scanTraffic(s)).empty());
+  auto events = run(testing::scanTraffic(s));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].event, "suspicious");
+  EXPECT_EQ(events[0].rule, "slow");
 }
 
 TEST(Duplicates, ARepeatedScanAlertsOncePerRuleAndKind) {

@@ -160,11 +160,14 @@ TEST_F(Replay, MissingTruncatedOrNonCaptureFilesExitWithStatus2) {
 TEST_F(Replay, ConfigFileSetsTheRules) {
   ScanSpec s{"syn", "198.18.0.66", "198.18.0.1", {8001, 8002, 8003}, {}, kStart, 2'000'000};
   std::string path = write("slow.pcap", testing::scanTraffic(s));
-  EXPECT_TRUE(alerts(replay(path)).empty());
+  auto rateAlerts = [&](const Result& r) {
+    size_t n = 0;
+    for (const auto& a : alerts(r)) n += a["rule"] == "rate";
+    return n;
+  };
+  EXPECT_EQ(rateAlerts(replay(path)), 0u);
   std::ofstream((dir_ / "rules.toml").string()) << "rate-ports = 2\n";
-  auto found = alerts(replay(path + " --config " + (dir_ / "rules.toml").string()));
-  ASSERT_EQ(found.size(), 1u);
-  EXPECT_EQ(found[0]["rule"], "rate");
+  EXPECT_EQ(rateAlerts(replay(path + " --config " + (dir_ / "rules.toml").string())), 1u);
 }
 
 TEST_F(Replay, InvalidValuesAreRefusedWithStatus2) {
