@@ -34,20 +34,36 @@ static __always_inline int pc_is_allowed(const struct pc_addr *src)
 	return bpf_map_lookup_elem(&pc_allowlist, &k) != NULL;
 }
 
-/* Looks the source up on the blocklist; true when it is blocked now. An expired entry is
- * removed here, so a block ends on time even when no controller is running. */
-static __always_inline int pc_is_blocked(const struct pc_addr *src, __u64 now)
+/* Looks the source up on the blocklist, exact entries first, then CIDR prefixes; true when it
+ * is blocked now. Expiry is checked here, so a block ends on time even when no controller is
+ * running; an expired exact entry is removed (the controller sweeps expired prefixes). */
+static __always_inline int pc_is_blocked(const struct pc_addr *src, __u64 now,
+					 const struct pc_control *ctl)
 {
 	struct pc_block *b = bpf_map_lookup_elem(&pc_blocklist, src);
 
-	if (!b)
-		return 0;
-	if (b->expires && now >= b->expires) {
+	if (b) {
+		if (!b->expires || now < b->expires) {
+			__sync_fetch_and_add(&b->drops, 1);
+			return 1;
+		}
 		bpf_map_delete_elem(&pc_blocklist, src);
-		return 0;
 	}
-	__sync_fetch_and_add(&b->drops, 1);
-	return 1;
+	if (ctl->nr_prefix_blocks) {
+		struct pc_prefix_key k = { .prefixlen = 128, .addr = *src };
+
+		b = bpf_map_lookup_elem(&pc_blockprefix, &k);
+		if (b && (!b->expires || now < b->expires)) {
+			__sync_fetch_and_add(&b->drops, 1);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static __always_inline int pc_any_blocks(const struct pc_control *ctl)
+{
+	return ctl->nr_blocks || ctl->nr_prefix_blocks;
 }
 
 static __always_inline void pc_emit_event(const struct pc_packet *p, __u8 type, __u8 kind,
@@ -113,7 +129,7 @@ int portcullis(struct xdp_md *ctx)
 	if (!pc_dst_watched(ctl, &p.dst)) {
 		/* Not ours to score, but a blocked source stays blocked for every destination. */
 		st->not_watched++;
-		if (ctl->nr_blocks && pc_is_blocked(&p.src, now)) {
+		if (pc_any_blocks(ctl) && pc_is_blocked(&p.src, now, ctl)) {
 			st->dropped++;
 			return XDP_DROP;
 		}
@@ -134,7 +150,7 @@ int portcullis(struct xdp_md *ctx)
 			st->allowed++;
 			return XDP_PASS;
 		}
-		if (ctl->nr_blocks && pc_is_blocked(&p.src, now)) {
+		if (pc_any_blocks(ctl) && pc_is_blocked(&p.src, now, ctl)) {
 			st->dropped++;
 			return XDP_DROP;
 		}
@@ -151,8 +167,8 @@ int portcullis(struct xdp_md *ctx)
 
 		if (ctl->nr_allow && pc_is_allowed(&p.src))
 			flags |= PC_SRC_ALLOWED;
-		else if (ctl->nr_blocks && bpf_map_lookup_elem(&pc_blocklist, &p.src))
-			flags |= PC_SRC_BLOCKED;
+		else if (pc_any_blocks(ctl))
+			flags |= PC_SRC_BLOCKED; /* confirmed (and counted) by pc_is_blocked below */
 		s->flags = flags;
 		s->gen = ctl->gen;
 	}
@@ -161,7 +177,7 @@ int portcullis(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 	if (s->flags & PC_SRC_BLOCKED) {
-		if (pc_is_blocked(&p.src, now)) {
+		if (pc_is_blocked(&p.src, now, ctl)) {
 			s->last_seen = now;
 			st->dropped++;
 			return XDP_DROP;

@@ -11,6 +11,10 @@
 #include <ctime>
 #include <memory>
 #include <optional>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
 #include <set>
 
 #include "alert.h"
@@ -18,7 +22,12 @@
 #include "kernel_clock.h"
 #include "memory_table.h"
 #include "net_util.h"
+#include "blocker.h"
+#include "blocklist.h"
+#include "metrics.h"
+#include "ops.h"
 #include "pcap_source.h"
+#include "privileges.h"
 #include "replayer.h"
 #include "rules.h"
 #include "xdp_datapath.h"
@@ -67,6 +76,13 @@ struct WatchArgs {
   std::vector<std::string> ifaces;
   std::string mode = "auto";
   std::string pinRoot = "/sys/fs/bpf/portcullis";
+  std::string stateDir = "/run/portcullis";
+  bool block = false;
+  BlockPolicy policy;
+  std::vector<std::string> blockRules;
+  std::vector<std::string> allow;
+  bool persist = false;
+  std::string metrics;
 };
 
 struct ReplayArgs {
@@ -270,6 +286,49 @@ int onRingEvent(void* ctx, void* data, size_t size) {
   return 0;
 }
 
+std::string metricsText(const Engine& engine, const std::vector<std::unique_ptr<Watched>>& watched,
+                        const std::vector<std::unique_ptr<Blocklist>>& blocklists,
+                        const AutoBlocker* blocker) {
+  std::string out;
+  auto line = [&](const std::string& s) { out += s + "\n"; };
+  line("# HELP portcullis_alerts_total Alerts reported, per rule.");
+  line("# TYPE portcullis_alerts_total counter");
+  for (const char* rule : {"score", "rate", "anomaly", "slow", "trw", "shape", "group"}) {
+    auto it = engine.alertsByRule().find(rule);
+    line(std::string("portcullis_alerts_total{rule=\"") + rule + "\"} " +
+         std::to_string(it == engine.alertsByRule().end() ? 0 : it->second));
+  }
+  line("# HELP portcullis_blocks_total Sources blocked by auto-block.");
+  line("# TYPE portcullis_blocks_total counter");
+  line("portcullis_blocks_total " + std::to_string(blocker ? blocker->blocksTotal() : 0));
+  for (const char* metric : {"packets", "dropped", "events_lost", "untracked"}) {
+    line(std::string("# TYPE portcullis_") + metric + "_total counter");
+    for (const auto& w : watched) {
+      pc_stats st = w->source().stats();
+      uint64_t v = std::string(metric) == "packets" ? st.packets
+                   : std::string(metric) == "dropped" ? st.dropped
+                   : std::string(metric) == "events_lost" ? st.events_lost
+                                                           : st.untracked;
+      line(std::string("portcullis_") + metric + "_total{iface=\"" + w->iface + "\"} " +
+           std::to_string(v));
+    }
+  }
+  line("# HELP portcullis_source_table_fill Used fraction of the fixed-size source table.");
+  line("# TYPE portcullis_source_table_fill gauge");
+  for (const auto& w : watched) {
+    auto slots = w->source().slots();
+    size_t used = 0;
+    for (const pc_src_state& s : slots) used += (s.flags & PC_SRC_USED) != 0;
+    line("portcullis_source_table_fill{iface=\"" + w->iface + "\"} " +
+         std::to_string(slots.empty() ? 0.0 : double(used) / double(slots.size())));
+  }
+  line("# TYPE portcullis_blocklist_entries gauge");
+  size_t entries = 0;
+  for (const auto& bl : blocklists) entries += bl->size();
+  line("portcullis_blocklist_entries " + std::to_string(entries));
+  return out;
+}
+
 int runWatch(WatchArgs& args) {
   CommonArgs& a = args.common;
   setBpfLogging(a.verbose);
@@ -296,6 +355,7 @@ int runWatch(WatchArgs& args) {
       opts.iface = iface;
       opts.slots = a.slots;
       opts.pinRoot = args.pinRoot;
+      opts.persist = args.persist;
       opts.timing = timingFrom(a);
       if (args.mode == "xdp") opts.modes = {XdpMode::Native};
       if (args.mode == "xdp-generic") opts.modes = {XdpMode::Generic};
@@ -364,9 +424,91 @@ int runWatch(WatchArgs& args) {
     }
   }
 
+  // Allowlist (never scored, never dropped) into every XDP datapath; the blocker's safety list
+  // adds loopback, this host, its gateways and DNS servers, which are scored but never blocked.
+  std::vector<Prefix> allow;
+  for (const std::string& text : args.allow) allow.push_back(*parsePrefix(text));
+  std::vector<std::unique_ptr<Blocklist>> blocklists;
+  std::unique_ptr<AutoBlocker> blocker;
+  if (args.block) {
+    if (!args.blockRules.empty()) args.policy.rules = {args.blockRules.begin(), args.blockRules.end()};
+    blocker = std::make_unique<AutoBlocker>(args.policy, safetyList(allow), sink);
+  }
+  for (auto& w : watched) {
+    if (!w->xdp) {
+      if (args.block) {
+        std::fprintf(stderr, "portcullis: warning: %s is in pcap mode, which cannot drop; "
+                     "its scanners are reported, not blocked\n", w->iface.c_str());
+      }
+      w->table->setAllowlist(allow);
+      continue;
+    }
+    auto bl = std::make_unique<Blocklist>(w->xdp->blocklistFd(), w->xdp->blockprefixFd(),
+                                          w->xdp->allowlistFd(), w->xdp->controlFd(),
+                                          w->xdp->clock());
+    bl->setAllowlist(allow);
+    if (blocker) blocker->setBlocklist(w->index, bl.get(), w->xdp->ticksPerSecond());
+    std::fprintf(stderr, "portcullis: %s: maps take %.1f MiB (source table %u slots of %zu B)%s\n",
+                 w->iface.c_str(), double(w->xdp->mapMemoryBytes()) / (1 << 20),
+                 unsigned(w->xdp->slots().size()), sizeof(pc_src_state),
+                 w->xdp->adopted() ? "; adopted the previous watch's maps and blocks" : "");
+    if (size_t n = bl->size()) {
+      std::fprintf(stderr, "portcullis: %s: %zu blocklist entries in force\n", w->iface.c_str(), n);
+    }
+    blocklists.push_back(std::move(bl));
+    // What `portcullis status` shows about this watch.
+    std::error_code ec;
+    std::filesystem::create_directories(args.stateDir, ec);
+    nlohmann::json st{{"pid", getpid()},
+                      {"mode", xdpModeName(w->xdp->mode())},
+                      {"attach", w->xdp->viaDispatcher() ? "libxdp dispatcher" : "direct"},
+                      {"egress", w->xdp->egressAttached()},
+                      {"block", args.block},
+                      {"started", formatTimestamp(unixMicrosNow())}};
+    std::ofstream(stateFile(args.stateDir, w->iface)) << st.dump() << "\n";
+  }
+  if (blocker) {
+    engine.setAlertHook([&](Alert& alert, size_t table, const pc_src_state& slot) {
+      blocker->consider(alert, table, slot);
+    });
+    std::fprintf(stderr, "portcullis: auto-block on (rules:%s; ttl %llu s; at most %u blocks/s)\n",
+                 [&] {
+                   std::string r;
+                   for (const auto& x : args.policy.rules) r += " " + x;
+                   return r;
+                 }().c_str(),
+                 (unsigned long long)args.policy.ttlS, args.policy.maxPerSecond);
+  }
+
+  // Least privilege: from here on the controller only reads and writes maps through fds it
+  // holds, and detaches through netlink at exit.
+  {
+    std::string capError;
+    bool anyXdp = std::any_of(watched.begin(), watched.end(), [](auto& w) { return bool(w->xdp); });
+    std::vector<std::string> keep;
+    if (anyXdp && !args.persist) keep.push_back("cap_net_admin");
+    if (keepOnlyCapabilities(keep, capError)) {
+      std::fprintf(stderr, "portcullis: capabilities now: %s\n", currentCapabilities().c_str());
+    } else {
+      std::fprintf(stderr, "portcullis: warning: %s\n", capError.c_str());
+    }
+  }
+  std::unique_ptr<MetricsServer> metrics;
+  if (!args.metrics.empty()) {
+    metrics = MetricsServer::start(args.metrics, error);
+    if (!metrics) {
+      std::fprintf(stderr, "portcullis: %s\n", error.c_str());
+      return 2;
+    }
+    std::fprintf(stderr, "portcullis: metrics on http://%s/metrics\n", args.metrics.c_str());
+  }
+
+  if (std::any_of(watched.begin(), watched.end(), [](auto& w) { return w->xdp && w->xdp->adopted(); })) {
+    engine.baseline();  // the previous watch already reported what the pinned tables hold
+  }
   installSignalHandlers();
   std::fflush(stderr);
-  uint64_t lastPoll = monotonicNs(), lastAddrCheck = lastPoll;
+  uint64_t lastPoll = monotonicNs(), lastAddrCheck = lastPoll, lastSweep = lastPoll;
   const uint64_t pollNs = uint64_t(a.rules.pollMs) * 1'000'000;
   while (!gStop) {
     // Wait for events: the ring buffer (XDP) or capture fds (pcap), at most one poll interval.
@@ -395,6 +537,11 @@ int runWatch(WatchArgs& args) {
       }
       engine.poll();
       lastPoll = now;
+      if (metrics) metrics->publish(metricsText(engine, watched, blocklists, blocker.get()));
+    }
+    if (blocker && now - lastSweep >= 1'000'000'000ull) {
+      blocker->sweep(unixMicrosNow());
+      lastSweep = now;
     }
     // Keep the protected destinations current when they are the interfaces' own addresses.
     if (!fixedDsts && now - lastAddrCheck >= 2'000'000'000ull) {
@@ -420,7 +567,12 @@ int runWatch(WatchArgs& args) {
   engine.poll();
   engine.flush();
   finish(engine, a);
-  std::fprintf(stderr, "portcullis: detaching\n");
+  if (args.persist) {
+    std::fprintf(stderr, "portcullis: --persist: leaving the programs attached and the maps pinned\n");
+  } else {
+    std::fprintf(stderr, "portcullis: detaching\n");
+    for (auto& w : watched) std::remove(stateFile(args.stateDir, w->iface).c_str());
+  }
   return 0;
 }
 
@@ -536,6 +688,30 @@ int runCli(int argc, char** argv) {
       ->capture_default_str();
   watchCmd->add_option("--pin-root", watch.pinRoot, "where maps are pinned (<dir>/<iface>/)")
       ->capture_default_str();
+  watchCmd->add_flag("--block", watch.block, "auto-block detected scanners in XDP");
+  watchCmd->add_option("--block-ttl", watch.policy.ttlS, "seconds a first block lasts")
+      ->check(CLI::Range(1ull, 31ull * 86400))->capture_default_str();
+  watchCmd->add_option("--block-max-ttl", watch.policy.maxTtlS,
+                       "repeat offenders' TTL doubles up to this")
+      ->check(CLI::Range(1ull, 365ull * 86400))->capture_default_str();
+  watchCmd->add_option("--block-permanent-after", watch.policy.permanentAfter,
+                       "blocks before a permanent one (0: never)")
+      ->capture_default_str();
+  watchCmd->add_option("--block-rate", watch.policy.maxPerSecond, "new blocks per second at most")
+      ->check(CLI::Range(1u, 100000u))->capture_default_str();
+  watchCmd->add_option("--block-rules", watch.blockRules, "rules whose alerts may block")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"score", "rate", "anomaly", "slow", "trw", "shape", "group"}));
+  watchCmd->add_option("--allow", watch.allow, "CIDR never scored, never blocked (repeatable)")
+      ->check([](const std::string& v) {
+        return parsePrefix(v) ? std::string() : "not an address or CIDR prefix: " + v;
+      });
+  watchCmd->add_flag("--persist", watch.persist,
+                     "on exit, leave the programs attached and the maps pinned");
+  watchCmd->add_option("--metrics", watch.metrics,
+                       "serve Prometheus metrics on HOST:PORT (e.g. 127.0.0.1:9464)");
+  watchCmd->add_option("--state-dir", watch.stateDir, "where `status` finds running watches")
+      ->capture_default_str();
   addCommonOptions(watchCmd, watch.common);
 
   ReplayArgs replay;
@@ -543,6 +719,28 @@ int runCli(int argc, char** argv) {
       app.add_subcommand("replay", "run the rules over a capture file (pcap or pcapng)");
   replayCmd->add_option("file", replay.file, "capture file")->required();
   addCommonOptions(replayCmd, replay.common);
+
+  OpsArgs ops;
+  auto addOpsOptions = [&](CLI::App* cmd) {
+    cmd->add_option("-i,--interface", ops.iface, "interface (default: every one with pins)");
+    cmd->add_option("--pin-root", ops.pinRoot, "where watch pins its maps")->capture_default_str();
+  };
+  CLI::App* blockCmd = app.add_subcommand("block", "block an address or CIDR prefix now");
+  blockCmd->add_option("cidr", ops.prefix, "address or CIDR prefix")->required();
+  blockCmd->add_option("--ttl", ops.ttl, "seconds (0: permanent)")->capture_default_str();
+  blockCmd->add_flag("--force", ops.force, "block even this host, its gateway or DNS");
+  addOpsOptions(blockCmd);
+  CLI::App* unblockCmd = app.add_subcommand("unblock", "remove a block");
+  unblockCmd->add_option("cidr", ops.prefix, "address or CIDR prefix")->required();
+  addOpsOptions(unblockCmd);
+  CLI::App* listCmd = app.add_subcommand("blocklist", "list blocks with their expiry and drops");
+  listCmd->add_flag("--json", ops.json, "JSON output");
+  addOpsOptions(listCmd);
+  CLI::App* statusCmd = app.add_subcommand("status", "mode, tracked sources, top scores, drops");
+  statusCmd->add_flag("--json", ops.json, "JSON output");
+  statusCmd->add_option("--state-dir", ops.stateDir, "where watch records its state")
+      ->capture_default_str();
+  addOpsOptions(statusCmd);
 
   try {
     app.parse(argc, argv);
@@ -556,6 +754,10 @@ int runCli(int argc, char** argv) {
     std::fprintf(stderr, "portcullis: %s\n", what.c_str());
     return 2;
   }
+  if (blockCmd->parsed()) return runBlock(ops);
+  if (unblockCmd->parsed()) return runUnblock(ops);
+  if (listCmd->parsed()) return runBlocklist(ops);
+  if (statusCmd->parsed()) return runStatus(ops);
   std::string ruleError;
   if (watchCmd->parsed()) {
     if (!finalizeRules(watchCmd, watch.common, ruleError)) {

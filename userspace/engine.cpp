@@ -19,6 +19,13 @@ constexpr const char* kKindNames[PC_KIND_MAX] = {
 
 constexpr size_t kMaxRetired = 10000;
 
+template <size_t N>
+int popcountWords(const __u64 (&words)[N]) {
+  int n = 0;
+  for (__u64 w : words) n += std::popcount(w);
+  return n;
+}
+
 uint64_t portCount(const pc_src_state& s) { return linearCount(s.ports); }
 
 uint64_t dstCount(const pc_src_state& s) { return std::max<uint64_t>(1, linearCount(s.dsts)); }
@@ -94,7 +101,18 @@ std::string shapeOf(uint64_t ports, uint64_t dsts) {
 Engine::Engine(const RuleConfig& rules, AlertSink& sink, bool savePorts)
     : rules_(rules), sink_(sink), savePorts_(savePorts) {}
 
-void Engine::addTable(const SourceTable* table) { tables_.push_back(table); }
+void Engine::addTable(const SourceTable* table) {
+  tables_.push_back(table);
+  tracks_.emplace_back(table->slots().size());
+}
+
+size_t Engine::trackedSources() const {
+  size_t n = 0;
+  for (const auto& table : tracks_) {
+    for (const auto& t : table) n += t != nullptr;
+  }
+  return n;
+}
 
 uint64_t Engine::Recent::sum(uint64_t now, uint64_t span) {
   while (!entries.empty() && now - entries.front().first >= span) entries.pop_front();
@@ -142,23 +160,19 @@ std::vector<std::string> toolTags(const pc_src_state& s) {
 }  // namespace
 
 Engine::Track& Engine::trackFor(size_t table, size_t index, const pc_src_state& slot) {
-  Key key{table, index};
-  auto it = tracks_.find(key);
-  if (it != tracks_.end() &&
-      (it->second.firstSeen != slot.first_seen || !pc_addr_eq(&it->second.addr, &slot.key))) {
-    retire(it->second);  // the slot went to another source, or to the same one anew
-    tracks_.erase(it);
-    it = tracks_.end();
+  std::unique_ptr<Track>& t = tracks_[table][index];
+  if (t && (t->firstSeen != slot.first_seen || !pc_addr_eq(&t->addr, &slot.key))) {
+    retire(*t);  // the slot went to another source, or to the same one anew
+    t.reset();
   }
-  if (it == tracks_.end()) {
-    Track t;
-    t.table = table;
-    t.addr = slot.key;
-    t.firstSeen = slot.first_seen;
-    t.slowStart = slot.first_seen;
-    it = tracks_.emplace(key, std::move(t)).first;
+  if (!t) {
+    t = std::make_unique<Track>();
+    t->table = table;
+    t->addr = slot.key;
+    t->firstSeen = slot.first_seen;
+    t->slowStart = slot.first_seen;
   }
-  return it->second;
+  return *t;
 }
 
 void Engine::fillCommon(Alert& a, const SourceTable& table, const pc_src_state& slot,
@@ -187,6 +201,12 @@ void Engine::raise(Track& track, const SourceTable& table, const pc_src_state& s
   if (!fresh && !grown) return;
   r.ports = a.ports;
   if (a.event == "alert") track.alertsByRule[a.rule]++;
+  write(a, track.table, slot);
+}
+
+void Engine::write(Alert& a, size_t tableIndex, const pc_src_state& slot) {
+  if (hook_) hook_(a, tableIndex, slot);
+  if (a.event == "alert") alertCounts_[a.rule]++;
   sink_.write(a);
 }
 
@@ -358,41 +378,75 @@ void Engine::poll() {
     const SourceTable& table = *tables_[i];
     uint64_t now = table.now();
     auto slots = table.slots();
+    uint64_t idle = uint64_t(rules_.forgetS) * table.ticksPerSecond();
     for (size_t index = 0; index < slots.size(); ++index) {
       const pc_src_state& slot = slots[index];
-      if (!(slot.flags & PC_SRC_USED)) continue;
-      auto it = tracks_.find(Key{i, index});
-      bool known = it != tracks_.end() && it->second.firstSeen == slot.first_seen &&
-                   pc_addr_eq(&it->second.addr, &slot.key);
+      std::unique_ptr<Track>& t = tracks_[i][index];
+      if (!(slot.flags & PC_SRC_USED)) {
+        if (t && now - t->last.last_seen > idle) {  // forgotten: idle past forgetS
+          retire(*t);
+          t.reset();
+        }
+        continue;
+      }
+      bool known = t && t->firstSeen == slot.first_seen && pc_addr_eq(&t->addr, &slot.key);
       // Only sources with new packets or answers can have new evidence ...
-      if (!known || it->second.version != answersVersion(slot)) {
+      if (!known || t->version != answersVersion(slot)) {
         Track& track = trackFor(i, index, slot);
         track.version = answersVersion(slot);
         evaluate(track, table, slot);
         evaluateSlow(track, table, slot, now, false);
+        if (uint64_t(popcountWords(slot.ports)) >= rules_.groupMinPorts / 2) {
+          groupCandidates_[{i, index}] = now;
+        }
+      } else if (now - t->last.last_seen > idle) {
+        retire(*t);
+        t.reset();
       } else {
         // ... but a slow-scan window closes on time even when the source fell silent.
-        evaluateSlow(it->second, table, slot, now, false);
-      }
-    }
-    // Forget sources idle past forgetS (their slots may already belong to others).
-    uint64_t idle = uint64_t(rules_.forgetS) * table.ticksPerSecond();
-    for (auto it = tracks_.begin(); it != tracks_.end();) {
-      if (it->second.table == i && now - it->second.last.last_seen > idle) {
-        retire(it->second);
-        it = tracks_.erase(it);
-      } else {
-        ++it;
+        evaluateSlow(*t, table, slot, now, false);
       }
     }
   }
   detectGroups(false);
 }
 
+void Engine::baseline() {
+  for (size_t i = 0; i < tables_.size(); ++i) {
+    auto slots = tables_[i]->slots();
+    for (size_t index = 0; index < slots.size(); ++index) {
+      const pc_src_state& slot = slots[index];
+      if (!(slot.flags & PC_SRC_USED)) continue;
+      Track& t = trackFor(i, index, slot);
+      t.version = answersVersion(slot);
+      t.last = t.before = slot;
+      std::copy(std::begin(slot.ports), std::end(slot.ports), t.seenPorts.begin());
+      std::copy(std::begin(slot.dsts), std::end(slot.dsts), t.seenDsts.begin());
+      t.lastRejects = t.trwFailures = closedAnswers(slot);
+      t.trwSuccesses = slot.synack_out;
+      t.slowBase = {slot.count[PC_KIND_SYN], slot.synack_out, slot.acked, slot.fin_in,
+                    slot.fin_out};
+      t.slowStart = tables_[i]->now();
+      for (uint8_t k = 0; k < PC_KIND_MAX; ++k) {
+        t.maxScore[k] = std::max(slot.win_score[k], slot.prev_score[k]);
+      }
+    }
+  }
+}
+
 void Engine::flush() {
-  for (auto& [key, track] : tracks_) {
+  for (size_t i = 0; i < tracks_.size(); ++i) {
+    for (size_t index = 0; index < tracks_[i].size(); ++index) {
+      if (tracks_[i][index]) flushTrack(*tracks_[i][index], index);
+    }
+  }
+  detectGroups(true);
+}
+
+void Engine::flushTrack(Track& track, size_t index) {
+  {
     const SourceTable& table = *tables_[track.table];
-    const pc_src_state* slot = &table.slots()[key.slot];
+    const pc_src_state* slot = &table.slots()[index];
     if (!(slot->flags & PC_SRC_USED) || !pc_addr_eq(&slot->key, &track.addr)) slot = &track.last;
     // Close the open window if anything happened in it.
     if (slot->count[PC_KIND_SYN] != track.slowBase.synIn ||
@@ -400,7 +454,6 @@ void Engine::flush() {
       evaluateSlow(track, table, *slot, table.now(), true);
     }
   }
-  detectGroups(true);
 }
 
 namespace {
@@ -432,14 +485,20 @@ double jaccard(const __u64* a, const __u64* b, size_t words) {
 void Engine::detectGroups(bool settleNow) {
   if (!rules_.on("group")) return;
   std::vector<Track*> cand;
-  for (auto& [key, t] : tracks_) {
-    const SourceTable& table = *tables_[t.table];
+  for (auto it = groupCandidates_.begin(); it != groupCandidates_.end();) {
+    auto [tableIndex, slotIndex] = it->first;
+    const SourceTable& table = *tables_[tableIndex];
     uint64_t window = uint64_t(rules_.groupWindowS) * table.ticksPerSecond();
-    if (!(t.last.flags & PC_SRC_ALLOWED) && portCount(t.last) >= rules_.groupMinPorts &&
-        table.now() - t.last.last_seen <= window) {
-      cand.push_back(&t);
+    Track* t = tracks_[tableIndex][slotIndex].get();
+    if (!t || table.now() - it->second > window) {
+      it = groupCandidates_.erase(it);
+      continue;
     }
-    if (cand.size() >= 512) break;  // bounded work per poll, whatever a flood does
+    ++it;
+    if (!(t->last.flags & PC_SRC_ALLOWED) && portCount(t->last) >= rules_.groupMinPorts &&
+        cand.size() < 512) {  // bounded work per poll, whatever a flood does
+      cand.push_back(t);
+    }
   }
   std::sort(cand.begin(), cand.end(), [](const Track* a, const Track* b) {
     return std::memcmp(&a->addr, &b->addr, sizeof(pc_addr)) < 0;
@@ -502,7 +561,7 @@ void Engine::detectGroups(bool settleNow) {
       if (std::string(type) == "decoy" && !known) a.detail = "decoy (real source unknown)";
       fillCommon(a, table, real->last, dominantProbeKind(real->last), now);
       for (Track* m : members) m->alertsByRule["group"]++;
-      sink_.write(a);
+      write(a, real->table, real->last);
     }
   };
   emit(decoy, "decoy");
@@ -592,7 +651,11 @@ std::string Engine::summaryJson() const {
     doc["sources"].push_back(trackJson(t.last, t.maxScore, t.alertsByRule, t.ports, savePorts_));
   };
   for (const Track& t : retired_) add(t);
-  for (const auto& [key, t] : tracks_) add(t);
+  for (const auto& table : tracks_) {
+    for (const auto& t : table) {
+      if (t) add(*t);
+    }
+  }
   nlohmann::ordered_json stats = nlohmann::ordered_json::array();
   for (const SourceTable* table : tables_) {
     pc_stats st = table->stats();
@@ -612,7 +675,11 @@ std::string Engine::summaryJson() const {
 void Engine::writeSummary() {
   std::vector<const Track*> all;
   for (const Track& t : retired_) all.push_back(&t);
-  for (const auto& [key, t] : tracks_) all.push_back(&t);
+  for (const auto& table : tracks_) {
+    for (const auto& t : table) {
+      if (t) all.push_back(t.get());
+    }
+  }
   std::sort(all.begin(), all.end(),
             [](const Track* a, const Track* b) { return a->last.packets > b->last.packets; });
   for (const Track* t : all) {

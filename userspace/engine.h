@@ -3,7 +3,9 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -34,12 +36,23 @@ class Engine {
   /// End of input (a capture's end, a stop): closes open slow-scan windows and settles groups.
   void flush();
 
+  /// Takes the tables' current contents as already judged (a restarted watch adopting pinned
+  /// maps): only evidence that arrives from now on raises alerts.
+  void baseline();
+
   /// Per-source report: text lines (or JSON lines with --json) through the sink.
   void writeSummary();
   /// The same report as one JSON document (--log-file).
   std::string summaryJson() const;
 
-  size_t trackedSources() const { return tracks_.size(); }
+  size_t trackedSources() const;
+
+  /// Called with every alert before it is written (the auto-blocker sets its action).
+  using AlertHook = std::function<void(Alert&, size_t tableIndex, const pc_src_state&)>;
+  void setAlertHook(AlertHook hook) { hook_ = std::move(hook); }
+
+  /// Alerts written so far, per rule (for the metrics endpoint).
+  const std::map<std::string, uint64_t>& alertsByRule() const { return alertCounts_; }
 
  private:
   struct Reported {
@@ -86,16 +99,6 @@ class Engine {
     std::set<uint16_t> ports;                  ///< --save-ports
   };
 
-  // A track follows one slot; a new address or first_seen in it starts a new track.
-  struct Key {
-    size_t table;
-    size_t slot;
-    bool operator==(const Key& o) const { return table == o.table && slot == o.slot; }
-  };
-  struct KeyHash {
-    size_t operator()(const Key& k) const { return std::hash<size_t>()(k.slot * 64 + k.table); }
-  };
-
   Track& trackFor(size_t table, size_t index, const pc_src_state& slot);
   void evaluate(Track& track, const SourceTable& table, const pc_src_state& slot);
   void evaluateSlow(Track& track, const SourceTable& table, const pc_src_state& slot,
@@ -105,6 +108,7 @@ class Engine {
   void evaluateShape(Track& track, const SourceTable& table, const pc_src_state& slot,
                      uint64_t now);
   void detectGroups(bool settleNow);
+  void flushTrack(Track& track, size_t slotIndex);
   /// Reports `a` (rule, score and anything special set by the caller) unless the same rule and
   /// scan is already reported for this source and still going on.
   void raise(Track& track, const SourceTable& table, const pc_src_state& slot, Alert a,
@@ -113,11 +117,20 @@ class Engine {
                   uint64_t now, const pc_src_state* before = nullptr) const;
   void retire(const Track& track);
 
+  void write(Alert& a, size_t tableIndex, const pc_src_state& slot);
+
   RuleConfig rules_;
   AlertSink& sink_;
+  AlertHook hook_;
+  std::map<std::string, uint64_t> alertCounts_;
   bool savePorts_;
   std::vector<const SourceTable*> tables_;
-  std::unordered_map<Key, Track, KeyHash> tracks_;
+  /// tracks_[table][slot]: a track follows one slot, and a new address or first_seen in it
+  /// starts a new track. Indexed, not hashed: a poll visits every slot.
+  std::vector<std::vector<std::unique_ptr<Track>>> tracks_;
+  /// Tracks that probed at least groupMinPorts ports, by (table, slot), with their last
+  /// activity: the only ones group detection needs to compare.
+  std::map<std::pair<size_t, size_t>, uint64_t> groupCandidates_;
   std::vector<Track> retired_;  ///< forgotten sources, kept (bounded) for the summary
   struct GroupSeen {
     size_t table;   ///< whose clock `ticks` is on

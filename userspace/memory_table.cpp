@@ -14,16 +14,6 @@ namespace {
 
 constexpr int kDltLinuxSll2 = 276;  // not in every libpcap's dlt.h
 
-bool prefixContains(const Prefix& p, const pc_addr& a) {
-  auto* x = reinterpret_cast<const uint8_t*>(p.addr.w);
-  auto* y = reinterpret_cast<const uint8_t*>(a.w);
-  unsigned full = p.length / 8, rest = p.length % 8;
-  if (std::memcmp(x, y, full) != 0) return false;
-  if (rest == 0) return true;
-  uint8_t mask = uint8_t(0xff << (8 - rest));
-  return (x[full] & mask) == (y[full] & mask);
-}
-
 }  // namespace
 
 MemoryTable::MemoryTable(std::string name, uint32_t slots, const RuleConfig& rules,

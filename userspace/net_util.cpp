@@ -54,6 +54,23 @@ std::optional<Prefix> parsePrefix(std::string_view text) {
   return p;
 }
 
+bool prefixContains(const Prefix& p, const pc_addr& a) {
+  auto* x = reinterpret_cast<const uint8_t*>(p.addr.w);
+  auto* y = reinterpret_cast<const uint8_t*>(a.w);
+  unsigned full = p.length / 8, rest = p.length % 8;
+  if (std::memcmp(x, y, full) != 0) return false;
+  if (rest == 0) return true;
+  uint8_t mask = uint8_t(0xff << (8 - rest));
+  return (x[full] & mask) == (y[full] & mask);
+}
+
+std::string formatPrefix(const Prefix& p) {
+  std::string s = formatAddr(p.addr);
+  if (p.length == 128) return s;
+  unsigned len = pc_addr_is_v4(&p.addr) ? p.length - 96 : p.length;
+  return s + "/" + std::to_string(len);
+}
+
 std::vector<pc_addr> interfaceAddrs(const std::string& iface) {
   std::vector<pc_addr> out;
   ifaddrs* list = nullptr;

@@ -23,6 +23,12 @@ struct Prefix {
 /// Parses "ADDR" or "ADDR/LEN" (IPv4 or IPv6); nullopt on any malformed part.
 std::optional<Prefix> parsePrefix(std::string_view text);
 
+/// Whether `a` lies inside prefix `p`.
+bool prefixContains(const Prefix& p, const pc_addr& a);
+
+/// "198.18.0.0/24" (or a bare address for a full-length prefix).
+std::string formatPrefix(const Prefix& p);
+
 /// The IPv4 and IPv6 addresses configured on an interface.
 std::vector<pc_addr> interfaceAddrs(const std::string& iface);
 

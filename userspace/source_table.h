@@ -18,6 +18,7 @@ static_assert(offsetof(pc_src_state, win_score) == 64);
 static_assert(offsetof(pc_src_state, halfopen) == 512);
 static_assert(sizeof(pc_stats) % 8 == 0, "pc_stats is summed as an array of __u64");
 static_assert(sizeof(pc_block) == 32);
+static_assert(offsetof(pc_control, nr_prefix_blocks) == 20);
 static_assert(sizeof(pc_prefix_key) == 20);
 static_assert(sizeof(pc_control) == 56);
 static_assert(offsetof(pc_control, dst_bloom) == 24);

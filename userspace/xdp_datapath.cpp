@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/if_link.h>
 #include <linux/magic.h>
 #include <net/if.h>
 #include <sys/mman.h>
@@ -25,6 +26,9 @@
 namespace portcullis {
 
 namespace {
+
+constexpr uint32_t kTcHandle = 0x9c11;
+constexpr uint32_t kTcPriority = 1;
 
 bool gVerbose = false;
 // While libxdp tries its dispatcher, libbpf warns about the dispatcher's failed load (EPERM
@@ -116,7 +120,10 @@ int XdpDatapath::attachEgress() {
   int err = bpf_tc_hook_create(&hook);
   if (err && err != -EEXIST) return err;
   egressHookCreated_ = err == 0;
-  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(tc->progs.portcullis_egress));
+  // A fixed handle and priority, replaced in place: a restarted watch takes over the filter a
+  // previous one (killed, or --persist) left behind.
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(tc->progs.portcullis_egress),
+              .flags = BPF_TC_F_REPLACE, .handle = kTcHandle, .priority = kTcPriority);
   if (int aerr = bpf_tc_attach(&hook, &opts); aerr) return aerr;
   egressHandle_ = opts.handle;
   egressPriority_ = opts.priority;
@@ -207,6 +214,18 @@ std::unique_ptr<XdpDatapath> XdpDatapath::attach(const XdpOptions& options, std:
     return nullptr;
   }
 
+  // A previous watch (killed, or stopped with --persist) left its program attached: take the
+  // interface over. The maps were adopted above through their pins, with every block.
+  xdp_multiprog* previous = xdp_multiprog__get_from_ifindex(dp->ifindex_);
+  if (!libxdp_get_error(previous) && previous) {
+    xdp_program* main = xdp_multiprog__main_prog(previous);
+    if (main && std::strcmp(xdp_program__name(main), "portcullis") == 0) {
+      if (int err = xdp_multiprog__detach(previous); err == 0) dp->adopted_ = true;
+    }
+    xdp_multiprog__close(previous);
+  }
+  dp->persist_ = options.persist;
+
   std::string reasons;
   int lastErr = 0;
   for (XdpMode mode : options.modes) {
@@ -239,6 +258,12 @@ std::unique_ptr<XdpDatapath> XdpDatapath::attach(const XdpOptions& options, std:
 }
 
 XdpDatapath::~XdpDatapath() {
+  if (persist_) {
+    // --persist: the programs keep dropping and recording; the next watch adopts them.
+    if (table_) munmap(const_cast<pc_src_state*>(table_), tableBytes_);
+    if (program_) xdp_program__close(program_);
+    return;
+  }
   if (egressAttached_) {
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex_, .attach_point = BPF_TC_EGRESS);
     LIBBPF_OPTS(bpf_tc_opts, opts, .handle = egressHandle_, .priority = egressPriority_);
@@ -248,8 +273,16 @@ XdpDatapath::~XdpDatapath() {
   }
   egress_.reset();
   if (program_) {
-    auto xmode = mode_ == XdpMode::Native ? XDP_MODE_NATIVE : XDP_MODE_SKB;
-    xdp_program__detach(program_, ifindex_, xmode, 0);
+    if (viaDispatcher_) {
+      auto xmode = mode_ == XdpMode::Native ? XDP_MODE_NATIVE : XDP_MODE_SKB;
+      xdp_program__detach(program_, ifindex_, xmode, 0);
+    } else {
+      // Netlink only (CAP_NET_ADMIN): the controller has dropped CAP_SYS_ADMIN by now, which
+      // libxdp's detach needs to look the attached program up.
+      uint32_t flags = mode_ == XdpMode::Native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
+      LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = xdp_program__fd(program_));
+      bpf_xdp_detach(ifindex_, flags | XDP_FLAGS_REPLACE, &opts);
+    }
     xdp_program__close(program_);
   }
   // A clean stop leaves only the lists behind: the next watch starts with fresh evidence (and
@@ -309,5 +342,24 @@ int XdpDatapath::eventsFd() const { return bpf_map__fd(skel_->maps.pc_events); }
 int XdpDatapath::blocklistFd() const { return bpf_map__fd(skel_->maps.pc_blocklist); }
 int XdpDatapath::allowlistFd() const { return bpf_map__fd(skel_->maps.pc_allowlist); }
 int XdpDatapath::controlFd() const { return bpf_map__fd(skel_->maps.pc_control); }
+int XdpDatapath::blockprefixFd() const { return bpf_map__fd(skel_->maps.pc_blockprefix); }
+
+uint64_t XdpDatapath::mapMemoryBytes() const {
+  uint64_t total = 0;
+  bpf_map* map;
+  bpf_object__for_each_map(map, skel_->obj) {
+    if (bpf_map__is_internal(map)) continue;
+    uint64_t entries = bpf_map__max_entries(map);
+    if (bpf_map__type(map) == BPF_MAP_TYPE_RINGBUF) {
+      total += entries;
+    } else if (bpf_map__type(map) == BPF_MAP_TYPE_PERCPU_ARRAY) {
+      total += entries * ((bpf_map__value_size(map) + 7) / 8 * 8) *
+               uint64_t(std::max(1, libbpf_num_possible_cpus()));
+    } else {
+      total += entries * (uint64_t(bpf_map__key_size(map)) + bpf_map__value_size(map));
+    }
+  }
+  return total;
+}
 
 }  // namespace portcullis

@@ -36,6 +36,7 @@ struct XdpOptions {
   uint32_t slots = PC_SOURCES_DEFAULT;                            ///< a power of two
   std::string pinRoot = "/sys/fs/bpf/portcullis";
   DatapathTiming timing;
+  bool persist = false;  ///< leave the programs attached and the maps pinned on exit
 };
 
 /// The XDP program attached to one interface, with its maps pinned under
@@ -70,6 +71,11 @@ class XdpDatapath final : public SourceTable {
   const std::string& egressError() const { return egressError_; }
   /// Why modes tried before the one attached failed (empty when the first worked).
   const std::string& fallbackReason() const { return fallbackReason_; }
+  /// True when a previous watch's program was attached here and its pinned maps adopted.
+  bool adopted() const { return adopted_; }
+  int blockprefixFd() const;
+  /// Bytes of kernel memory the maps take (their fixed sizes, not their fill).
+  uint64_t mapMemoryBytes() const;
   const std::string& iface() const { return iface_; }
   const std::string& pinDir() const { return pinDir_; }
   const KernelClock& clock() const { return clock_; }
@@ -106,6 +112,8 @@ class XdpDatapath final : public SourceTable {
   pc_tuning tuning_{};
   XdpMode mode_ = XdpMode::Native;
   bool viaDispatcher_ = false;
+  bool adopted_ = false;
+  bool persist_ = false;
   std::string fallbackReason_;
   std::string iface_;
   std::string pinDir_;

@@ -3,7 +3,8 @@
 
 #include "portcullis/addr.h"
 
-/* Value of the `pc_blocklist` hash map, keyed by struct pc_addr. */
+/* Value of the `pc_blocklist` hash map (exact addresses, keyed by struct pc_addr) and of the
+ * `pc_blockprefix` LPM trie (CIDR prefixes, keyed by struct pc_prefix_key). */
 struct pc_block {
 	__u64 expires;  /* jiffies; 0 = permanent. The XDP program checks it itself, so a block ends
 			 * on time even while no controller runs. */
@@ -13,7 +14,7 @@ struct pc_block {
 	__u32 reserved;
 };
 
-/* Key of the `pc_allowlist` LPM trie. */
+/* Key of the `pc_allowlist` and `pc_blockprefix` LPM tries. */
 struct pc_prefix_key {
 	__u32 prefixlen; /* host byte order; over the 128-bit mapped address */
 	struct pc_addr addr;
@@ -29,7 +30,7 @@ struct pc_control {
 	__u32 hash_seed; /* the source-table seed the attached program was built with: a restarted
 			  * controller reuses it, or the pinned table's slots would move */
 	__u32 dst_filter; /* nonzero: only packets to destinations in dst_bloom are watched */
-	__u32 reserved;
+	__u32 nr_prefix_blocks; /* 0 lets every packet skip the prefix-blocklist trie */
 	__u64 dst_bloom[4]; /* 256-bit Bloom filter (one hash) of the protected destinations,
 			     * kept current by the controller as interface addresses change */
 };

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Auto-block end to end: a scanner in one namespace gets blocked and its packets dropped in
+# XDP while another namespace keeps reaching an open port; spoofed scans using an allowlisted
+# address or the host's own never get it blocked; the block expires on time; and a watch killed
+# with SIGKILL leaves the block dropping, a restarted watch adopts it and it still ends on time.
+set -u
+PORTCULLIS=${1:?usage: block_test.sh PATH/TO/portcullis}
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+require_root
+
+NS_V=pc-bk-victim-$$; NS_A=pc-bk-attacker-$$; NS_C=pc-bk-client-$$
+IF_VA=pcbva$$; IF_A=pcba$$; IF_VC=pcbvc$$; IF_C=pcbc$$
+pins=/sys/fs/bpf/portcullis-bk-$$
+state=$(mktemp -d)
+dir=$(mktemp -d)
+pids=()
+watch_pid=""
+cleanup() {
+  [ -n "$watch_pid" ] && kill -INT "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  for ns in "$NS_V" "$NS_A" "$NS_C"; do ip netns del "$ns" 2>/dev/null; done
+  rm -rf "$pins" "$state" "$dir"
+}
+trap cleanup EXIT
+
+make_pair "$NS_V" "$NS_A" "$IF_VA" "$IF_A" 198.18.0.1 198.18.0.2
+ip netns add "$NS_C"
+ip link add "$IF_VC" netns "$NS_V" type veth peer name "$IF_C" netns "$NS_C"
+ip -n "$NS_V" addr add 198.18.1.1/24 dev "$IF_VC"; ip -n "$NS_C" addr add 198.18.1.2/24 dev "$IF_C"
+ip -n "$NS_V" link set "$IF_VC" up; ip -n "$NS_C" link set "$IF_C" up; ip -n "$NS_C" link set lo up
+ip netns exec "$NS_V" socat TCP-LISTEN:80,fork,reuseaddr SYSTEM:'echo hello' 2>/dev/null &
+pids+=($!)
+
+start_watch() {  # $1: output file
+  nsenter --net=/run/netns/"$NS_V" "$PORTCULLIS" watch -i "$IF_VA" -i "$IF_VC" --mode xdp \
+    --json --block --block-ttl "$TTL" --allow 198.18.0.77 --pin-root "$pins" \
+    --state-dir "$state" >"$1" 2>"$1.err" &
+  watch_pid=$!
+  wait_for 10 "auto-block on" "$1.err"
+}
+reaches_port() {  # the client namespace fetches from the open port
+  ip netns exec "$NS_C" timeout 3 bash -c 'exec 3<>/dev/tcp/198.18.1.1/80; head -c5 <&3' 2>/dev/null |
+    grep -q hello
+}
+attacker_reaches() { ip netns exec "$NS_A" ping -c1 -W1 198.18.0.1 >/dev/null 2>&1; }
+ops() { "$PORTCULLIS" "$@" --pin-root "$pins"; }
+
+TTL=6
+start_watch "$dir/w1.json" || { fail "watch --block started"; cat "$dir/w1.json.err"; finish; exit 1; }
+pass "watch --block started ($(grep -o 'capabilities now: [^ ]*' "$dir/w1.json.err"))"
+attacker_reaches && pass "attacker reaches the host before scanning" || fail "attacker reaches the host before scanning"
+
+# Spoofed scans: as the allowlisted 198.18.0.77 and as the host's own 198.18.0.1.
+if command -v hping3 >/dev/null; then
+  for spoof in 198.18.0.77 198.18.1.1; do
+    ip netns exec "$NS_A" timeout 5 hping3 -q -S -a "$spoof" -p ++1 -i u2000 -c 600 198.18.0.1 \
+      >/dev/null 2>&1
+  done
+  sleep 0.5
+  if grep -q '"event":"block","[^}]*"src":"198.18.0.77"\|"event":"block","[^}]*"src":"198.18.1.1"' "$dir/w1.json"; then
+    fail "spoofed scans never block an allowlisted address or the host's own"
+  else
+    pass "spoofed scans (as 198.18.0.77 allowlisted, as 198.18.1.1 the host's own) blocked nothing"
+  fi
+else
+  fail "hping3 is needed for the spoofing cases (scripts/install-deps installs it)"
+fi
+
+t0=$(date +%s.%N)
+ip netns exec "$NS_A" nmap -n -Pn -sS -T4 --max-retries 0 -p 1-300 198.18.0.1 >/dev/null 2>&1
+if wait_for 5 '"event":"block","rule":"[a-z]+","scan":"syn","src":"198.18.0.2"' "$dir/w1.json"; then
+  pass "the scanner 198.18.0.2 is blocked"
+else
+  fail "the scanner 198.18.0.2 is blocked"; cat "$dir/w1.json" "$dir/w1.json.err"
+fi
+grep -q '"action":"blocked"' "$dir/w1.json" && pass "its alert says action blocked" || fail "its alert says action blocked"
+attacker_reaches && fail "the scanner's packets are dropped" || pass "the scanner's packets are dropped"
+reaches_port && pass "another namespace keeps reaching the open port" || fail "another namespace keeps reaching the open port"
+ops blocklist -i "$IF_VA" | grep -q '198.18.0.2 ' && pass "blocklist lists it" || fail "blocklist lists it"
+drops=$(ops blocklist --json -i "$IF_VA" | grep -o '"drops":[0-9]*' | head -1 | cut -d: -f2)
+[ "${drops:-0}" -ge 1 ] && pass "its entry counts drops ($drops)" || fail "its entry counts drops"
+ops status -i "$IF_VA" --state-dir "$state" | grep -q "tracked" && pass "status reports the table" || fail "status reports the table"
+
+# Expiry on time: the TTL is $TTL s.
+wait_for $((TTL + 4)) '"event":"unblock","rule":"expiry","scan":"","src":"198.18.0.2"' "$dir/w1.json"
+t1=$(date +%s.%N)
+elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+if attacker_reaches; then
+  pass "the block expired on time (unblocked ${elapsed} s after the scan began; ttl ${TTL} s)"
+else
+  fail "the block expired on time"
+fi
+
+# Manual block, then SIGKILL: the XDP program stays, keeps dropping; a new watch adopts it.
+ops block 198.18.0.2 --ttl 12 -i "$IF_VA" >/dev/null && pass "manual block" || fail "manual block"
+before=$(ops blocklist --json -i "$IF_VA" | grep -o '"expires":"[^"]*"' | head -1)
+attacker_reaches && fail "manual block drops" || pass "manual block drops"
+kill -KILL "$watch_pid"; wait "$watch_pid" 2>/dev/null; watch_pid=""
+ip -n "$NS_V" link show "$IF_VA" | grep -q "prog/xdp" && pass "after SIGKILL the XDP program stays attached" ||
+  fail "after SIGKILL the XDP program stays attached"
+attacker_reaches && fail "after SIGKILL the block keeps dropping" || pass "after SIGKILL the block keeps dropping"
+start_watch "$dir/w2.json" || { fail "restarted watch"; cat "$dir/w2.json.err"; }
+grep -q "adopted the previous watch" "$dir/w2.json.err" && pass "the restarted watch adopts the pinned maps" ||
+  { fail "the restarted watch adopts the pinned maps"; cat "$dir/w2.json.err"; }
+after=$(ops blocklist --json -i "$IF_VA" | grep -o '"expires":"[^"]*"' | head -1)
+if [ -n "$before" ] && [ "${before:0:29}" = "${after:0:29}" ]; then
+  pass "the same blocklist, the same expiry ($after)"
+else
+  fail "the same blocklist, the same expiry (before $before, after $after)"
+fi
+attacker_reaches && fail "still dropped after the restart" || pass "still dropped after the restart"
+sleep 9
+attacker_reaches && pass "the adopted block ended at its original time" || fail "the adopted block ended at its original time"
+kill -INT "$watch_pid"; wait "$watch_pid"; watch_pid=""
+ip -n "$NS_V" link show "$IF_VA" | grep -q "prog/xdp" && fail "a clean stop detaches" || pass "a clean stop detaches"
+finish

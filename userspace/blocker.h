@@ -1,0 +1,65 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "alert.h"
+#include "blocklist.h"
+#include "net_util.h"
+#include "portcullis/source.h"
+
+namespace portcullis {
+
+/// What `watch --block` may block, and for how long.
+struct BlockPolicy {
+  std::set<std::string> rules{"score", "rate", "slow", "trw", "shape", "group"};
+  uint64_t ttlS = 600;            ///< first block
+  uint64_t maxTtlS = 86400;       ///< repeat offenders double up to this
+  uint32_t permanentAfter = 0;    ///< blocks before a permanent one (0: never)
+  uint32_t maxPerSecond = 10;     ///< new blocks per second, whatever happens
+  uint64_t persistMs = 2000;      ///< "repeated evidence over time": probes spanning this long
+};
+
+/// Addresses no rule may ever block: loopback, the host's own addresses, its default gateways
+/// and DNS servers, and the operator's --allow entries.
+std::vector<Prefix> safetyList(const std::vector<Prefix>& configured);
+
+/// Default gateways from files in /proc/net/route and /proc/net/ipv6_route format.
+std::vector<Prefix> defaultGateways(const std::string& routeV4, const std::string& routeV6);
+
+/// Turns alerts into blocks under a policy that a spoofer cannot trigger cheaply: the alert's
+/// rule must be a blocking rule, and the source must have reacted to the host's answers
+/// (completed or reset a handshake the host offered) or kept probing for persistMs. A tool tag
+/// is never evidence. Every block and unblock is an event.
+class AutoBlocker {
+ public:
+  AutoBlocker(BlockPolicy policy, std::vector<Prefix> neverBlock, AlertSink& sink);
+
+  /// The blocklist of table `tableIndex` (an XDP datapath); tables without one never block.
+  void setBlocklist(size_t tableIndex, Blocklist* blocklist, uint64_t ticksPerSecond);
+
+  /// Called for every alert before it is written; sets a.action = "blocked" when it blocks.
+  void consider(Alert& a, size_t tableIndex, const pc_src_state& slot);
+
+  /// Once a second or so: "unblock" events for blocks that expired.
+  void sweep(int64_t nowUnixMicros);
+
+  uint64_t blocksTotal() const { return blocksTotal_; }
+  bool protects(const pc_addr& a) const;
+
+ private:
+  BlockPolicy policy_;
+  std::vector<Prefix> neverBlock_;
+  AlertSink& sink_;
+  std::map<size_t, std::pair<Blocklist*, uint64_t>> blocklists_;
+  std::map<std::string, uint32_t> offenses_;  ///< by address, for repeat offenders
+  int64_t bucketSecond_ = 0;
+  uint32_t bucketUsed_ = 0;
+  uint64_t blocksTotal_ = 0;
+  std::map<std::string, int64_t> active_;  ///< blocks made here: address -> expiry (0: never)
+};
+
+}  // namespace portcullis

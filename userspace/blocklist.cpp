@@ -1,0 +1,221 @@
+#include "blocklist.h"
+
+#include <bpf/bpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+
+namespace portcullis {
+
+namespace {
+
+int64_t unixMicrosNow() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
+}
+
+pc_prefix_key prefixKey(const Prefix& p) { return pc_prefix_key{p.length, p.addr}; }
+
+}  // namespace
+
+Blocklist::Blocklist(int exactFd, int prefixFd, int allowFd, int controlFd,
+                     const KernelClock& clock)
+    : exactFd_(exactFd), prefixFd_(prefixFd), allowFd_(allowFd), controlFd_(controlFd),
+      clock_(clock) {}
+
+// Counts entries into pc_control (0 lets the XDP program skip a lookup) and bumps the
+// generation, so every tracked source re-checks the lists on its next packet.
+int Blocklist::bumpControl() {
+  if (controlFd_ < 0) return 0;  // no program attached: nothing caches the lists
+  uint32_t key = 0;
+  pc_control ctl{};
+  if (bpf_map_lookup_elem(controlFd_, &key, &ctl) != 0) return -errno;
+  uint32_t exact = 0, prefixes = 0, allow = 0;
+  pc_addr a{}, next{};
+  pc_addr* cur = nullptr;
+  while (bpf_map_get_next_key(exactFd_, cur, &next) == 0) {
+    ++exact;
+    a = next;
+    cur = &a;
+  }
+  pc_prefix_key pk{}, pnext{};
+  pc_prefix_key* pcur = nullptr;
+  while (bpf_map_get_next_key(prefixFd_, pcur, &pnext) == 0) {
+    ++prefixes;
+    pk = pnext;
+    pcur = &pk;
+  }
+  pcur = nullptr;
+  while (bpf_map_get_next_key(allowFd_, pcur, &pnext) == 0) {
+    ++allow;
+    pk = pnext;
+    pcur = &pk;
+  }
+  ctl.nr_blocks = exact;
+  ctl.nr_prefix_blocks = prefixes;
+  ctl.nr_allow = allow;
+  ctl.gen++;
+  if (ctl.gen == 0) ctl.gen = 1;
+  return bpf_map_update_elem(controlFd_, &key, &ctl, BPF_ANY) == 0 ? 0 : -errno;
+}
+
+int Blocklist::block(const Prefix& p, uint64_t ttlSeconds, uint32_t reason) {
+  pc_block b{};
+  uint64_t now = clock_.jiffiesNow();
+  b.created = now;
+  b.expires = ttlSeconds ? now + ttlSeconds * clock_.hz : 0;
+  b.reason = reason;
+  int rc;
+  if (p.length == 128) {
+    pc_block old{};
+    if (bpf_map_lookup_elem(exactFd_, &p.addr, &old) == 0) b.drops = old.drops;
+    rc = bpf_map_update_elem(exactFd_, &p.addr, &b, BPF_ANY);
+  } else {
+    pc_prefix_key k = prefixKey(p);
+    pc_block old{};
+    if (bpf_map_lookup_elem(prefixFd_, &k, &old) == 0) b.drops = old.drops;
+    rc = bpf_map_update_elem(prefixFd_, &k, &b, BPF_ANY);
+  }
+  if (rc != 0) return -errno;
+  return bumpControl();
+}
+
+bool Blocklist::blocked(const pc_addr& a) const {
+  pc_block b{};
+  if (bpf_map_lookup_elem(exactFd_, &a, &b) != 0) return false;
+  return !b.expires || b.expires > clock_.jiffiesNow();
+}
+
+int Blocklist::unblock(const Prefix& p) {
+  int rc;
+  if (p.length == 128) {
+    rc = bpf_map_delete_elem(exactFd_, &p.addr);
+  } else {
+    pc_prefix_key k = prefixKey(p);
+    rc = bpf_map_delete_elem(prefixFd_, &k);
+  }
+  if (rc != 0) return -errno;
+  return bumpControl();
+}
+
+BlockEntry Blocklist::toEntry(const Prefix& p, const pc_block& b) const {
+  BlockEntry e;
+  e.prefix = p;
+  e.drops = b.drops;
+  e.reason = b.reason;
+  if (b.expires) {
+    uint64_t now = clock_.jiffiesNow();
+    int64_t leftTicks = int64_t(b.expires) - int64_t(now);
+    e.expiresUnixMicros = unixMicrosNow() + leftTicks * 1'000'000 / int64_t(clock_.hz);
+    e.expired = leftTicks <= 0;
+  }
+  return e;
+}
+
+std::vector<BlockEntry> Blocklist::list() const {
+  std::vector<BlockEntry> out;
+  pc_addr a{}, next{};
+  pc_addr* cur = nullptr;
+  while (bpf_map_get_next_key(exactFd_, cur, &next) == 0) {
+    pc_block b{};
+    if (bpf_map_lookup_elem(exactFd_, &next, &b) == 0) out.push_back(toEntry({next, 128}, b));
+    a = next;
+    cur = &a;
+  }
+  pc_prefix_key pk{}, pnext{};
+  pc_prefix_key* pcur = nullptr;
+  while (bpf_map_get_next_key(prefixFd_, pcur, &pnext) == 0) {
+    pc_block b{};
+    if (bpf_map_lookup_elem(prefixFd_, &pnext, &b) == 0) {
+      out.push_back(toEntry({pnext.addr, pnext.prefixlen}, b));
+    }
+    pk = pnext;
+    pcur = &pk;
+  }
+  return out;
+}
+
+std::vector<BlockEntry> Blocklist::sweep() {
+  std::vector<BlockEntry> gone;
+  for (const BlockEntry& e : list()) {
+    if (!e.expired) continue;
+    if (e.prefix.length == 128) {
+      bpf_map_delete_elem(exactFd_, &e.prefix.addr);
+    } else {
+      pc_prefix_key k = prefixKey(e.prefix);
+      bpf_map_delete_elem(prefixFd_, &k);
+    }
+    gone.push_back(e);
+  }
+  if (!gone.empty()) bumpControl();
+  return gone;
+}
+
+int Blocklist::setAllowlist(const std::vector<Prefix>& allow) {
+  pc_prefix_key k{}, next{};
+  std::vector<pc_prefix_key> old;
+  pc_prefix_key* cur = nullptr;
+  while (bpf_map_get_next_key(allowFd_, cur, &next) == 0) {
+    old.push_back(next);
+    k = next;
+    cur = &k;
+  }
+  for (const auto& o : old) bpf_map_delete_elem(allowFd_, &o);
+  uint8_t one = 1;
+  for (const Prefix& p : allow) {
+    pc_prefix_key key = prefixKey(p);
+    if (bpf_map_update_elem(allowFd_, &key, &one, BPF_ANY) != 0) return -errno;
+  }
+  return bumpControl();
+}
+
+size_t Blocklist::size() const { return list().size(); }
+
+PinnedMaps::~PinnedMaps() {
+  for (int fd : {sources, stats, blocklist, blockprefix, allowlist, control}) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+std::vector<std::unique_ptr<PinnedMaps>> openPinnedMaps(const std::string& pinRoot,
+                                                        const std::string& iface,
+                                                        std::string& error) {
+  std::vector<std::unique_ptr<PinnedMaps>> out;
+  std::vector<std::string> ifaces;
+  std::error_code ec;
+  if (!iface.empty()) {
+    ifaces.push_back(iface);
+  } else {
+    for (const auto& d : std::filesystem::directory_iterator(pinRoot, ec)) {
+      if (d.is_directory()) ifaces.push_back(d.path().filename());
+    }
+  }
+  for (const std::string& name : ifaces) {
+    auto m = std::make_unique<PinnedMaps>();
+    m->iface = name;
+    std::string dir = pinRoot + "/" + name + "/";
+    m->blocklist = bpf_obj_get((dir + "pc_blocklist").c_str());
+    m->blockprefix = bpf_obj_get((dir + "pc_blockprefix").c_str());
+    m->allowlist = bpf_obj_get((dir + "pc_allowlist").c_str());
+    m->control = bpf_obj_get((dir + "pc_control").c_str());
+    m->sources = bpf_obj_get((dir + "pc_sources").c_str());
+    m->stats = bpf_obj_get((dir + "pc_stats").c_str());
+    if (m->blocklist < 0 || m->blockprefix < 0 || m->allowlist < 0) {
+      error = "no portcullis maps pinned under " + dir + " (" + std::strerror(errno) + ")";
+      continue;
+    }
+    out.push_back(std::move(m));
+  }
+  if (out.empty() && error.empty()) {
+    error = "no portcullis maps pinned under " + pinRoot + " (is `portcullis watch` running?)";
+  }
+  if (!out.empty()) error.clear();
+  return out;
+}
+
+}  // namespace portcullis

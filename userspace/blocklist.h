@@ -1,0 +1,71 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernel_clock.h"
+#include "net_util.h"
+#include "portcullis/control.h"
+
+namespace portcullis {
+
+/// One blocklist entry as the operator sees it.
+struct BlockEntry {
+  Prefix prefix;
+  int64_t expiresUnixMicros = 0;  ///< 0: permanent
+  uint64_t drops = 0;
+  uint32_t reason = 0;
+  bool expired = false;
+};
+
+/// The kernel blocklist (exact addresses in `pc_blocklist`, CIDR prefixes in `pc_blockprefix`)
+/// and allowlist (`pc_allowlist`), through map fds: those of a running XdpDatapath, or of its
+/// pinned maps. Expiries are stored in jiffies so the XDP program checks them itself.
+class Blocklist {
+ public:
+  Blocklist(int exactFd, int prefixFd, int allowFd, int controlFd, const KernelClock& clock);
+
+  /// Adds or refreshes a block; ttlSeconds 0 makes it permanent. Negative errno on failure.
+  int block(const Prefix& p, uint64_t ttlSeconds, uint32_t reason);
+  /// Whether an exact entry for `a` is in force now.
+  bool blocked(const pc_addr& a) const;
+  /// Removes a block; -ENOENT when there was none.
+  int unblock(const Prefix& p);
+  std::vector<BlockEntry> list() const;
+  /// Deletes expired entries and returns them (the kernel stops dropping at expiry by itself;
+  /// this is housekeeping and the "unblock" events).
+  std::vector<BlockEntry> sweep();
+
+  /// Replaces the allowlist (never scored, never dropped).
+  int setAllowlist(const std::vector<Prefix>& allow);
+
+  size_t size() const;
+
+ private:
+  int bumpControl();
+  BlockEntry toEntry(const Prefix& p, const pc_block& b) const;
+
+  int exactFd_, prefixFd_, allowFd_, controlFd_;
+  KernelClock clock_;
+};
+
+/// Maps of a watch, opened from their pins (for `portcullis block|unblock|blocklist|status`).
+struct PinnedMaps {
+  std::string iface;
+  int sources = -1, stats = -1, blocklist = -1, blockprefix = -1, allowlist = -1, control = -1;
+  ~PinnedMaps();
+  PinnedMaps() = default;
+  PinnedMaps(const PinnedMaps&) = delete;
+  PinnedMaps& operator=(const PinnedMaps&) = delete;
+};
+
+/// Opens the pins under pinRoot/<iface>/; empty `iface` opens every interface found there.
+/// Returns one line in `error` when none can be opened.
+std::vector<std::unique_ptr<PinnedMaps>> openPinnedMaps(const std::string& pinRoot,
+                                                        const std::string& iface,
+                                                        std::string& error);
+
+}  // namespace portcullis

@@ -1,0 +1,222 @@
+#include "ops.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "alert.h"
+#include "blocker.h"
+#include "blocklist.h"
+#include "estimate.h"
+#include "kernel_clock.h"
+#include "net_util.h"
+#include "source_table.h"
+#include "xdp_datapath.h"
+
+namespace portcullis {
+
+std::string stateFile(const std::string& stateDir, const std::string& iface) {
+  return stateDir + "/" + iface + ".json";
+}
+
+namespace {
+
+struct Opened {
+  std::vector<std::unique_ptr<PinnedMaps>> maps;
+  KernelClock clock;
+};
+
+// Opens the pins (and the kernel clock, for expiries); one line and false on failure.
+bool open(const OpsArgs& args, Opened& out) {
+  std::string error;
+  setBpfLogging(false);
+  if (ensureBpffs(error) != 0) {
+    std::fprintf(stderr, "portcullis: %s\n", error.c_str());
+    return false;
+  }
+  out.maps = openPinnedMaps(args.pinRoot, args.iface, error);
+  if (out.maps.empty()) {
+    std::fprintf(stderr, "portcullis: %s\n", error.c_str());
+    return false;
+  }
+  if (probeKernelClock(out.clock, error) != 0) {
+    std::fprintf(stderr, "portcullis: %s\n", error.c_str());
+    return false;
+  }
+  return true;
+}
+
+std::optional<Prefix> prefixArg(const std::string& text) {
+  auto p = parsePrefix(text);
+  if (!p) std::fprintf(stderr, "portcullis: not an address or CIDR prefix: %s\n", text.c_str());
+  return p;
+}
+
+}  // namespace
+
+int runBlock(const OpsArgs& args) {
+  auto prefix = prefixArg(args.prefix);
+  if (!prefix) return 2;
+  for (const Prefix& safe : safetyList({})) {
+    if ((prefixContains(*prefix, safe.addr) || prefixContains(safe, prefix->addr)) && !args.force) {
+      std::fprintf(stderr,
+                   "portcullis: %s covers %s (loopback, this host, its gateway or DNS); "
+                   "use --force to block it anyway\n",
+                   args.prefix.c_str(), formatPrefix(safe).c_str());
+      return 2;
+    }
+  }
+  Opened o;
+  if (!open(args, o)) return 1;
+  for (auto& m : o.maps) {
+    Blocklist bl(m->blocklist, m->blockprefix, m->allowlist, m->control, o.clock);
+    if (int err = bl.block(*prefix, args.ttl, 0); err) {
+      std::fprintf(stderr, "portcullis: %s: cannot block %s: %s\n", m->iface.c_str(),
+                   args.prefix.c_str(), std::strerror(-err));
+      return 1;
+    }
+    std::printf("blocked %s on %s (%s)\n", formatPrefix(*prefix).c_str(), m->iface.c_str(),
+                args.ttl ? ("ttl " + std::to_string(args.ttl) + " s").c_str() : "permanent");
+  }
+  return 0;
+}
+
+int runUnblock(const OpsArgs& args) {
+  auto prefix = prefixArg(args.prefix);
+  if (!prefix) return 2;
+  Opened o;
+  if (!open(args, o)) return 1;
+  bool any = false;
+  for (auto& m : o.maps) {
+    Blocklist bl(m->blocklist, m->blockprefix, m->allowlist, m->control, o.clock);
+    if (bl.unblock(*prefix) == 0) {
+      any = true;
+      std::printf("unblocked %s on %s\n", formatPrefix(*prefix).c_str(), m->iface.c_str());
+    }
+  }
+  if (!any) {
+    std::fprintf(stderr, "portcullis: %s is not on any blocklist\n", args.prefix.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+int runBlocklist(const OpsArgs& args) {
+  Opened o;
+  if (!open(args, o)) return 1;
+  nlohmann::ordered_json all = nlohmann::ordered_json::array();
+  for (auto& m : o.maps) {
+    Blocklist bl(m->blocklist, m->blockprefix, m->allowlist, m->control, o.clock);
+    for (const BlockEntry& e : bl.list()) {
+      std::string expires = e.expiresUnixMicros ? formatTimestamp(e.expiresUnixMicros) : "never";
+      if (args.json) {
+        all.push_back({{"iface", m->iface},
+                       {"prefix", formatPrefix(e.prefix)},
+                       {"expires", expires},
+                       {"expired", e.expired},
+                       {"drops", e.drops},
+                       {"offense", e.reason}});
+      } else {
+        std::printf("%-12s %-40s expires %s%s  drops %llu\n", m->iface.c_str(),
+                    formatPrefix(e.prefix).c_str(), expires.c_str(), e.expired ? " (expired)" : "",
+                    (unsigned long long)e.drops);
+      }
+    }
+  }
+  if (args.json) std::printf("%s\n", all.dump().c_str());
+  return 0;
+}
+
+int runStatus(const OpsArgs& args) {
+  Opened o;
+  if (!open(args, o)) return 1;
+  nlohmann::ordered_json doc = nlohmann::ordered_json::array();
+  for (auto& m : o.maps) {
+    nlohmann::ordered_json j;
+    j["iface"] = m->iface;
+    std::ifstream state(stateFile(args.stateDir, m->iface));
+    nlohmann::json st = nlohmann::json::parse(state, nullptr, false);
+    j["watch"] = st.is_object() ? st : nlohmann::json("not running (maps pinned)");
+    // The source table, read through a mapping of the pinned array.
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    std::vector<std::pair<uint16_t, std::string>> top;
+    uint64_t used = 0;
+    if (m->sources >= 0 && bpf_obj_get_info_by_fd(m->sources, &info, &len) == 0) {
+      size_t bytes = size_t(info.max_entries) * info.value_size;
+      void* p = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, m->sources, 0);
+      if (p != MAP_FAILED) {
+        auto* slots = static_cast<const pc_src_state*>(p);
+        for (uint32_t i = 0; i < info.max_entries; ++i) {
+          const pc_src_state& s = slots[i];
+          if (!(s.flags & PC_SRC_USED)) continue;
+          ++used;
+          uint16_t best = 0;
+          for (int k = 0; k < PC_KIND_MAX; ++k) {
+            best = std::max({best, s.win_score[k], s.prev_score[k]});
+          }
+          top.emplace_back(best, formatAddr(s.key));
+        }
+        munmap(p, bytes);
+      }
+      j["sources"] = {{"tracked", used}, {"slots", info.max_entries},
+                      {"fill", double(used) / std::max<uint32_t>(1, info.max_entries)}};
+    }
+    std::sort(top.rbegin(), top.rend());
+    if (top.size() > 5) top.resize(5);
+    nlohmann::ordered_json topj = nlohmann::ordered_json::array();
+    for (auto& [score, src] : top) topj.push_back({{"src", src}, {"score", score}});
+    j["top_scores"] = topj;
+    Blocklist bl(m->blocklist, m->blockprefix, m->allowlist, m->control, o.clock);
+    j["blocklist"] = bl.size();
+    if (m->stats >= 0) {
+      std::vector<pc_stats> per(size_t(std::max(1, libbpf_num_possible_cpus())));
+      uint32_t key = 0;
+      pc_stats sum{};
+      if (bpf_map_lookup_elem(m->stats, &key, per.data()) == 0) {
+        for (auto& s : per) {
+          sum.packets += s.packets;
+          sum.dropped += s.dropped;
+          sum.untracked += s.untracked;
+          sum.events_lost += s.events_lost;
+        }
+      }
+      j["packets"] = sum.packets;
+      j["dropped"] = sum.dropped;
+      j["untracked"] = sum.untracked;
+      j["events_lost"] = sum.events_lost;
+    }
+    doc.push_back(j);
+  }
+  if (args.json) {
+    std::printf("%s\n", doc.dump().c_str());
+    return 0;
+  }
+  for (auto& j : doc) {
+    std::printf("%s: %s\n", j["iface"].get<std::string>().c_str(), j["watch"].dump().c_str());
+    if (j.contains("sources")) {
+      std::printf("  sources: %s tracked of %s slots; blocklist: %s entries\n",
+                  j["sources"]["tracked"].dump().c_str(), j["sources"]["slots"].dump().c_str(),
+                  j["blocklist"].dump().c_str());
+    }
+    if (j.contains("packets")) {
+      std::printf("  packets: %s, dropped: %s, untracked: %s, events lost: %s\n",
+                  j["packets"].dump().c_str(), j["dropped"].dump().c_str(),
+                  j["untracked"].dump().c_str(), j["events_lost"].dump().c_str());
+    }
+    for (auto& t : j["top_scores"]) {
+      std::printf("  top: %-39s score %s\n", t["src"].get<std::string>().c_str(),
+                  t["score"].dump().c_str());
+    }
+  }
+  return 0;
+}
+
+}  // namespace portcullis
