@@ -17,7 +17,7 @@ constexpr const char* kKindNames[PC_KIND_MAX] = {
     "syn", "ack",    "null", "fin",         "xmas", "maimon", "synfin",     "synrst",
     "other", "synack", "rst", "established", "udp", "icmp",   "icmp-other", "fragment"};
 
-constexpr size_t kMaxRetired = 10000;
+constexpr size_t kMaxRetired = 4096;
 
 template <size_t N>
 int popcountWords(const __u64 (&words)[N]) {
@@ -115,7 +115,9 @@ size_t Engine::trackedSources() const {
 }
 
 uint64_t Engine::Recent::sum(uint64_t now, uint64_t span) {
-  while (!entries.empty() && now - entries.front().first >= span) entries.pop_front();
+  size_t expired = 0;
+  while (expired < entries.size() && now - entries[expired].first >= span) ++expired;
+  entries.erase(entries.begin(), entries.begin() + long(expired));
   uint64_t total = 0;
   for (const auto& [ticks, n] : entries) total += n;
   return total;
@@ -390,6 +392,9 @@ void Engine::poll() {
         continue;
       }
       bool known = t && t->firstSeen == slot.first_seen && pc_addr_eq(&t->addr, &slot.key);
+      // A one-packet source is not worth a track yet (a spoofed flood is made of them): its
+      // packet is in the slot, and is judged with its second one.
+      if (!known && slot.packets <= 1 && answersVersion(slot) <= 1) continue;
       // Only sources with new packets or answers can have new evidence ...
       if (!known || t->version != answersVersion(slot)) {
         Track& track = trackFor(i, index, slot);
@@ -610,7 +615,12 @@ bool applyProfile(const std::string& profile, RuleConfig& r,
 }
 
 void Engine::retire(const Track& track) {
-  if (retired_.size() < kMaxRetired && track.last.packets) retired_.push_back(track);
+  // Kept for the summary: sources with some history, up to a bound whatever a flood does.
+  if (retired_.size() < kMaxRetired && (track.last.packets > 1 || !track.alertsByRule.empty())) {
+    retired_.push_back(track);
+    retired_.back().ratePorts = retired_.back().shapePorts = retired_.back().shapeDsts =
+        retired_.back().rejects = Recent{};
+  }
 }
 
 namespace {

@@ -67,7 +67,8 @@ class Engine {
 
   /// Distinct items first seen over time, summed over a sliding window.
   struct Recent {
-    std::deque<std::pair<uint64_t, uint32_t>> entries;  ///< (ticks, new items)
+    // A vector, not a deque: an empty deque allocates, and a flood creates many tracks.
+    std::vector<std::pair<uint64_t, uint32_t>> entries;  ///< (ticks, new items), oldest first
     void add(uint64_t now, uint32_t n) {
       if (n) entries.emplace_back(now, n);
     }

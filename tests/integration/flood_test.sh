@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# A flood of spoofed random sources on veth, as fast as hping3 sends, with a real scan inside
+# it: the scan is still detected and blocked, the maps keep their fixed size, the controller's
+# memory does not grow, and no allowlisted host is blocked. Prints the flood rate and CPU use.
+set -u
+PORTCULLIS=${1:?usage: flood_test.sh PATH/TO/portcullis}
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+require_root
+command -v hping3 >/dev/null || { fail "hping3 is needed (scripts/install-deps installs it)"; finish; exit 1; }
+
+NS_V=pc-fl-victim-$$; NS_A=pc-fl-attacker-$$
+IF_V=pcflv$$; IF_A=pcfla$$
+pins=/sys/fs/bpf/portcullis-fl-$$
+state=$(mktemp -d); dir=$(mktemp -d)
+pids=(); watch_pid=""
+cleanup() {
+  [ -n "$watch_pid" ] && kill -INT "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  ip netns del "$NS_V" 2>/dev/null; ip netns del "$NS_A" 2>/dev/null
+  rm -rf "$pins" "$state" "$dir"
+}
+trap cleanup EXIT
+
+make_pair "$NS_V" "$NS_A" "$IF_V" "$IF_A" 198.18.0.1 198.18.0.2
+ip -n "$NS_A" addr add 198.18.0.77/24 dev "$IF_A"   # an allowlisted neighbour
+for port in 22 80; do
+  ip netns exec "$NS_V" socat TCP-LISTEN:$port,fork,reuseaddr SYSTEM:true 2>/dev/null &
+  pids+=($!)
+done
+nsenter --net=/run/netns/"$NS_V" "$PORTCULLIS" watch -i "$IF_V" --mode xdp --json --block \
+  --allow 198.18.0.77 --pin-root "$pins" --state-dir "$state" --metrics 127.0.0.1:9464 \
+  >"$dir/w.json" 2>"$dir/w.err" &
+watch_pid=$!
+wait_for 10 "auto-block on" "$dir/w.err" || { fail "watch started"; cat "$dir/w.err"; finish; exit 1; }
+grep -o "maps take [^;]*" "$dir/w.err" | head -1 | sed 's/^/INFO: /'
+
+stat_packets() { "$PORTCULLIS" status --json -i "$IF_V" --pin-root "$pins" --state-dir "$state" |
+  grep -o '"packets":[0-9]*' | cut -d: -f2; }
+cpu_ticks() { awk '{print $14 + $15}' /proc/"$watch_pid"/stat; }
+rss_kb() { awk '/VmRSS/ {print $2}' /proc/"$watch_pid"/status; }
+
+rss0=$(rss_kb); p0=$(stat_packets); c0=$(cpu_ticks); t0=$(date +%s.%N)
+# Spoofed random sources; the allowlisted neighbour scans too (it must never be blocked).
+ip netns exec "$NS_A" timeout 8 hping3 --flood --rand-source -S -p 80 198.18.0.1 >/dev/null 2>&1 &
+pids+=($!)
+ip netns exec "$NS_A" timeout 8 hping3 --flood --rand-source -S -p 443 198.18.0.1 >/dev/null 2>&1 &
+pids+=($!)
+sleep 2
+ip netns exec "$NS_A" nmap -n -Pn -sS -T4 --max-retries 1 -S 198.18.0.77 -e "$IF_A" -p 1-200 \
+  198.18.0.1 >/dev/null 2>&1
+ip netns exec "$NS_A" nmap -n -Pn -sS -T4 --max-retries 1 -p 1-500 198.18.0.1 >/dev/null 2>&1
+wait_for 6 '"event":"block","rule":"[a-z]+","scan":"syn","src":"198.18.0.2"' "$dir/w.json"
+blocked=$?
+sleep 4
+p1=$(stat_packets); c1=$(cpu_ticks); t1=$(date +%s.%N); rss1=$(rss_kb)
+rate=$(awk -v a="$p0" -v b="$p1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.0f", (b - a) / (e - s) }')
+cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" -v hz="$(getconf CLK_TCK)" \
+  'BEGIN { printf "%.1f", 100 * (b - a) / hz / (e - s) }')
+echo "INFO: flood: $rate packets/s through XDP on veth for $(awk -v s="$t0" -v e="$t1" 'BEGIN{printf "%.1f", e-s}') s; controller CPU ${cpu}% of one core; controller RSS ${rss0} -> ${rss1} kB"
+
+[ "$blocked" -eq 0 ] && pass "the real scan inside the flood was detected and blocked" ||
+  { fail "the real scan inside the flood was detected and blocked"; grep -c alert "$dir/w.json"; }
+if grep -q '"event":"block"[^}]*"src":"198.18.0.77"' "$dir/w.json"; then
+  fail "the allowlisted host was never blocked"
+else
+  pass "the allowlisted host was never blocked"
+fi
+tracked=$("$PORTCULLIS" status --json -i "$IF_V" --pin-root "$pins" --state-dir "$state" |
+  grep -o '"tracked":[0-9]*,"slots":[0-9]*')
+echo "INFO: source table after the flood: $tracked"
+slots=${tracked##*:}; used=$(sed -E 's/"tracked":([0-9]+).*/\1/' <<<"$tracked")
+[ -n "$used" ] && [ "$used" -le "$slots" ] && pass "the source table kept its fixed size ($used of $slots slots)" ||
+  fail "the source table kept its fixed size"
+[ "$rss1" -le $((rss0 + 20000)) ] && pass "controller memory stayed put (${rss0} -> ${rss1} kB)" ||
+  fail "controller memory grew (${rss0} -> ${rss1} kB)"
+# The Prometheus endpoint, on the victim namespace's loopback.
+metrics=$(ip netns exec "$NS_V" timeout 3 bash -c \
+  'exec 3<>/dev/tcp/127.0.0.1/9464; printf "GET /metrics HTTP/1.0\r\n\r\n" >&3; cat <&3')
+for m in 'portcullis_alerts_total{rule="score"}' "portcullis_dropped_total{iface=\"$IF_V\"}" \
+         'portcullis_blocks_total 1' "portcullis_source_table_fill{iface=\"$IF_V\"} 1" \
+         "portcullis_events_lost_total{iface=\"$IF_V\"}"; do
+  grep -qF "$m" <<<"$metrics" && pass "metrics: $m" || fail "metrics: $m"
+done
+blocks=$(grep -c '"event":"block"' "$dir/w.json")
+[ "$blocks" -le 20 ] && pass "spoofed sources did not flood the blocklist ($blocks blocks)" ||
+  fail "spoofed sources flooded the blocklist ($blocks blocks)"
+finish
