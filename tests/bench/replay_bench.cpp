@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
     command = seconds(t2, Clock::now());
     if (rc != 0) command = -1;
   }
-  std::remove(path.c_str());
+  if (!std::getenv("KEEP_CAPTURE")) std::remove(path.c_str()); else std::fprintf(stderr, "kept %s\n", path.c_str());
 
   FILE* out = stdout;
   std::fprintf(out, "| replay over %.0f packets (%zu alerts, checksum %u) | Mpps | vs bare loop |\n", n,

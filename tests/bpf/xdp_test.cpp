@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <random>
 #include <string>
 
 #include "kernel_clock.h"
@@ -222,6 +223,47 @@ TEST_F(XdpProgram, AllowlistedSourceIsNeverScoredNorDropped) {
   ASSERT_TRUE(s);
   EXPECT_EQ(s->count[PC_KIND_SYN], 0u);
   EXPECT_GE(stats().allowed, 1u);
+}
+
+// Hostile input: mutated and random frames. Nothing is blocklisted, so every one must pass,
+// be counted, and leave the program and its maps consistent.
+TEST_F(XdpProgram, AMalformedCorpusIsCountedAndPassedNeverDropped) {
+  auto cases = testing::packetCases();
+  std::mt19937 rng(1234);
+  pc_stats before = stats();
+  uint64_t runs = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::vector<uint8_t> f = cases[rng() % cases.size()].frame;
+    switch (rng() % 4) {
+      case 0:  // flip bits in the headers
+        for (int k = 0; k < 4 && !f.empty(); ++k) f[rng() % f.size()] ^= uint8_t(1u << (rng() % 8));
+        break;
+      case 1:  // truncate anywhere
+        f.resize(f.empty() ? 0 : rng() % f.size());
+        break;
+      case 2:  // random bytes with an IPv4 or IPv6 EtherType
+        f.assign(14 + rng() % 120, 0);
+        for (auto& b : f) b = uint8_t(rng());
+        f[12] = (rng() & 1) ? 0x08 : 0x86;
+        f[13] = f[12] == 0x08 ? 0x00 : 0xdd;
+        break;
+      default:  // VLAN tags stacked deeper than the parser follows
+        if (f.size() < 14) break;
+        f.insert(f.begin() + 12, {0x81, 0x00, 0x00, 0x01, 0x81, 0x00, 0x00, 0x02, 0x88, 0xa8, 0x00, 0x03});
+        break;
+    }
+    if (f.size() < 14) continue;
+    EXPECT_EQ(run(f), XDP_PASS);
+    ++runs;
+  }
+  pc_stats after = stats();
+  EXPECT_EQ(after.packets - before.packets, runs);
+  EXPECT_EQ(after.dropped, before.dropped);
+  EXPECT_EQ(after.packets - before.packets,
+            (after.parsed - before.parsed) + (after.unparsable - before.unparsable) +
+                (after.non_ip - before.non_ip))
+      << "every packet is parsed, unparsable or not IP";
+  EXPECT_GT(after.unparsable - before.unparsable, 1000u);
 }
 
 struct TcDeleter {
