@@ -515,14 +515,17 @@ void Engine::detectGroups(bool settleNow) {
       const pc_src_state& b = cand[j]->last;
       const SourceTable& table = *tables_[cand[i]->table];
       uint64_t window = uint64_t(rules_.groupWindowS) * table.ticksPerSecond();
-      if (cand[i]->table != cand[j]->table ||
+      // Members scan at the same time: their activity overlaps and starts within a window.
+      // (Scans one after another from several addresses are separate scans.)
+      bool overlap = std::max(a.first_seen, b.first_seen) <= std::min(a.last_seen, b.last_seen);
+      if (cand[i]->table != cand[j]->table || !overlap ||
           std::memcmp(a.dsts, b.dsts, sizeof(a.dsts)) != 0 ||
           (a.first_seen > b.first_seen ? a.first_seen - b.first_seen
                                        : b.first_seen - a.first_seen) > window) {
         continue;
       }
       double similarity = jaccard(a.ports, b.ports, PC_PORT_WORDS);
-      if (similarity >= 0.6) decoy.join(i, j);
+      if (similarity >= 0.6 && dominantProbeKind(a) == dominantProbeKind(b)) decoy.join(i, j);
       if (similarity <= 0.25) dist.join(i, j);
     }
   }

@@ -65,10 +65,11 @@ uint32_t pinnedSeed(const std::string& pinDir) {
 }
 
 const char* modeHint(XdpMode mode, int err) {
-  if (err == -EOPNOTSUPP || err == -EINVAL) {
+  if (err == -EOPNOTSUPP) {
     return mode == XdpMode::Native ? "the driver has no native XDP support"
                                    : "generic XDP refused the program";
   }
+  if (err == -EINVAL) return "the kernel refused this mode for this interface";
   if (err == -EPERM || err == -EACCES) return "permission denied (needs CAP_BPF and CAP_NET_ADMIN)";
   if (err == -EEXIST || err == -EBUSY) return "another XDP program is attached in this mode";
   return "";
@@ -233,11 +234,23 @@ std::unique_ptr<XdpDatapath> XdpDatapath::attach(const XdpOptions& options, std:
     gAttaching = true;
     int err = xdp_program__attach(dp->program_, dp->ifindex_, xmode, 0);
     gAttaching = false;
+    bool direct = false;
+    if (err == -EINVAL || err == -EOPNOTSUPP || err == -EPERM) {
+      // libxdp's dispatcher can load on some kernels (6.1) and still fail to take a program
+      // whose object is already loaded (EINVAL setting its attach target). Attach directly,
+      // as libxdp's own fallback does when the dispatcher cannot load (6.18 here).
+      uint32_t flags = (mode == XdpMode::Native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE) |
+                       XDP_FLAGS_UPDATE_IF_NOEXIST;
+      if (bpf_xdp_attach(dp->ifindex_, xdp_program__fd(dp->program_), flags, nullptr) == 0) {
+        err = 0;
+        direct = true;
+      }
+    }
     if (err == 0) {
       dp->mode_ = mode;
       dp->fallbackReason_ = reasons;
-      xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(dp->ifindex_);
-      if (!libxdp_get_error(mp) && mp) {
+      xdp_multiprog* mp = direct ? nullptr : xdp_multiprog__get_from_ifindex(dp->ifindex_);
+      if (mp && !libxdp_get_error(mp)) {
         dp->viaDispatcher_ = !xdp_multiprog__is_legacy(mp);
         xdp_multiprog__close(mp);
       }

@@ -36,10 +36,12 @@ for mode in auto pcap; do
   nmap_pid=$!
   if wait_for 3 '"rule":"score","scan":"syn","src":"127.0.0.1"' "$dir/$mode.json"; then
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
-    if [ "$ms" -le 1000 ]; then
+    # Under emulation (vmtest's TCG guest, 6-8x slower) the second stretches to three.
+    limit=1000; [ -n "${VMTEST:-}" ] && limit=3000
+    if [ "$ms" -le "$limit" ]; then
       pass "$mode ($(sed -nE 's/.*watching lo in ([a-z-]+) mode.*/\1/p' "$dir/$mode.err")): nmap -sS 127.0.0.1 -> score alert in ${ms} ms"
     else
-      fail "$mode: alert took ${ms} ms (more than a second)"
+      fail "$mode: alert took ${ms} ms (more than ${limit} ms)"
     fi
   else
     fail "$mode: nmap -sS 127.0.0.1 -> score alert"; cat "$dir/$mode.err" "$dir/$mode.json"
