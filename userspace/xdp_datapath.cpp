@@ -35,12 +35,14 @@ bool gVerbose = false;
 // here, see DESIGN.md); the outcome is reported once by attach() instead.
 bool gAttaching = false;
 
-int libbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
+__attribute__((format(printf, 2, 0))) int libbpfPrint(enum libbpf_print_level level,
+                                                     const char* fmt, va_list args) {
   if (!gVerbose && (level != LIBBPF_WARN || gAttaching)) return 0;
   return vfprintf(stderr, fmt, args);
 }
 
-int libxdpPrint(enum libxdp_print_level, const char* fmt, va_list args) {
+__attribute__((format(printf, 2, 0))) int libxdpPrint(enum libxdp_print_level, const char* fmt,
+                                                    va_list args) {
   if (!gVerbose) return 0;
   return vfprintf(stderr, fmt, args);
 }

@@ -56,13 +56,16 @@ std::string v4(uint32_t i) {
   return "198.19." + std::to_string((i >> 8) & 0xff) + "." + std::to_string(i & 0xff);
 }
 
+__attribute__((format(printf, 2, 0))) int warningsOnly(enum libbpf_print_level level,
+                                                       const char* fmt, va_list args) {
+  return level == LIBBPF_WARN ? vfprintf(stderr, fmt, args) : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int repeat = argc > 1 ? std::atoi(argv[1]) : 1'000'000;
-  libbpf_set_print([](enum libbpf_print_level level, const char* fmt, va_list args) {
-    return level == LIBBPF_WARN ? vfprintf(stderr, fmt, args) : 0;
-  });
+  libbpf_set_print(warningsOnly);
   portcullis::KernelClock clock;
   std::string error;
   if (portcullis::probeKernelClock(clock, error) != 0) {

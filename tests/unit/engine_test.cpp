@@ -17,7 +17,6 @@ using testing::ScanSpec;
 using testing::TimedFrame;
 
 constexpr uint64_t kStart = 1'700'000'000'000'000ull;
-constexpr int kEthernet = 1;  // DLT_EN10MB
 
 std::vector<Alert> run(const std::vector<TimedFrame>& frames, RuleConfig rules = {}) {
   return testing::runEngine(frames, rules);
