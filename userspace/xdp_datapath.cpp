@@ -243,7 +243,14 @@ std::unique_ptr<XdpDatapath> XdpDatapath::attach(const XdpOptions& options, std:
       // as libxdp's own fallback does when the dispatcher cannot load (6.18 here).
       uint32_t flags = (mode == XdpMode::Native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE) |
                        XDP_FLAGS_UPDATE_IF_NOEXIST;
-      if (bpf_xdp_attach(dp->ifindex_, xdp_program__fd(dp->program_), flags, nullptr) == 0) {
+      // The skeleton's fd: after its failed attempt libxdp no longer holds a usable one (an fd
+      // of -1 here would make this a detach that "succeeds").
+      int progFd = bpf_program__fd(skel->progs.portcullis);
+      uint32_t attachedId = 0;
+      if (progFd >= 0 && bpf_xdp_attach(dp->ifindex_, progFd, flags, nullptr) == 0 &&
+          bpf_xdp_query_id(dp->ifindex_, int(flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST),
+                           &attachedId) == 0 &&
+          attachedId != 0) {
         err = 0;
         direct = true;
       }
@@ -295,7 +302,7 @@ XdpDatapath::~XdpDatapath() {
       // Netlink only (CAP_NET_ADMIN): the controller has dropped CAP_SYS_ADMIN by now, which
       // libxdp's detach needs to look the attached program up.
       uint32_t flags = mode_ == XdpMode::Native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
-      LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = xdp_program__fd(program_));
+      LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = programFd());
       bpf_xdp_detach(ifindex_, flags | XDP_FLAGS_REPLACE, &opts);
     }
     xdp_program__close(program_);
