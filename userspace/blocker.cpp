@@ -1,5 +1,7 @@
 #include "blocker.h"
 
+#include "kernel_clock.h"
+
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 
@@ -79,11 +81,6 @@ void addOwnAddresses(std::vector<Prefix>& out) {
   freeifaddrs(list);
 }
 
-int64_t nowUnixMicros() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return int64_t(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
-}
 
 }  // namespace
 
@@ -131,7 +128,7 @@ void AutoBlocker::consider(Alert& a, size_t tableIndex, const pc_src_state& slot
   bool persisted = (slot.last_seen - slot.first_seen) * 1000 >= policy_.persistMs * ticksPerSecond;
   if (!reacted && !persisted) return;
 
-  int64_t now = nowUnixMicros();
+  int64_t now = unixMicrosNow();
   if (now / 1'000'000 != bucketSecond_) {
     bucketSecond_ = now / 1'000'000;
     bucketUsed_ = 0;

@@ -13,11 +13,6 @@ namespace portcullis {
 
 namespace {
 
-int64_t unixMicrosNow() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return int64_t(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
-}
 
 pc_prefix_key prefixKey(const Prefix& p) { return pc_prefix_key{p.length, p.addr}; }
 

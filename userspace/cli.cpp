@@ -48,11 +48,6 @@ void installSignalHandlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-int64_t unixMicrosNow() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return int64_t(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
-}
 
 /// Options common to watch and replay: outputs and the rules' numbers.
 struct CommonArgs {

@@ -21,6 +21,12 @@ uint64_t monotonicNs() {
   return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
 }
 
+int64_t unixMicrosNow() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
+}
+
 uint64_t KernelClock::jiffiesAt(uint64_t monoNs) const {
   if (monoNs >= refMonoNs) return refJiffies + (monoNs - refMonoNs) * hz / 1'000'000'000ull;
   return refJiffies - (refMonoNs - monoNs) * hz / 1'000'000'000ull;

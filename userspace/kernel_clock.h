@@ -23,4 +23,7 @@ int probeKernelClock(KernelClock& clock, std::string& error);
 
 uint64_t monotonicNs();
 
+/// Wall-clock time (CLOCK_REALTIME) in microseconds since the Unix epoch.
+int64_t unixMicrosNow();
+
 }  // namespace portcullis

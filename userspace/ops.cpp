@@ -177,17 +177,7 @@ int runStatus(const OpsArgs& args) {
     Blocklist bl(m->blocklist, m->blockprefix, m->allowlist, m->control, o.clock);
     j["blocklist"] = bl.size();
     if (m->stats >= 0) {
-      std::vector<pc_stats> per(size_t(std::max(1, libbpf_num_possible_cpus())));
-      uint32_t key = 0;
-      pc_stats sum{};
-      if (bpf_map_lookup_elem(m->stats, &key, per.data()) == 0) {
-        for (auto& s : per) {
-          sum.packets += s.packets;
-          sum.dropped += s.dropped;
-          sum.untracked += s.untracked;
-          sum.events_lost += s.events_lost;
-        }
-      }
+      pc_stats sum = readStats(m->stats);
       j["packets"] = sum.packets;
       j["dropped"] = sum.dropped;
       j["untracked"] = sum.untracked;

@@ -344,12 +344,12 @@ int XdpDatapath::setWatchedDestinations(const std::vector<pc_addr>& dsts) {
 
 std::span<const pc_src_state> XdpDatapath::slots() const { return {table_, slotCount_}; }
 
-pc_stats XdpDatapath::stats() const {
+pc_stats readStats(int statsFd) {
   int cpus = libbpf_num_possible_cpus();
   std::vector<pc_stats> perCpu(size_t(cpus > 0 ? cpus : 1));
   uint32_t key = 0;
   pc_stats sum{};
-  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.pc_stats), &key, perCpu.data()) != 0) return sum;
+  if (statsFd < 0 || bpf_map_lookup_elem(statsFd, &key, perCpu.data()) != 0) return sum;
   constexpr size_t kFields = sizeof(pc_stats) / sizeof(uint64_t);
   auto* out = reinterpret_cast<uint64_t*>(&sum);
   for (const pc_stats& s : perCpu) {
@@ -358,6 +358,8 @@ pc_stats XdpDatapath::stats() const {
   }
   return sum;
 }
+
+pc_stats XdpDatapath::stats() const { return readStats(bpf_map__fd(skel_->maps.pc_stats)); }
 
 int XdpDatapath::programFd() const { return bpf_program__fd(skel_->progs.portcullis); }
 int XdpDatapath::eventsFd() const { return bpf_map__fd(skel_->maps.pc_events); }

@@ -120,6 +120,9 @@ class XdpDatapath final : public SourceTable {
   int ifindex_ = 0;
 };
 
+/// Sums the per-CPU entries of a `pc_stats` map (zeros when it cannot be read).
+pc_stats readStats(int statsFd);
+
 /// Routes libbpf's and libxdp's messages to stderr: warnings always, debug only when verbose.
 void setBpfLogging(bool verbose);
 

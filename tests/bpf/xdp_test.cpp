@@ -15,6 +15,7 @@
 #include "portcullis/update.h"
 #include "net_util.h"
 #include "source_table.h"
+#include "xdp_datapath.h"
 #include "support/packet_cases.h"
 #include "support/privilege.h"
 #include "tc_egress.skel.h"
@@ -61,19 +62,7 @@ class XdpProgram : public ::testing::Test {
     return int(opts.retval);
   }
 
-  pc_stats stats() {
-    int cpus = libbpf_num_possible_cpus();
-    std::vector<pc_stats> per(static_cast<size_t>(cpus));
-    uint32_t key = 0;
-    pc_stats sum{};
-    if (bpf_map_lookup_elem(fd(skel_->maps.pc_stats), &key, per.data()) != 0) return sum;
-    for (auto& s : per) {
-      auto* in = reinterpret_cast<uint64_t*>(&s);
-      auto* out = reinterpret_cast<uint64_t*>(&sum);
-      for (size_t i = 0; i < sizeof(pc_stats) / 8; ++i) out[i] += in[i];
-    }
-    return sum;
-  }
+  pc_stats stats() { return readStats(fd(skel_->maps.pc_stats)); }
 
   // The slot holding src, if any.
   std::optional<pc_src_state> source(const std::string& src) {

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pcap_writer.h"
@@ -44,6 +45,13 @@ std::vector<TimedFrame> merge(std::vector<std::vector<TimedFrame>> parts);
 
 /// "198.18.0.<first>" … for `count` hosts.
 std::vector<std::string> hostRange(const std::string& prefix, int first, int count);
+
+/// Every scan type the generator makes, with the `scan` name its alerts must carry (a window
+/// scan's probes are an ACK scan's, so it is reported as `ack`).
+inline constexpr std::pair<const char*, const char*> kScanTypes[] = {
+    {"syn", "syn"},   {"connect", "connect"}, {"ack", "ack"},   {"window", "ack"},
+    {"null", "null"}, {"fin", "fin"},         {"xmas", "xmas"}, {"maimon", "maimon"},
+    {"udp", "udp"}};
 
 /// Ports 1..n.
 std::vector<uint16_t> portRange(uint16_t first, uint16_t last);

@@ -163,11 +163,7 @@ TEST_P(ScanKinds, AScanOfThisTypeAlertsWithItsScanName) {
 
 INSTANTIATE_TEST_SUITE_P(
     Scans, ScanKinds,
-    ::testing::Values(std::make_pair("syn", "syn"), std::make_pair("connect", "connect"),
-                      std::make_pair("ack", "ack"), std::make_pair("window", "ack"),
-                      std::make_pair("null", "null"), std::make_pair("fin", "fin"),
-                      std::make_pair("xmas", "xmas"), std::make_pair("maimon", "maimon"),
-                      std::make_pair("udp", "udp")),
+    ::testing::ValuesIn(testing::kScanTypes),
     [](const auto& param) { return std::string(param.param.first); });
 
 }  // namespace
