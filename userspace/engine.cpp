@@ -517,7 +517,9 @@ void Engine::detectGroups(bool settleNow) {
       uint64_t window = uint64_t(rules_.groupWindowS) * table.ticksPerSecond();
       // Members scan at the same time: their activity overlaps and starts within a window.
       // (Scans one after another from several addresses are separate scans.)
-      bool overlap = std::max(a.first_seen, b.first_seen) <= std::min(a.last_seen, b.last_seen);
+      // (A second of slack: four short scans launched together may start a little apart.)
+      bool overlap = std::max(a.first_seen, b.first_seen) <=
+                     std::min(a.last_seen, b.last_seen) + table.ticksPerSecond();
       if (cand[i]->table != cand[j]->table || !overlap ||
           std::memcmp(a.dsts, b.dsts, sizeof(a.dsts)) != 0 ||
           (a.first_seen > b.first_seen ? a.first_seen - b.first_seen

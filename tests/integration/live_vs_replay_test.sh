@@ -4,6 +4,7 @@
 # rules that need the host's answers: connect vs syn, trw, horizontal shape, decoy groups.
 set -u
 PORTCULLIS=${1:?usage: live_vs_replay_test.sh PATH/TO/portcullis}
+SCANNER=$(readlink -f "$(dirname "$PORTCULLIS")/../scanner/portcullis-scan")
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 require_root
@@ -42,6 +43,9 @@ for spec in "$NS_D $IF_VD $IF_D 198.18.1" "$NS_H $IF_VH $IF_H 198.18.2"; do
 done
 # 40 more addresses for the horizontal scan, and open ports 22 and 80.
 for i in $(seq 100 139); do ip -n "$NS_V" addr add 198.18.2.$i/24 dev "$IF_VH"; done
+# More sources: four for a distributed scan, one each for an ICMP sweep and a block scan.
+for i in 30 31 32 33; do ip -n "$NS_D" addr add 198.18.1.$i/24 dev "$IF_D"; done
+for i in 3 4; do ip -n "$NS_H" addr add 198.18.2.$i/24 dev "$IF_H"; done
 for port in 22 80; do
   ip netns exec "$NS_V" socat TCP-LISTEN:$port,fork,reuseaddr SYSTEM:true 2>/dev/null &
   pids+=($!)
@@ -67,6 +71,27 @@ scan_from() {  # nmap from a namespace, then a pause longer than a window and a 
 scan() { scan_from "$NS_A" "$@"; }
 scan_from "$NS_D" -sS -D 198.18.1.50,198.18.1.51,198.18.1.52 -p 1-200 198.18.1.1
 scan_from "$NS_H" -sS -p 445 198.18.2.100-139
+# Distributed: four sources split ports 1-400 of one host at the same moment.
+if [ -x "$SCANNER" ]; then
+  dist=()
+  for i in 0 1 2 3; do
+    ip netns exec "$NS_D" "$SCANNER" -sS -Pn -n -S 198.18.1.3$i -e "$IF_D" \
+      -p $((i * 100 + 1))-$((i * 100 + 100)) 198.18.1.1 >/dev/null 2>&1 &
+    dist+=($!)
+  done
+  wait "${dist[@]}"
+  sleep 1.5
+  # A block scan: 21 ports on each of ten hosts.
+  ip netns exec "$NS_H" "$SCANNER" -sS -Pn -n -S 198.18.2.4 -e "$IF_H" -p 20-40 \
+    198.18.2.100-109 >/dev/null 2>&1
+  sleep 1.2
+fi
+# An ICMP echo sweep of the 40 hosts.
+for i in $(seq 100 139); do
+  ip netns exec "$NS_H" ping -c1 -W1 -I 198.18.2.3 198.18.2.$i >/dev/null 2>&1 &
+done
+wait_pings() { sleep 1.5; }
+wait_pings
 scan -sS -p 1-300 198.18.0.1
 scan -sT -p 1-300 198.18.0.1
 scan -sF -p 1-300 198.18.0.1
@@ -91,10 +116,10 @@ key() {
 key "$dir/live.json" >"$dir/live.keys"
 key "$dir/replay.json" >"$dir/replay.keys"
 echo "live alerts (src rule scan):"; sed 's/^/  /' "$dir/live.keys"
-if [ -s "$dir/live.keys" ] && diff -u "$dir/live.keys" "$dir/replay.keys"; then
+if [ -s "$dir/live.keys" ] && diff -u "$dir/live.keys" "$dir/replay.keys" >"$dir/keys.diff"; then
   pass "live XDP+TC and replay give the same (src, rule, scan) alerts ($(wc -l <"$dir/live.keys") distinct)"
 else
-  fail "live XDP+TC and replay give the same (src, rule, scan) alerts"
+  fail "live XDP+TC and replay give the same (src, rule, scan) alerts"; cat "$dir/keys.diff"
 fi
 for scan in syn connect fin null xmas ack udp; do
   grep -q "^198.18.0.2 [a-z]* $scan\$" "$dir/live.keys" && pass "live $scan scan detected" ||
@@ -104,6 +129,20 @@ grep -q '"rule":"trw"' "$dir/live.json" && pass "live slow scan caught by trw" |
   fail "live slow scan caught by trw"
 grep -q '"rule":"shape","scan":"syn","src":"198.18.2.2","sources":\["198.18.2.2"\],"shape":"horizontal"' "$dir/live.json" &&
   pass "live horizontal scan of port 445 over 40 hosts" || fail "live horizontal scan"
+grep -q '"rule":"shape","scan":"icmp","src":"198.18.2.3","sources":\["198.18.2.3"\],"shape":"horizontal"' "$dir/live.json" &&
+  pass "live ICMP sweep of 40 hosts" || fail "live ICMP sweep of 40 hosts"
+if [ -x "$SCANNER" ]; then
+  grep -q '"rule":"shape","scan":"syn","src":"198.18.2.4","sources":\["198.18.2.4"\],"shape":"block"' "$dir/live.json" &&
+    pass "live block scan (21 ports x 10 hosts)" || fail "live block scan"
+  dist=$(grep '"rule":"group"' "$dir/live.json" | grep '"detail":"distributed"')
+  if [ "$(grep -c . <<<"$dist")" -eq 1 ] && grep -q '"sources":\["198.18.1.30","198.18.1.31","198.18.1.32","198.18.1.33"\]' <<<"$dist"; then
+    pass "live distributed scan: one event naming all four sources"
+  else
+    fail "live distributed scan: one event naming all four sources"; echo "$dist"
+  fi
+else
+  fail "portcullis-scan not built ($SCANNER)"
+fi
 decoy=$(grep '"rule":"group"' "$dir/live.json" | grep '"detail":"decoy"' | head -1)
 if [ -n "$decoy" ] && grep -q '"src":"198.18.1.2"' <<<"$decoy" &&
    grep -q '198.18.1.50' <<<"$decoy" && grep -q '198.18.1.52' <<<"$decoy" &&
