@@ -120,7 +120,9 @@ int XdpDatapath::attachEgress() {
   }
   if (int err = tc_egress__load(tc); err) return err;
   LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex_, .attach_point = BPF_TC_EGRESS);
+  gAttaching = true;  // an existing clsact qdisc is fine (EEXIST): no warning for it
   int err = bpf_tc_hook_create(&hook);
+  gAttaching = false;
   if (err && err != -EEXIST) return err;
   egressHookCreated_ = err == 0;
   // A fixed handle and priority, replaced in place: a restarted watch takes over the filter a
@@ -247,10 +249,13 @@ std::unique_ptr<XdpDatapath> XdpDatapath::attach(const XdpOptions& options, std:
       // of -1 here would make this a detach that "succeeds").
       int progFd = bpf_program__fd(skel->progs.portcullis);
       uint32_t attachedId = 0;
-      if (progFd >= 0 && bpf_xdp_attach(dp->ifindex_, progFd, flags, nullptr) == 0 &&
-          bpf_xdp_query_id(dp->ifindex_, int(flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST),
-                           &attachedId) == 0 &&
-          attachedId != 0) {
+      gAttaching = true;  // the outcome is reported once, below
+      bool attached = progFd >= 0 && bpf_xdp_attach(dp->ifindex_, progFd, flags, nullptr) == 0 &&
+                      bpf_xdp_query_id(dp->ifindex_, int(flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST),
+                                       &attachedId) == 0 &&
+                      attachedId != 0;
+      gAttaching = false;
+      if (attached) {
         err = 0;
         direct = true;
       }
