@@ -163,45 +163,69 @@ std::vector<TimedFrame> icmpSweep(const std::string& src, const std::vector<std:
   return out;
 }
 
-std::vector<TimedFrame> outgoingConnections(const std::string& h, const std::string& srv,
-                                            int connections, uint64_t start, uint64_t gap) {
+namespace {
+
+/// One packet of a scripted TCP connection: who sends it, its flags, its payload.
+struct Step {
+  bool fromClient;
+  uint8_t flags;
+  bool stackOptions = false;
+  size_t payload = 0;
+};
+
+// `connections` runs of `script` between client and server:port, 40 us between packets.
+std::vector<TimedFrame> scripted(const std::string& client, const std::string& server,
+                                 uint16_t port, uint16_t firstSport, int connections,
+                                 uint64_t start, uint64_t gap, const std::vector<Step>& script) {
   std::vector<TimedFrame> out;
   uint64_t t = start;
   for (int i = 0; i < connections; ++i) {
-    uint16_t sport = uint16_t(45000 + i);
-    out.push_back({t, tcp(h, srv, sport, 443, kSyn, true)});
-    out.push_back({t + 40, tcp(srv, h, 443, sport, kSyn | kAck, true)});
-    out.push_back({t + 80, tcp(h, srv, sport, 443, kAck)});
-    out.push_back({t + 120, tcp(h, srv, sport, 443, kPsh | kAck, false, 300)});
-    out.push_back({t + 160, tcp(srv, h, 443, sport, kPsh | kAck, false, 1400)});
-    out.push_back({t + 200, tcp(h, srv, sport, 443, kAck)});
-    out.push_back({t + 240, tcp(srv, h, 443, sport, kFin | kAck)});
-    out.push_back({t + 280, tcp(h, srv, sport, 443, kFin | kAck)});
-    out.push_back({t + 320, tcp(srv, h, 443, sport, kAck)});
+    uint16_t sport = uint16_t(firstSport + i);
+    uint64_t at = t;
+    for (const Step& step : script) {
+      out.push_back({at, step.fromClient
+                             ? tcp(client, server, sport, port, step.flags, step.stackOptions,
+                                   step.payload)
+                             : tcp(server, client, port, sport, step.flags, step.stackOptions,
+                                   step.payload)});
+      at += 40;
+    }
     t += gap;
   }
   return out;
 }
 
+}  // namespace
+
+std::vector<TimedFrame> outgoingConnections(const std::string& h, const std::string& srv,
+                                            int connections, uint64_t start, uint64_t gap) {
+  // The host opens an HTTPS connection; the server closes first.
+  return scripted(h, srv, 443, 45000, connections, start, gap,
+                  {{true, kSyn, true},
+                   {false, kSyn | kAck, true},
+                   {true, kAck},
+                   {true, kPsh | kAck, false, 300},
+                   {false, kPsh | kAck, false, 1400},
+                   {true, kAck},
+                   {false, kFin | kAck},
+                   {true, kFin | kAck},
+                   {false, kAck}});
+}
+
 std::vector<TimedFrame> benignConnections(const std::string& c, const std::string& s,
                                           int connections, uint64_t start, uint64_t gap) {
-  std::vector<TimedFrame> out;
-  uint64_t t = start;
-  for (int i = 0; i < connections; ++i) {
-    uint16_t sport = uint16_t(33000 + i);
-    out.push_back({t, tcp(c, s, sport, 80, kSyn, true)});
-    out.push_back({t + 40, tcp(s, c, 80, sport, kSyn | kAck, true)});
-    out.push_back({t + 80, tcp(c, s, sport, 80, kAck)});
-    out.push_back({t + 120, tcp(c, s, sport, 80, kPsh | kAck, false, 120)});
-    out.push_back({t + 160, tcp(s, c, 80, sport, kAck)});
-    out.push_back({t + 200, tcp(s, c, 80, sport, kPsh | kAck, false, 900)});
-    out.push_back({t + 240, tcp(c, s, sport, 80, kAck)});
-    out.push_back({t + 280, tcp(c, s, sport, 80, kFin | kAck)});
-    out.push_back({t + 320, tcp(s, c, 80, sport, kFin | kAck)});
-    out.push_back({t + 360, tcp(c, s, sport, 80, kAck)});
-    t += gap;
-  }
-  return out;
+  // A client's HTTP request and response; the client closes first.
+  return scripted(c, s, 80, 33000, connections, start, gap,
+                  {{true, kSyn, true},
+                   {false, kSyn | kAck, true},
+                   {true, kAck},
+                   {true, kPsh | kAck, false, 120},
+                   {false, kAck},
+                   {false, kPsh | kAck, false, 900},
+                   {true, kAck},
+                   {true, kFin | kAck},
+                   {false, kFin | kAck},
+                   {true, kAck}});
 }
 
 }  // namespace portcullis::testing
