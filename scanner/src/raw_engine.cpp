@@ -1,5 +1,6 @@
 #include "raw_engine.h"
 
+#include <linux/if_packet.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
 #include <poll.h>
@@ -540,7 +541,7 @@ std::unique_ptr<RawEngine> RawEngine::open(const EngineConfig& cfg, std::string&
   pcap_set_snaplen(pc, 256);
   pcap_set_promisc(pc, 0);
   pcap_set_immediate_mode(pc, 1);
-  pcap_set_buffer_size(pc, 8 << 20);  // ~60k replies of backlog
+  pcap_set_buffer_size(pc, 2 << 20);
   const int act = pcap_activate(pc);
   if (act < 0) {
     error = "cannot capture on '" + cfg.iface + "': " + pcap_geterr(pc);
@@ -566,6 +567,10 @@ std::unique_ptr<RawEngine> RawEngine::open(const EngineConfig& cfg, std::string&
   pcap_freecode(&prog);
   if (!cfg.loopback) {
     pcap_setdirection(pc, PCAP_D_IN);
+    // Keeps our own probes from being cloned to the capture at all (the direction filter alone
+    // drops them only after the copy); kernels before 4.20 lack it and the filter still holds.
+    const int one = 1;
+    setsockopt(pcap_fileno(pc), SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
   }
   if (pcap_setnonblock(pc, 1, errbuf) != 0) {
     error = std::string("pcap_setnonblock: ") + errbuf;
