@@ -1,6 +1,7 @@
 #include "raw_engine.h"
 
 #include <linux/if_packet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
 #include <poll.h>
@@ -103,9 +104,42 @@ struct Pending {
   uint32_t sentUs;
 };
 
+// Addresses of both families as the cookie sees them: IPv4 mapped into IPv6.
+using AddrKey = std::array<uint8_t, 16>;
+
+AddrKey keyOf(const Address& a) { return a.v6 ? a.v6addr.bytes : mapIpv4(a.v4addr.value); }
+
+AddrKey keyOfWire(const uint8_t (&bytes)[16]) {
+  AddrKey k;
+  std::memcpy(k.data(), bytes, k.size());
+  return k;
+}
+
+struct AddrKeyHash {
+  size_t operator()(const AddrKey& k) const noexcept {
+    uint64_t a = 0;
+    uint64_t b = 0;
+    std::memcpy(&a, k.data(), 8);
+    std::memcpy(&b, k.data() + 8, 8);
+    return static_cast<size_t>((a * 0x9e3779b97f4a7c15ull) ^ (b + 0x632be59bd9b4e019ull + (a >> 7)));
+  }
+};
+
+// ICMPv6 "destination unreachable" codes in ICMPv4's terms, which the verdict table speaks.
+uint8_t icmpv4CodeFor(uint8_t v6code) {
+  switch (v6code) {
+    case 0: return 0;    // no route: network unreachable
+    case 1: return 13;   // administratively prohibited
+    case 2:              // beyond the scope of the source
+    case 3: return 1;    // address unreachable: host unreachable
+    case 4: return 3;    // port unreachable
+    default: return 13;  // source address failed policy, reject route
+  }
+}
+
 struct OutPacket {
   std::vector<uint8_t> bytes;
-  uint32_t dstBe;
+  AddrKey dst;
 };
 
 // Transmit workers. On veth (and loopback) the kernel runs the receiving side's whole stack,
@@ -113,7 +147,8 @@ struct OutPacket {
 // one core busy while the other idles. Handing batches to one worker per core spreads that work.
 class TxPool {
  public:
-  TxPool(int fd, unsigned threads) : fd_(fd) {
+  TxPool(int fd, bool v6, unsigned scopeId, unsigned threads)
+      : fd_(fd), v6_(v6), scopeId_(scopeId) {
     for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
   }
   ~TxPool() {
@@ -137,7 +172,7 @@ class TxPool {
 
  private:
   void work() {
-    std::vector<sockaddr_in> addrs(kMaxBatch);
+    std::vector<sockaddr_in6> addrs(kMaxBatch);  // also holds the sockaddr_in of IPv4
     std::vector<iovec> iovs(kMaxBatch);
     std::vector<mmsghdr> msgs(kMaxBatch);
     for (;;) {
@@ -153,14 +188,23 @@ class TxPool {
         const size_t n = std::min(kMaxBatch, batch.size() - off);
         for (size_t i = 0; i < n; ++i) {
           auto& pkt = batch[off + i];
-          addrs[i] = sockaddr_in{};
-          addrs[i].sin_family = AF_INET;
-          addrs[i].sin_addr.s_addr = pkt.dstBe;
+          addrs[i] = sockaddr_in6{};
+          socklen_t addrLen = sizeof(sockaddr_in6);
+          if (v6_) {
+            addrs[i].sin6_family = AF_INET6;
+            std::memcpy(&addrs[i].sin6_addr, pkt.dst.data(), 16);
+            addrs[i].sin6_scope_id = scopeId_;  // used only for link-local targets
+          } else {
+            auto* sin = reinterpret_cast<sockaddr_in*>(&addrs[i]);
+            sin->sin_family = AF_INET;
+            std::memcpy(&sin->sin_addr.s_addr, pkt.dst.data() + 12, 4);
+            addrLen = sizeof(sockaddr_in);
+          }
           iovs[i].iov_base = pkt.bytes.data();
           iovs[i].iov_len = pkt.bytes.size();
           msgs[i] = mmsghdr{};
           msgs[i].msg_hdr.msg_name = &addrs[i];
-          msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+          msgs[i].msg_hdr.msg_namelen = addrLen;
           msgs[i].msg_hdr.msg_iov = &iovs[i];
           msgs[i].msg_hdr.msg_iovlen = 1;
         }
@@ -184,6 +228,8 @@ class TxPool {
 
   static constexpr size_t kMaxBatch = 64;
   int fd_;
+  bool v6_;
+  unsigned scopeId_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::vector<OutPacket>> queue_;
@@ -195,8 +241,8 @@ class TxPool {
 class SendBatch {
  public:
   explicit SendBatch(TxPool& pool) : pool_(pool) {}
-  void add(std::vector<uint8_t>&& pkt, uint32_t dstBe) {
-    packets_.push_back({std::move(pkt), dstBe});
+  void add(std::vector<uint8_t>&& pkt, const AddrKey& dst) {
+    packets_.push_back({std::move(pkt), dst});
     if (packets_.size() >= 64) flush();
   }
   void flush() {
@@ -218,14 +264,16 @@ struct RawEngine::Impl {
   PcapHandle pcap;
   net::LinkType linkType = net::LinkType::kEthernet;
   CookieJar jar;
-  std::array<uint8_t, 16> srcMapped{};
+  AddrKey srcMapped{};
+  bool v6 = false;
   std::mt19937_64 rng{std::random_device{}()};
 
   // Per-run state.
-  const std::vector<net::Ipv4Address>* hosts = nullptr;
+  const std::vector<Address>* hosts = nullptr;
+  std::vector<AddrKey> hostKeys;
   const std::vector<ProbeDef>* probes = nullptr;
   size_t nprobes = 0;
-  std::unordered_map<uint32_t, uint32_t> hostIndex;
+  std::unordered_map<AddrKey, uint32_t, AddrKeyHash> hostIndex;
   std::vector<int32_t> tcpIndex;
   std::vector<int32_t> udpIndex;
   int32_t echoIndex = -1;
@@ -248,35 +296,40 @@ struct RawEngine::Impl {
 
   uint32_t elapsedUs(int64_t mono) const { return static_cast<uint32_t>(mono - runStartUs); }
 
-  uint16_t sourcePortFor(uint32_t dst, uint16_t dstPort, uint8_t proto) const {
+  uint16_t sourcePortFor(const AddrKey& dst, uint16_t dstPort, uint8_t proto) const {
     if (cfg.sourcePort) return *cfg.sourcePort;
-    return jar.sourcePort(srcMapped, mapIpv4(dst), dstPort, proto);
+    return jar.sourcePort(srcMapped, dst, dstPort, proto);
   }
 
-  uint32_t cookieFor(uint32_t dst, uint16_t srcPort, uint16_t dstPort, uint8_t proto) const {
+  uint32_t cookieFor(const AddrKey& dst, uint16_t srcPort, uint16_t dstPort, uint8_t proto) const {
     CookieTuple t;
     t.src = srcMapped;
-    t.dst = mapIpv4(dst);
+    t.dst = dst;
     t.srcPort = srcPort;
     t.dstPort = dstPort;
     t.protocol = proto;
     return jar.cookie(t);
   }
 
-  std::vector<uint8_t> buildProbe(net::Ipv4Address src, net::Ipv4Address dst, const ProbeDef& p,
+  std::vector<uint8_t> buildProbe(const Address& src, size_t host, const ProbeDef& p,
                                   uint8_t tryNo) {
     using namespace net;
-    Ipv4Header ip;
-    ip.setSrc(src).setDst(dst).setTtl(static_cast<uint8_t>(cfg.ttl)).setId(
-        static_cast<uint16_t>(rng()));
+    const Address& dst = (*hosts)[host];
+    const AddrKey& dstKey = hostKeys[host];
     std::vector<uint8_t> extra(cfg.dataLength);
     for (auto& b : extra) b = static_cast<uint8_t>(rng());
     PacketBuilder b;
-    b.ipv4(ip);
+    if (v6) {
+      b.ipv6(Ipv6Header().setSrc(src.v6addr).setDst(dst.v6addr).setHopLimit(
+          static_cast<uint8_t>(cfg.ttl)));
+    } else {
+      b.ipv4(Ipv4Header().setSrc(src.v4addr).setDst(dst.v4addr).setTtl(
+          static_cast<uint8_t>(cfg.ttl)).setId(static_cast<uint16_t>(rng())));
+    }
     switch (p.kind) {
       case ProbeDef::Kind::kTcp: {
-        const uint16_t sport = sourcePortFor(dst.value, p.port, kIpProtoTcp);
-        const uint32_t c = cookieFor(dst.value, sport, p.port, kIpProtoTcp);
+        const uint16_t sport = sourcePortFor(dstKey, p.port, kIpProtoTcp);
+        const uint32_t c = cookieFor(dstKey, sport, p.port, kIpProtoTcp);
         TcpHeader t;
         t.setSrcPort(sport).setDstPort(p.port).setSeq(c).setFlags(p.tcpFlags).setWindow(65535);
         if (p.tcpFlags & tcp_flags::kAck) t.setAck(c);
@@ -285,7 +338,7 @@ struct RawEngine::Impl {
         break;
       }
       case ProbeDef::Kind::kUdp: {
-        const uint16_t sport = sourcePortFor(dst.value, p.port, kIpProtoUdp);
+        const uint16_t sport = sourcePortFor(dstKey, p.port, kIpProtoUdp);
         auto payload = udpPayload(p.port);
         if (payload.empty()) payload = std::move(extra);
         b.udp(UdpHeader().setSrcPort(sport).setDstPort(p.port)).payload(payload);
@@ -293,9 +346,14 @@ struct RawEngine::Impl {
       }
       case ProbeDef::Kind::kIcmpEcho:
       case ProbeDef::Kind::kIcmpTimestamp: {
-        const bool echo = p.kind == ProbeDef::Kind::kIcmpEcho;
+        const bool echo = v6 || p.kind == ProbeDef::Kind::kIcmpEcho;
         const uint16_t id = static_cast<uint16_t>(
-            cookieFor(dst.value, 0, 0, echo ? kIcmpEchoRequest : kIcmpTimestamp) >> 16);
+            cookieFor(dstKey, 0, 0, echo ? kIcmpEchoRequest : kIcmpTimestamp) >> 16);
+        if (v6) {
+          b.icmpv6(Icmpv6Header().setType(kIcmpv6EchoRequest).setId(id).setSequence(tryNo));
+          b.payload(extra);
+          break;
+        }
         b.icmp(IcmpHeader().setType(echo ? kIcmpEchoRequest : kIcmpTimestamp).setId(id)
                    .setSequence(tryNo));
         if (!echo) {
@@ -312,20 +370,19 @@ struct RawEngine::Impl {
   void sendSlot(SendBatch& batch, uint32_t idx, uint8_t tryNo) {
     const size_t h = idx / nprobes;
     const ProbeDef& p = (*probes)[idx % nprobes];
-    const net::Ipv4Address dst = (*hosts)[h];
     const size_t total = cfg.decoys.size() + 1;
     for (size_t i = 0; i < total; ++i) {
-      net::Ipv4Address src = cfg.source;
+      Address src = cfg.source;
       if (i != cfg.mePosition) {
-        src = cfg.decoys[i < cfg.mePosition ? i : i - 1];
+        src.v4addr = cfg.decoys[i < cfg.mePosition ? i : i - 1];
       }
-      auto pkt = buildProbe(src, dst, p, tryNo);
-      if (cfg.fragmentSize > 0) {
+      auto pkt = buildProbe(src, h, p, tryNo);
+      if (cfg.fragmentSize > 0 && !v6) {
         for (auto& f : net::fragmentIpv4(pkt, cfg.fragmentSize)) {
-          batch.add(std::move(f), dst.networkOrder());
+          batch.add(std::move(f), hostKeys[h]);
         }
       } else {
-        batch.add(std::move(pkt), dst.networkOrder());
+        batch.add(std::move(pkt), hostKeys[h]);
       }
     }
   }
@@ -369,29 +426,41 @@ struct RawEngine::Impl {
     cwnd = std::min(cwnd, cfg.congestion.maxCwnd);
   }
 
-  int32_t hostOf(uint32_t addrBe) const {
-    const auto it = hostIndex.find(ntohl(addrBe));
+  int32_t hostOf(const AddrKey& addr) const {
+    const auto it = hostIndex.find(addr);
     return it == hostIndex.end() ? -1 : static_cast<int32_t>(it->second);
   }
 
   void onPacket(const uint8_t* data, size_t len) {
     using namespace net;
     ParsedPacket p;
-    if (!parsePacket({data, len}, linkType, p) || p.ipv4 == nullptr) return;
-    if (p.ipv4->dst != cfg.source.networkOrder()) return;
+    if (!parsePacket({data, len}, linkType, p)) return;
+    AddrKey from;
+    uint8_t ttl = 0;
+    if (v6) {
+      if (p.ipv6 == nullptr || keyOfWire(p.ipv6->dst) != srcMapped) return;
+      from = keyOfWire(p.ipv6->src);
+      ttl = p.ipv6->hopLimit;
+    } else {
+      if (p.ipv4 == nullptr || p.ipv4->dst != cfg.source.v4addr.networkOrder()) return;
+      from = mapIpv4(ntohl(p.ipv4->src));
+      ttl = p.ipv4->ttl;
+    }
     const int64_t now = monoUs();
-    const uint8_t ttl = p.ipv4->ttl;
     const bool ping = cfg.scanType == ScanType::kPing;
+    auto slotOf = [this](int32_t h, int32_t probe) {
+      return static_cast<uint32_t>(static_cast<size_t>(h) * nprobes + static_cast<size_t>(probe));
+    };
 
     if (p.tcp != nullptr) {
-      const int32_t h = hostOf(p.ipv4->src);
+      const int32_t h = hostOf(from);
       const uint16_t sport = ntohs(p.tcp->srcPort);
       const uint16_t dport = ntohs(p.tcp->dstPort);
       if (h < 0 || tcpIndex[sport] < 0) return;
-      const uint32_t hostAddr = (*hosts)[static_cast<size_t>(h)].value;
-      if (dport != sourcePortFor(hostAddr, sport, kIpProtoTcp)) return;
+      const AddrKey& hostKey = hostKeys[static_cast<size_t>(h)];
+      if (dport != sourcePortFor(hostKey, sport, kIpProtoTcp)) return;
       const ProbeDef& probe = (*probes)[static_cast<size_t>(tcpIndex[sport])];
-      const uint32_t c = cookieFor(hostAddr, dport, sport, kIpProtoTcp);
+      const uint32_t c = cookieFor(hostKey, dport, sport, kIpProtoTcp);
       const uint8_t flags = p.tcp->flags;
       bool valid = false;
       if (flags & tcp_flags::kAck) {
@@ -413,72 +482,74 @@ struct RawEngine::Impl {
       if (!v) return;
       Verdict verdict = *v;
       if (ping) verdict.reason = (flags & tcp_flags::kRst) ? Reason::kReset : Reason::kSynAck;
-      complete(static_cast<uint32_t>(static_cast<size_t>(h) * nprobes +
-                                     static_cast<size_t>(tcpIndex[sport])),
-               verdict, ttl, now);
+      complete(slotOf(h, tcpIndex[sport]), verdict, ttl, now);
       return;
     }
     if (p.udp != nullptr) {
-      const int32_t h = hostOf(p.ipv4->src);
+      const int32_t h = hostOf(from);
       const uint16_t sport = ntohs(p.udp->srcPort);
       const uint16_t dport = ntohs(p.udp->dstPort);
       if (h < 0 || udpIndex[sport] < 0) return;
-      const uint32_t hostAddr = (*hosts)[static_cast<size_t>(h)].value;
-      if (dport != sourcePortFor(hostAddr, sport, kIpProtoUdp)) return;
-      complete(static_cast<uint32_t>(static_cast<size_t>(h) * nprobes +
-                                     static_cast<size_t>(udpIndex[sport])),
-               udpReplyVerdict(), ttl, now);
+      if (dport != sourcePortFor(hostKeys[static_cast<size_t>(h)], sport, kIpProtoUdp)) return;
+      complete(slotOf(h, udpIndex[sport]), udpReplyVerdict(), ttl, now);
       return;
     }
     if (p.icmp == nullptr) return;
     const uint8_t type = p.icmp->type;
-    if (type == kIcmpEchoReply || type == kIcmpTimestampReply) {
-      const int32_t h = hostOf(p.ipv4->src);
-      const bool echo = type == kIcmpEchoReply;
-      const int32_t idx = echo ? echoIndex : timestampIndex;
+    const bool echoReply = v6 ? type == kIcmpv6EchoReply : type == kIcmpEchoReply;
+    if (echoReply || (!v6 && type == kIcmpTimestampReply)) {
+      const int32_t h = hostOf(from);
+      const int32_t idx = echoReply ? echoIndex : timestampIndex;
       if (h < 0 || idx < 0) return;
-      const uint32_t hostAddr = (*hosts)[static_cast<size_t>(h)].value;
       const uint16_t id = static_cast<uint16_t>(
-          cookieFor(hostAddr, 0, 0, echo ? kIcmpEchoRequest : kIcmpTimestamp) >> 16);
+          cookieFor(hostKeys[static_cast<size_t>(h)], 0, 0,
+                    echoReply ? kIcmpEchoRequest : kIcmpTimestamp) >> 16);
       if ((ntohl(p.icmp->rest) >> 16) != id) return;
-      complete(static_cast<uint32_t>(static_cast<size_t>(h) * nprobes + static_cast<size_t>(idx)),
-               {PortState::kOpen, echo ? Reason::kEchoReply : Reason::kTimestampReply}, ttl,
+      complete(slotOf(h, idx),
+               {PortState::kOpen, echoReply ? Reason::kEchoReply : Reason::kTimestampReply}, ttl,
                now);
       return;
     }
-    if (type != kIcmpUnreachable) return;
+    if (type != (v6 ? kIcmpv6Unreachable : kIcmpUnreachable)) return;
+    const uint8_t code = v6 ? icmpv4CodeFor(p.icmp->code) : p.icmp->code;
     ParsedPacket q;
-    if (!parsePacket(p.payload, LinkType::kRawIp, q) || q.ipv4 == nullptr) return;
-    if (q.ipv4->src != cfg.source.networkOrder()) return;
-    const int32_t h = hostOf(q.ipv4->dst);
+    if (!parsePacket(p.payload, LinkType::kRawIp, q)) return;
+    AddrKey quotedDst;
+    if (v6) {
+      if (q.ipv6 == nullptr || keyOfWire(q.ipv6->src) != srcMapped) return;
+      quotedDst = keyOfWire(q.ipv6->dst);
+    } else {
+      if (q.ipv4 == nullptr || q.ipv4->src != cfg.source.v4addr.networkOrder()) return;
+      quotedDst = mapIpv4(ntohl(q.ipv4->dst));
+    }
+    const int32_t h = hostOf(quotedDst);
     uint16_t qs = 0;
     uint16_t qd = 0;
     if (h < 0 || !q.ports(qs, qd)) return;
-    const uint32_t hostAddr = (*hosts)[static_cast<size_t>(h)].value;
+    const AddrKey& hostKey = hostKeys[static_cast<size_t>(h)];
     int32_t idx = -1;
     if (q.protocol == kIpProtoTcp) {
       idx = tcpIndex[qd];
       uint32_t seq = 0;
-      if (idx < 0 || qs != sourcePortFor(hostAddr, qd, kIpProtoTcp) || !q.tcpSeq(seq) ||
-          seq != cookieFor(hostAddr, qs, qd, kIpProtoTcp)) {
+      if (idx < 0 || qs != sourcePortFor(hostKey, qd, kIpProtoTcp) || !q.tcpSeq(seq) ||
+          seq != cookieFor(hostKey, qs, qd, kIpProtoTcp)) {
         return;
       }
     } else if (q.protocol == kIpProtoUdp) {
       idx = udpIndex[qd];
-      if (idx < 0 || qs != sourcePortFor(hostAddr, qd, kIpProtoUdp)) return;
+      if (idx < 0 || qs != sourcePortFor(hostKey, qd, kIpProtoUdp)) return;
     } else {
       return;
     }
     std::optional<Verdict> v;
     if (ping) {
       // An error from the target itself proves it is up; one from a router proves nothing.
-      if (p.ipv4->src == q.ipv4->dst) v = Verdict{PortState::kOpen, Reason::kPortUnreach};
+      if (from == quotedDst) v = Verdict{PortState::kOpen, Reason::kPortUnreach};
     } else {
-      v = icmpUnreachableVerdict(cfg.scanType, p.icmp->code);
+      v = icmpUnreachableVerdict(cfg.scanType, code);
     }
     if (!v) return;
-    complete(static_cast<uint32_t>(static_cast<size_t>(h) * nprobes + static_cast<size_t>(idx)),
-             *v, ttl, now);
+    complete(slotOf(h, idx), *v, ttl, now);
   }
 
   static void pcapCallback(u_char* user, const pcap_pkthdr* hdr, const u_char* bytes) {
@@ -517,8 +588,11 @@ void RawEngine::configure(ScanType type, int maxRetries) {
 std::unique_ptr<RawEngine> RawEngine::open(const EngineConfig& cfg, std::string& error) {
   auto impl = std::make_unique<Impl>();
   impl->cfg = cfg;
-  impl->srcMapped = mapIpv4(cfg.source.value);
-  impl->rawFd.reset(::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
+  impl->srcMapped = keyOf(cfg.source);
+  impl->v6 = cfg.source.v6;
+  // An IPPROTO_RAW socket of either family takes the whole IP header from us.
+  impl->rawFd.reset(
+      ::socket(impl->v6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
   if (!impl->rawFd) {
     error = std::string("cannot open a raw socket: ") + std::strerror(errno);
     return nullptr;
@@ -556,7 +630,9 @@ std::unique_ptr<RawEngine> RawEngine::open(const EngineConfig& cfg, std::string&
       return nullptr;
   }
   // Only what is addressed to us; lo carries both directions and the cookie check sorts them.
-  const std::string filter = "ip dst host " + cfg.source.toString() + " and (tcp or udp or icmp)";
+  const std::string filter =
+      impl->v6 ? "ip6 dst host " + cfg.source.toString() + " and (tcp or udp or icmp6)"
+               : "ip dst host " + cfg.source.toString() + " and (tcp or udp or icmp)";
   bpf_program prog{};
   if (pcap_compile(pc, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0 ||
       pcap_setfilter(pc, &prog) != 0) {
@@ -579,7 +655,7 @@ std::unique_ptr<RawEngine> RawEngine::open(const EngineConfig& cfg, std::string&
   return std::unique_ptr<RawEngine>(new RawEngine(std::move(impl)));
 }
 
-std::vector<SlotOutcome> RawEngine::run(const std::vector<net::Ipv4Address>& hosts,
+std::vector<SlotOutcome> RawEngine::run(const std::vector<Address>& hosts,
                                         const std::vector<ProbeDef>& probes,
                                         std::vector<HostTiming>& timing) {
   Impl& m = *impl_;
@@ -596,7 +672,11 @@ std::vector<SlotOutcome> RawEngine::run(const std::vector<net::Ipv4Address>& hos
   m.nprobes = nprobes;
   m.hostIndex.clear();
   m.hostIndex.reserve(nhosts * 2);
-  for (size_t i = 0; i < nhosts; ++i) m.hostIndex.emplace(hosts[i].value, static_cast<uint32_t>(i));
+  m.hostKeys.resize(nhosts);
+  for (size_t i = 0; i < nhosts; ++i) {
+    m.hostKeys[i] = keyOf(hosts[i]);
+    m.hostIndex.emplace(m.hostKeys[i], static_cast<uint32_t>(i));
+  }
   m.tcpIndex.assign(65536, -1);
   m.udpIndex.assign(65536, -1);
   m.echoIndex = -1;
@@ -648,7 +728,8 @@ std::vector<SlotOutcome> RawEngine::run(const std::vector<net::Ipv4Address>& hos
   std::thread receiver([&m] { m.receiveLoop(); });
 
   const unsigned txThreads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
-  TxPool pool(m.rawFd.get(), txThreads);
+  const unsigned scopeId = cfg.iface.empty() ? 0 : if_nametoindex(cfg.iface.c_str());
+  TxPool pool(m.rawFd.get(), m.v6, scopeId, txThreads);
   SendBatch batch(pool);
   std::deque<Pending> pending;
   std::deque<uint32_t> retries;

@@ -1,6 +1,6 @@
 #pragma once
 // The raw-socket scan engine: a sender (IPPROTO_RAW socket, sendmmsg batches) and a receiver
-// (libpcap on the outgoing interface) running apart, joined only by a fixed array of per-probe
+// (libpcap on the outgoing interface) running apart, for IPv4 or IPv6 (one family per engine), joined only by a fixed array of per-probe
 // slots. Replies are matched statelessly by the keyed cookie in the source port and sequence
 // number; timing follows nmap (RFC 6298 RTO, congestion window, adaptive retries, rates).
 
@@ -18,6 +18,7 @@
 namespace portcullis::scan {
 
 struct ProbeDef {
+  // Echo is ICMPv6 echo on an IPv6 engine; timestamp exists only in ICMPv4.
   enum class Kind : uint8_t { kTcp, kUdp, kIcmpEcho, kIcmpTimestamp };
   Kind kind = Kind::kTcp;
   uint8_t tcpFlags = 0;
@@ -41,8 +42,8 @@ struct EngineConfig {
   int ttl = 64;                        // --ttl
   size_t dataLength = 0;               // --data-length: random bytes after the header
   size_t fragmentSize = 0;             // -f / --mtu: IP payload bytes per fragment, 0 = off
-  net::Ipv4Address source;             // our address (or -S)
-  std::vector<net::Ipv4Address> decoys;  // -D, in order
+  Address source;                      // our address (or -S); its family is the engine's
+  std::vector<net::Ipv4Address> decoys;  // -D, in order (IPv4 only)
   size_t mePosition = 0;                 // where the real probe goes among the decoys
   std::string iface;
   bool loopback = false;
@@ -76,7 +77,7 @@ class RawEngine {
 
   /// Sends every probe to every host and waits for the answers. Outcomes are indexed
   /// host * probes.size() + probe; `timing` gets one entry per host.
-  std::vector<SlotOutcome> run(const std::vector<net::Ipv4Address>& hosts,
+  std::vector<SlotOutcome> run(const std::vector<Address>& hosts,
                                const std::vector<ProbeDef>& probes,
                                std::vector<HostTiming>& timing);
 

@@ -83,14 +83,13 @@ int runScan(const Options& opts) {
     if (!expandTargetSpec(s, topts, targets, error)) return fail(error);
   }
 
-  // Scan types and privilege: nmap's default is SYN when privileged, connect otherwise (and
-  // connect for IPv6, which the raw engine does not speak yet).
+  // Scan types and privilege: nmap's default is SYN when privileged, connect otherwise.
   const bool privileged = haveRawPrivilege();
   const bool v6 = std::any_of(targets.begin(), targets.end(),
                               [](const Target& t) { return t.address.v6; });
   std::optional<ScanType> tcpType = opts.tcpScan;
   if (!tcpType && !opts.udpScan && !opts.pingOnly) {
-    tcpType = privileged && !v6 ? ScanType::kSyn : ScanType::kConnect;
+    tcpType = privileged ? ScanType::kSyn : ScanType::kConnect;
   }
   if (tcpType == ScanType::kIdle) {
     return fail("idle scan (-sI) is not implemented yet; use -sS or -sT");
@@ -105,9 +104,10 @@ int runScan(const Options& opts) {
     return fail(what + " needs raw-socket privilege (root or CAP_NET_RAW); run as root, or use "
                 "-sT for a connect scan");
   }
-  if (v6 && needRaw) {
-    return fail("raw IPv6 scans are not implemented yet; use -sT for IPv6 targets");
-  }
+  // IPv6 probes are never fragmented by -f here (nmap's IPv6 -f adds a fragment header; the
+  // detector's tests need only IPv4 fragments) and decoys are IPv4 addresses.
+  if (v6 && opts.fragmentSize > 0) return fail("-f/--mtu is supported for IPv4 targets only");
+  if (v6 && !opts.decoys.empty()) return fail("-D decoys are supported for IPv4 targets only");
 
   // Ports.
   std::vector<uint16_t> tcpPorts;
@@ -166,9 +166,15 @@ int runScan(const Options& opts) {
       continue;
     }
     if (!opts.spoofSource.empty()) {
-      const auto s = net::Ipv4Address::parse(opts.spoofSource);
-      if (!s) return fail("bad -S address '" + opts.spoofSource + "'");
-      r.source.v4addr = *s;
+      if (r.source.v6) {
+        const auto s = net::Ipv6Address::parse(opts.spoofSource);
+        if (!s) return fail("bad -S address '" + opts.spoofSource + "' for an IPv6 target");
+        r.source.v6addr = *s;
+      } else {
+        const auto s = net::Ipv4Address::parse(opts.spoofSource);
+        if (!s) return fail("bad -S address '" + opts.spoofSource + "' for an IPv4 target");
+        r.source.v4addr = *s;
+      }
     }
     const auto key = std::make_pair(r.iface, r.source.toString());
     auto it = routeIndex.find(key);
@@ -225,12 +231,12 @@ int runScan(const Options& opts) {
     ecfg.ttl = opts.ttl;
     ecfg.dataLength = opts.dataLength;
     ecfg.fragmentSize = opts.fragmentSize;
-    ecfg.source = rg.route.source.v4addr;
+    ecfg.source = rg.route.source;
     ecfg.decoys = decoys;
     ecfg.mePosition = mePosition;
     ecfg.iface = rg.route.iface;
     ecfg.loopback = rg.route.loopback;
-    const bool rawOk = privileged && !rg.route.source.v6;
+    const bool rawOk = privileged;
 
     std::unique_ptr<RawEngine> engine;
     if (rawOk) {
@@ -244,12 +250,10 @@ int runScan(const Options& opts) {
     for (size_t g0 = 0; g0 < rg.members.size(); g0 += groupSize) {
       const size_t g1 = std::min(rg.members.size(), g0 + groupSize);
       std::vector<HostResult> results(g1 - g0);
-      std::vector<net::Ipv4Address> v4hosts;
       std::vector<Address> addrs;
       for (size_t k = g0; k < g1; ++k) {
         results[k - g0].target = targets[rg.members[k]];
         addrs.push_back(targets[rg.members[k]].address);
-        v4hosts.push_back(targets[rg.members[k]].address.v4addr);
       }
       const double groupStart = epochNow();
       for (auto& r : results) r.startTime = groupStart;
@@ -265,14 +269,15 @@ int runScan(const Options& opts) {
         std::vector<SlotOutcome> outcomes;
         size_t nprobes = 0;
         if (engine) {
-          // nmap's default probes for a privileged scan: echo, SYN to 443, ACK to 80, timestamp.
+          // nmap's default probes for a privileged scan: echo, SYN to 443, ACK to 80, and an
+          // ICMP timestamp request (IPv4 only: ICMPv6 has none).
           std::vector<ProbeDef> pings = {
               {ProbeDef::Kind::kIcmpEcho, 0, 0},
               {ProbeDef::Kind::kTcp, net::tcp_flags::kSyn, 443},
-              {ProbeDef::Kind::kTcp, net::tcp_flags::kAck, 80},
-              {ProbeDef::Kind::kIcmpTimestamp, 0, 0}};
+              {ProbeDef::Kind::kTcp, net::tcp_flags::kAck, 80}};
+          if (!rg.route.source.v6) pings.push_back({ProbeDef::Kind::kIcmpTimestamp, 0, 0});
           engine->configure(ScanType::kPing, std::min(opts.timing.maxRetries, 1));
-          outcomes = engine->run(v4hosts, pings, timing);
+          outcomes = engine->run(addrs, pings, timing);
           nprobes = pings.size();
         } else {
           ConnectConfig ccfg;
@@ -332,8 +337,8 @@ int runScan(const Options& opts) {
             }
           }
           engine->configure(type, opts.timing.maxRetries);
-          std::vector<net::Ipv4Address> hs;
-          for (size_t h : upIdx) hs.push_back(results[h].target.address.v4addr);
+          std::vector<Address> hs;
+          for (size_t h : upIdx) hs.push_back(results[h].target.address);
           outcomes = engine->run(hs, probes, timing);
         }
         const Protocol proto = type == ScanType::kUdp ? Protocol::kUdp : Protocol::kTcp;

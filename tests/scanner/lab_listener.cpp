@@ -4,7 +4,8 @@
 //
 //   pcs_lab_listener --tcp 22,80 --udp 53 [--udp-silent 69] [--bind ADDR]
 // --udp-silent ports are bound but never answer: the kernel sends no port-unreachable, so a UDP
-// scan sees open|filtered.
+// scan sees open|filtered. Without --bind (an IPv4 address) every socket is dual-stack, so the
+// same ports are open over IPv4 and IPv6.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -33,15 +34,31 @@ std::vector<int> parsePorts(const char* s) {
 }
 
 int openSocket(int type, int port, in_addr_t addr) {
-  const int fd = socket(AF_INET, type, 0);
+  // A kernel without IPv6 leaves us the IPv4 socket.
+  int fd = addr == htonl(INADDR_ANY) ? socket(AF_INET6, type, 0) : -1;
+  const bool dual = fd >= 0;
+  if (!dual) fd = socket(AF_INET, type, 0);
   if (fd < 0) return -1;
   const int one = 1;
+  const int zero = 0;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons(static_cast<uint16_t>(port));
-  sin.sin_addr.s_addr = addr;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) != 0) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (dual) {
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(static_cast<uint16_t>(port));
+    sin6->sin6_addr = in6addr_any;
+    len = sizeof(sockaddr_in6);
+  } else {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(static_cast<uint16_t>(port));
+    sin->sin_addr.s_addr = addr;
+    len = sizeof(sockaddr_in);
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     std::fprintf(stderr, "pcs_lab_listener: bind %d: %s\n", port, std::strerror(errno));
     std::exit(1);
   }
@@ -88,7 +105,7 @@ int main(int argc, char** argv) {
         if (c >= 0) close(c);
       } else {
         char buf[2048];
-        sockaddr_in from{};
+        sockaddr_storage from{};
         socklen_t flen = sizeof(from);
         const ssize_t n = recvfrom(fds[i].fd, buf, sizeof(buf), 0,
                                    reinterpret_cast<sockaddr*>(&from), &flen);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Namespace lab for portcullis-scan: a scanner namespace and a target namespace joined by a veth
-# pair in 198.18.0.0/24 (RFC 2544 benchmarking space), no default route anywhere, so no probe can
+# pair in 198.18.0.0/24 (RFC 2544 benchmarking space) and fd00:198:18::/64 (unique local), no
+# default route anywhere, so no probe can
 # leave the machine. The target runs open TCP/UDP services (pcs_lab_listener), closed ports, and
 # "filtered" TCP ports whose replies are blackholed by policy routing (Debian's base system has
 # neither iptables nor nft, and these kernels lack tc's u32/flower classifiers; an `ip rule ...
@@ -46,6 +47,8 @@ IF_S=pcs-a$id
 IF_T=pcs-b$id
 SRC=198.18.0.1
 DST=198.18.0.2
+SRC6=fd00:198:18::1
+DST6=fd00:198:18::2
 WORK=$(mktemp -d /tmp/pcs-lab.XXXXXX)
 LPID=""
 
@@ -61,12 +64,15 @@ trap 'exit 130' INT TERM
 ip netns add "$NS_S" && ip netns add "$NS_T" &&
   ip link add "$IF_S" netns "$NS_S" type veth peer name "$IF_T" netns "$NS_T" &&
   ip -n "$NS_S" addr add $SRC/24 dev "$IF_S" && ip -n "$NS_T" addr add $DST/24 dev "$IF_T" &&
+  ip -n "$NS_S" addr add $SRC6/64 dev "$IF_S" nodad &&
+  ip -n "$NS_T" addr add $DST6/64 dev "$IF_T" nodad &&
   ip -n "$NS_S" link set lo up && ip -n "$NS_T" link set lo up &&
   ip -n "$NS_S" link set "$IF_S" up && ip -n "$NS_T" link set "$IF_T" up || {
   echo "FAIL: lab setup"; exit 1; }
 for ns in "$NS_S" "$NS_T"; do
   ip netns exec "$ns" sysctl -qw net.ipv4.icmp_ratelimit=0
-  if ip -n "$ns" route show | grep -q '^default'; then echo "FAIL: default route in $ns"; exit 1; fi
+  if ip -n "$ns" route show | grep -q '^default' || ip -n "$ns" -6 route show | grep -q '^default'
+  then echo "FAIL: default route in $ns"; exit 1; fi
 done
 
 # Ports. TCP: open 22 80 3306; closed 21 23 8080; filtered 110 (closed behind the filter) and
@@ -76,6 +82,7 @@ TCP_PORTS=21,22,23,80,110,143,3306,8080
 UDP_PORTS=53,69,123,161
 for p in 110 143; do
   ip -n "$NS_T" rule add priority 10 ipproto tcp sport $p blackhole || { echo "FAIL: ip rule"; exit 1; }
+  ip -n "$NS_T" -6 rule add priority 10 ipproto tcp sport $p blackhole || { echo "FAIL: ip -6 rule"; exit 1; }
 done
 ip netns exec "$NS_T" "$LISTENER" --tcp 22,80,143,3306 --udp 53 --udp-silent 69 \
   >"$WORK/listener.out" 2>&1 &
@@ -105,12 +112,15 @@ run_scan() {  # out-prefix args...
   ip netns exec "$NS_S" "$SCAN" "$@" -oG "$out.gnmap" -oX "$out.xml" >"$out.txt" 2>"$out.err"
 }
 
+# The address check_scan aims at; the IPv6 pass sets it to $DST6 (nmap then needs -6).
+TARGET=$DST
+NMAP_FAMILY=()
 HAVE_NMAP=0; command -v nmap >/dev/null && HAVE_NMAP=1
 HAVE_NDIFF=0; command -v ndiff >/dev/null && HAVE_NDIFF=1
 
 check_scan() {  # name flag protocol-ports expected-file extra-args...
   local name=$1 flag=$2 ports=$3 expected=$4; shift 4
-  if ! run_scan "$WORK/$name" "$flag" -T4 -p "$ports" "$@" $DST; then
+  if ! run_scan "$WORK/$name" "$flag" -T4 -p "$ports" "$@" "$TARGET"; then
     FAIL "$name: portcullis-scan exited non-zero: $(head -1 "$WORK/$name.err")"
     return
   fi
@@ -129,15 +139,15 @@ check_scan() {  # name flag protocol-ports expected-file extra-args...
   fi
   if command -v xsltproc >/dev/null && [ -f /usr/share/nmap/nmap.xsl ]; then
     if xsltproc -o "$WORK/$name.html" "$WORK/$name.xml" 2>"$WORK/$name.xslterr" &&
-      grep -q "198.18.0.2" "$WORK/$name.html"; then
+      grep -q "$TARGET" "$WORK/$name.html"; then
       PASS "$name: xsltproc renders -oX with nmap.xsl"
     else
       FAIL "$name: xsltproc failed: $(head -1 "$WORK/$name.xslterr")"
     fi
   fi
   if [ $HAVE_NMAP = 1 ] && [ -z "$*" ]; then
-    ip netns exec "$NS_S" nmap "$flag" -T4 -p "$ports" -oG "$WORK/$name.nmap.gnmap" \
-      -oX "$WORK/$name.nmap.xml" $DST >/dev/null 2>&1
+    ip netns exec "$NS_S" nmap "${NMAP_FAMILY[@]}" "$flag" -T4 -p "$ports" \
+      -oG "$WORK/$name.nmap.gnmap" -oX "$WORK/$name.nmap.xml" "$TARGET" >/dev/null 2>&1
     ports_of "$WORK/$name.nmap.gnmap" >"$WORK/$name.nmap.got"
     if diff -u "$WORK/$name.nmap.got" "$WORK/$name.got" >"$WORK/$name.nmapdiff"; then
       PASS "$name: agrees with nmap port for port"
@@ -168,6 +178,15 @@ for flag in -sS -sT -sN -sF -sX -sM -sA -sW; do
 done
 for p in ${UDP_PORTS//,/ }; do echo "$p/${UDP_EXPECT[$p]}"; done | sort -n >"$WORK/exp-sU"
 check_scan "udp-sU" -sU "$UDP_PORTS" "$WORK/exp-sU"
+# The same lab over IPv6: raw IPv6 probes, ICMPv6 errors, the same states.
+TARGET=$DST6
+NMAP_FAMILY=(-6)
+for flag in -sS -sT -sN -sF -sX -sM -sA -sW; do
+  check_scan "ipv6-tcp$flag" "$flag" "$TCP_PORTS" "$WORK/exp$flag"
+done
+check_scan "ipv6-udp-sU" -sU "$UDP_PORTS" "$WORK/exp-sU"
+TARGET=$DST
+NMAP_FAMILY=()
 [ $HAVE_NMAP = 1 ] || SKIP "nmap comparison: nmap not installed"
 [ $HAVE_NDIFF = 1 ] || SKIP "ndiff comparison: ndiff not installed (Debian package ndiff)"
 
@@ -202,6 +221,14 @@ if grep -q "Host: $DST ().*Status: Up" "$WORK/ping.gnmap" &&
   PASS "-sn: $DST up, 198.18.0.3 (nobody) not up"
 else
   FAIL "-sn: wrong discovery result: $(grep Status "$WORK/ping.gnmap" | paste -sd' ')"
+fi
+
+ip netns exec "$NS_S" "$SCAN" -sn $DST6 fd00:198:18::3 -oG "$WORK/ping6.gnmap" >/dev/null 2>&1
+if grep -q "Host: $DST6 ().*Status: Up" "$WORK/ping6.gnmap" &&
+  ! grep -q "Host: fd00:198:18::3 ().*Status: Up" "$WORK/ping6.gnmap"; then
+  PASS "-sn over IPv6: $DST6 up, fd00:198:18::3 (nobody) not up"
+else
+  FAIL "-sn over IPv6: wrong discovery result: $(grep Status "$WORK/ping6.gnmap" | paste -sd' ')"
 fi
 
 # JSON output parses and carries the same states.
