@@ -1,5 +1,6 @@
 # portcullis-scan: core library (unit-tested without root) and the executable.
 add_library(portcullis_scan_core STATIC
+  src/arp_ping.cpp
   src/classify.cpp
   src/cli.cpp
   src/connect_engine.cpp

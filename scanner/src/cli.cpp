@@ -101,6 +101,9 @@ ParseResult parseCommandLine(int argc, char** argv, Options& opts, std::string& 
   app.add_option("--sI", opts.zombie, "-sI ZOMBIE[:PORT]: idle scan")->group("SCAN TECHNIQUES");
   app.add_flag("--Pn", opts.noPing, "-Pn: treat all hosts as up, skip discovery")
       ->group("HOST DISCOVERY");
+  app.add_flag("--disable-arp-ping,--send-ip", opts.disableArpPing,
+               "Discover local-network hosts with IP probes instead of ARP")
+      ->group("HOST DISCOVERY");
   app.add_flag("-n", opts.noResolve, "Never resolve names")->group("HOST DISCOVERY");
 
   std::string portSpec;

@@ -17,6 +17,7 @@ struct Options {
   bool udpScan = false;             // -sU
   bool pingOnly = false;            // -sn
   bool noPing = false;              // -Pn
+  bool disableArpPing = false;      // --disable-arp-ping / --send-ip: IP probes on the local net
   std::string zombie;               // -sI
   bool portsGiven = false;
   PortLists ports;

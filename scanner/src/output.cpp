@@ -120,13 +120,17 @@ class NormalWriter : public ReportWriter {
     } else {
       out_ << "Host is up.\n";
     }
+    // nmap has an OUI table for the vendor; we do not ship one.
+    const std::string macLine =
+        h.mac ? "MAC Address: " + h.mac->toString() + " (Unknown)\n" : std::string();
     if (h.timedOut) {
-      out_ << "Skipping host " << h.target.address.toString() << " due to host timeout\n\n";
+      out_ << "Skipping host " << h.target.address.toString() << " due to host timeout\n"
+           << macLine << "\n";
       out_.flush();
       return;
     }
     if (h.ports.empty()) {
-      out_ << "\n";
+      out_ << macLine << "\n";
       out_.flush();
       return;
     }
@@ -161,7 +165,7 @@ class NormalWriter : public ReportWriter {
              << serviceName(p.port, p.protocol) << "\n";
       }
     }
-    out_ << "\n";
+    out_ << macLine << "\n";
     out_.flush();
   }
 
@@ -214,6 +218,7 @@ class XmlWriter : public ReportWriter {
          << reasonName(h.upReason) << "\" reason_ttl=\"" << int{h.upTtl} << "\"/>\n";
     out_ << "<address addr=\"" << h.target.address.toString() << "\" addrtype=\""
          << (h.target.address.v6 ? "ipv6" : "ipv4") << "\"/>\n";
+    if (h.mac) out_ << "<address addr=\"" << h.mac->toString() << "\" addrtype=\"mac\"/>\n";
     out_ << "<hostnames>\n";
     if (!h.target.hostname.empty()) {
       out_ << "<hostname name=\"" << xmlEscape(h.target.hostname) << "\" type=\"user\"/>\n";
@@ -353,6 +358,7 @@ class JsonWriter : public ReportWriter {
     j["status"] = h.up ? "up" : "down";
     j["reason"] = reasonName(h.upReason);
     if (h.latencySeconds >= 0) j["latency"] = h.latencySeconds;
+    if (h.mac) j["mac"] = h.mac->toString();
     if (h.timedOut) j["timedout"] = true;
     nlohmann::json ports = nlohmann::json::array();
     std::vector<PortResult> sorted = h.ports;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <random>
 
+#include "arp_ping.h"
 #include "connect_engine.h"
 #include "net_util.h"
 #include "output.h"
@@ -250,11 +251,7 @@ int runScan(const Options& opts) {
     for (size_t g0 = 0; g0 < rg.members.size(); g0 += groupSize) {
       const size_t g1 = std::min(rg.members.size(), g0 + groupSize);
       std::vector<HostResult> results(g1 - g0);
-      std::vector<Address> addrs;
-      for (size_t k = g0; k < g1; ++k) {
-        results[k - g0].target = targets[rg.members[k]];
-        addrs.push_back(targets[rg.members[k]].address);
-      }
+      for (size_t k = g0; k < g1; ++k) results[k - g0].target = targets[rg.members[k]];
       const double groupStart = epochNow();
       for (auto& r : results) r.startTime = groupStart;
 
@@ -265,10 +262,46 @@ int runScan(const Options& opts) {
           r.upReason = Reason::kUserSet;
         }
       } else {
+        // nmap's rule: IPv4 neighbours on a directly connected Ethernet segment are found by
+        // ARP, which no host firewall filters; everything else by IP probes.
+        std::vector<size_t> viaArp;
+        std::vector<size_t> viaIp;
+        for (size_t h = 0; h < results.size(); ++h) {
+          const Address& a = results[h].target.address;
+          const bool arp = engine && !a.v6 && !rg.route.loopback && !opts.disableArpPing &&
+                           onLinkEthernet(rg.route.iface, a.v4addr);
+          (arp ? viaArp : viaIp).push_back(h);
+        }
+        if (!viaArp.empty()) {
+          std::vector<net::Ipv4Address> arpHosts;
+          for (size_t h : viaArp) arpHosts.push_back(results[h].target.address.v4addr);
+          ArpConfig acfg;
+          acfg.maxRetries = std::min(opts.timing.maxRetries, 1);
+          acfg.initialTimeoutUs = opts.timing.initialRttTimeoutMs * 1000;
+          acfg.minTimeoutUs = opts.timing.minRttTimeoutMs * 1000;
+          acfg.maxTimeoutUs = opts.timing.maxRttTimeoutMs * 1000;
+          acfg.maxRate = opts.timing.maxRate;
+          const auto replies =
+              arpPing(rg.route.iface, rg.route.source.v4addr, arpHosts, acfg, error);
+          if (!replies) return fail(error);
+          for (size_t k = 0; k < viaArp.size(); ++k) {
+            const ArpReply& a = (*replies)[k];
+            if (!a.answered) continue;
+            HostResult& r = results[viaArp[k]];
+            r.up = true;
+            r.upReason = Reason::kArpResponse;
+            r.mac = a.mac;
+            r.latencySeconds = static_cast<double>(a.rttUs) / 1e6;
+          }
+        }
+        std::vector<Address> ipAddrs;
+        for (size_t h : viaIp) ipAddrs.push_back(results[h].target.address);
         std::vector<HostTiming> timing;
         std::vector<SlotOutcome> outcomes;
         size_t nprobes = 0;
-        if (engine) {
+        if (ipAddrs.empty()) {
+          // every host was asked by ARP
+        } else if (engine) {
           // nmap's default probes for a privileged scan: echo, SYN to 443, ACK to 80, and an
           // ICMP timestamp request (IPv4 only: ICMPv6 has none).
           std::vector<ProbeDef> pings = {
@@ -277,7 +310,7 @@ int runScan(const Options& opts) {
               {ProbeDef::Kind::kTcp, net::tcp_flags::kAck, 80}};
           if (!rg.route.source.v6) pings.push_back({ProbeDef::Kind::kIcmpTimestamp, 0, 0});
           engine->configure(ScanType::kPing, std::min(opts.timing.maxRetries, 1));
-          outcomes = engine->run(addrs, pings, timing);
+          outcomes = engine->run(ipAddrs, pings, timing);
           nprobes = pings.size();
         } else {
           ConnectConfig ccfg;
@@ -285,24 +318,25 @@ int runScan(const Options& opts) {
           ccfg.timing.maxRetries = std::min(ccfg.timing.maxRetries, 1);
           ccfg.scanType = ScanType::kPing;
           ccfg.iface = opts.iface;
-          outcomes = runConnectScan(addrs, {80, 443}, ccfg, timing);
+          outcomes = runConnectScan(ipAddrs, {80, 443}, ccfg, timing);
           nprobes = 2;
         }
-        for (size_t h = 0; h < results.size(); ++h) {
+        for (size_t k = 0; k < ipAddrs.size(); ++k) {
+          HostResult& r = results[viaIp[k]];
           for (size_t p = 0; p < nprobes; ++p) {
-            const auto& o = outcomes[h * nprobes + p];
+            const auto& o = outcomes[k * nprobes + p];
             if (o.answered) {
-              results[h].up = true;
-              results[h].upReason = o.verdict.reason;
-              results[h].upTtl = o.ttl;
+              r.up = true;
+              r.upReason = o.verdict.reason;
+              r.upTtl = o.ttl;
               break;
             }
           }
-          if (results[h].up && timing[h].srttUs > 0) {
-            results[h].latencySeconds = static_cast<double>(timing[h].srttUs) / 1e6;
-            results[h].srttUs = timing[h].srttUs;
-            results[h].rttvarUs = timing[h].rttvarUs;
-            results[h].rtoUs = timing[h].rtoUs;
+          if (r.up && timing[k].srttUs > 0) {
+            r.latencySeconds = static_cast<double>(timing[k].srttUs) / 1e6;
+            r.srttUs = timing[k].srttUs;
+            r.rttvarUs = timing[k].rttvarUs;
+            r.rtoUs = timing[k].rtoUs;
           }
         }
       }

@@ -2,6 +2,7 @@
 // Vocabulary shared by the scanner's parts: scan types, port states, results.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -97,6 +98,7 @@ struct HostResult {
   uint8_t upTtl = 0;
   double latencySeconds = -1;  // smoothed RTT, -1 if unknown
   int64_t srttUs = 0;
+  std::optional<net::MacAddress> mac;  // from an ARP reply on the local segment
   int64_t rttvarUs = 0;
   int64_t rtoUs = 0;
   double startTime = 0;  // epoch seconds

@@ -214,13 +214,35 @@ else
   SKIP "decoy capture: tcpdump not installed"
 fi
 
-# Host discovery.
-ip netns exec "$NS_S" "$SCAN" -sn $DST 198.18.0.3 -oG "$WORK/ping.gnmap" >/dev/null 2>&1
+# Host discovery. The target is on the scanner's Ethernet segment, so -sn asks by ARP (as nmap
+# does) and reports the MAC address; --disable-arp-ping falls back to IP probes.
+ip netns exec "$NS_S" "$SCAN" -sn $DST 198.18.0.3 -oG "$WORK/ping.gnmap" -oX "$WORK/ping.xml" \
+  >"$WORK/ping.txt" 2>&1
+TARGET_MAC=$(ip -n "$NS_T" -br link show "$IF_T" | awk '{print toupper($3)}')
 if grep -q "Host: $DST ().*Status: Up" "$WORK/ping.gnmap" &&
   ! grep -q "Host: 198.18.0.3 ().*Status: Up" "$WORK/ping.gnmap"; then
   PASS "-sn: $DST up, 198.18.0.3 (nobody) not up"
 else
   FAIL "-sn: wrong discovery result: $(grep Status "$WORK/ping.gnmap" | paste -sd' ')"
+fi
+if grep -q 'reason="arp-response"' "$WORK/ping.xml" &&
+  grep -q "<address addr=\"$TARGET_MAC\" addrtype=\"mac\"/>" "$WORK/ping.xml" &&
+  grep -q "MAC Address: $TARGET_MAC" "$WORK/ping.txt"; then
+  PASS "-sn on the local segment: ARP reply, MAC $TARGET_MAC reported"
+else
+  FAIL "-sn on the local segment: no arp-response with MAC $TARGET_MAC: $(grep -E 'status|mac' "$WORK/ping.xml" | paste -sd' ')"
+fi
+if [ $HAVE_NMAP = 1 ]; then
+  nmap_mac=$(ip netns exec "$NS_S" nmap -sn -n $DST 2>/dev/null | awk '/MAC Address/ {print $3}')
+  if [ "$nmap_mac" = "$TARGET_MAC" ]; then PASS "-sn: nmap reports the same MAC ($nmap_mac)"
+  else FAIL "-sn: nmap reports MAC '$nmap_mac', we expected $TARGET_MAC"; fi
+fi
+ip netns exec "$NS_S" "$SCAN" -sn --disable-arp-ping $DST -oX "$WORK/ping-ip.xml" >/dev/null 2>&1
+if grep -q 'state="up" reason="echo-reply"' "$WORK/ping-ip.xml" &&
+  ! grep -q 'addrtype="mac"' "$WORK/ping-ip.xml"; then
+  PASS "-sn --disable-arp-ping: up by ICMP echo reply, no MAC"
+else
+  FAIL "-sn --disable-arp-ping: $(grep -E 'status' "$WORK/ping-ip.xml" | paste -sd' ')"
 fi
 
 ip netns exec "$NS_S" "$SCAN" -sn $DST6 fd00:198:18::3 -oG "$WORK/ping6.gnmap" >/dev/null 2>&1

@@ -88,5 +88,22 @@ check() {  # name fd-limit scan-args...
 check syn-scan 1024 -sS
 check connect-scan 256 -sT
 
+# The same 2000 hosts as neighbours on the scanner's segment: discovery by ARP.
+ip -n "$NS_S" route del 198.19.0.0/21 via 198.18.0.2 &&
+  ip -n "$NS_S" addr add 198.19.7.254/21 dev pcs-c$id || { echo "FAIL: on-link setup"; exit 1; }
+start=$(date +%s.%N)
+( ulimit -n 256
+  exec ip netns exec "$NS_S" timeout 600 "$SCAN" -sn -T4 -iL "$WORK/targets" \
+    -oG "$WORK/arp.gnmap" -oX "$WORK/arp.xml" >"$WORK/arp.out" 2>"$WORK/arp.err" )
+rc=$?
+secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
+up=$(grep -c 'Status: Up' "$WORK/arp.gnmap")
+arp=$(grep -c 'reason="arp-response"' "$WORK/arp.xml")
+if [ $rc -eq 0 ] && [ "$up" -eq $N ] && [ "$arp" -eq $N ]; then
+  PASS "arp-discovery: $N on-link hosts up by ARP reply in ${secs}s (fd limit 256)"
+else
+  FAIL "arp-discovery: exit $rc, up=$up, arp-response=$arp, wanted $N: $(head -1 "$WORK/arp.err")"
+fi
+
 echo "many_targets_test: $pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]

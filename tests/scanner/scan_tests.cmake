@@ -20,3 +20,8 @@ add_test(NAME scanner_many_targets
           $<TARGET_FILE:pcs_lab_listener>)
 set_tests_properties(scanner_many_targets PROPERTIES LABELS "privileged;scanner"
   SKIP_RETURN_CODE 77 TIMEOUT 900 RUN_SERIAL TRUE)
+
+add_executable(arp_test ${_pcs_test_dir}/arp_test.cpp)
+target_link_libraries(arp_test PRIVATE portcullis_scan_core portcullis_warnings GTest::gtest_main)
+set_target_properties(arp_test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${_pcs_test_bin})
+gtest_discover_tests(arp_test PROPERTIES LABELS "unit-scanner")

@@ -1,0 +1,200 @@
+#include "arp_ping.h"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <linux/if_ether.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <netpacket/packet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <unordered_map>
+
+#include "net_util.h"
+#include "packet/ethernet.h"
+#include "timing.h"
+
+namespace portcullis::scan {
+namespace {
+
+constexpr uint16_t kArpOpRequest = 1;
+constexpr uint16_t kArpOpReply = 2;
+constexpr size_t kArpFrameLen = 14 + 28;
+constexpr size_t kMinFrameLen = 60;
+
+int64_t monoUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void put16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+
+uint16_t get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+
+}  // namespace
+
+bool onLinkEthernet(const std::string& iface, net::Ipv4Address dst) {
+  ifaddrs* ifs = nullptr;
+  if (getifaddrs(&ifs) != 0) return false;
+  bool ethernet = false;
+  bool inPrefix = false;
+  for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || iface != i->ifa_name) continue;
+    if (i->ifa_addr->sa_family == AF_PACKET) {
+      const auto* ll = reinterpret_cast<const sockaddr_ll*>(i->ifa_addr);
+      ethernet = ll->sll_hatype == ARPHRD_ETHER && (i->ifa_flags & IFF_LOOPBACK) == 0;
+    } else if (i->ifa_addr->sa_family == AF_INET && i->ifa_netmask != nullptr) {
+      const uint32_t addr = ntohl(reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr);
+      const uint32_t mask =
+          ntohl(reinterpret_cast<const sockaddr_in*>(i->ifa_netmask)->sin_addr.s_addr);
+      // A /32 (or /31 point-to-point) prefix has no neighbours worth an ARP broadcast.
+      if (mask != 0xffffffffu && (addr & mask) == (dst.value & mask) && addr != dst.value) {
+        inPrefix = true;
+      }
+    }
+  }
+  freeifaddrs(ifs);
+  return ethernet && inPrefix;
+}
+
+std::vector<uint8_t> arpRequestFrame(const net::MacAddress& ourMac, net::Ipv4Address ourIp,
+                                     net::Ipv4Address target) {
+  std::vector<uint8_t> f(kMinFrameLen, 0);
+  std::fill(f.begin(), f.begin() + 6, 0xff);  // broadcast
+  std::copy(ourMac.bytes.begin(), ourMac.bytes.end(), f.begin() + 6);
+  put16(&f[12], net::kEtherTypeArp);
+  uint8_t* a = &f[14];
+  put16(a, ARPHRD_ETHER);
+  put16(a + 2, net::kEtherTypeIpv4);
+  a[4] = 6;
+  a[5] = 4;
+  put16(a + 6, kArpOpRequest);
+  std::copy(ourMac.bytes.begin(), ourMac.bytes.end(), a + 8);
+  const uint32_t src = ourIp.networkOrder();
+  std::memcpy(a + 14, &src, 4);
+  // Target hardware address stays zero: that is what we ask for.
+  const uint32_t dst = target.networkOrder();
+  std::memcpy(a + 24, &dst, 4);
+  return f;
+}
+
+bool parseArpReply(const uint8_t* frame, size_t len, net::Ipv4Address& senderIp,
+                   net::MacAddress& senderMac) {
+  if (len < kArpFrameLen || get16(frame + 12) != net::kEtherTypeArp) return false;
+  const uint8_t* a = frame + 14;
+  if (get16(a) != ARPHRD_ETHER || get16(a + 2) != net::kEtherTypeIpv4 || a[4] != 6 || a[5] != 4 ||
+      get16(a + 6) != kArpOpReply) {
+    return false;
+  }
+  std::copy(a + 8, a + 14, senderMac.bytes.begin());
+  uint32_t ip = 0;
+  std::memcpy(&ip, a + 14, 4);
+  senderIp = net::Ipv4Address::fromNetworkOrder(ip);
+  return true;
+}
+
+std::optional<std::vector<ArpReply>> arpPing(const std::string& iface, net::Ipv4Address source,
+                                             const std::vector<net::Ipv4Address>& hosts,
+                                             const ArpConfig& cfg, std::string& error) {
+  UniqueFd fd(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ARP)));
+  if (!fd) {
+    error = std::string("cannot open a packet socket for ARP: ") + std::strerror(errno);
+    return std::nullopt;
+  }
+  const unsigned ifindex = if_nametoindex(iface.c_str());
+  if (ifindex == 0) {
+    error = "no such interface '" + iface + "'";
+    return std::nullopt;
+  }
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, iface.c_str(), IFNAMSIZ - 1);
+  if (ioctl(fd.get(), SIOCGIFHWADDR, &ifr) != 0) {
+    error = "cannot read the MAC address of '" + iface + "': " + std::strerror(errno);
+    return std::nullopt;
+  }
+  net::MacAddress ourMac;
+  std::memcpy(ourMac.bytes.data(), ifr.ifr_hwaddr.sa_data, 6);
+  sockaddr_ll ll{};
+  ll.sll_family = AF_PACKET;
+  ll.sll_protocol = htons(ETH_P_ARP);
+  ll.sll_ifindex = static_cast<int>(ifindex);
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ll), sizeof(ll)) != 0) {
+    error = "cannot bind to '" + iface + "': " + std::strerror(errno);
+    return std::nullopt;
+  }
+  const int rcvbuf = 4 << 20;  // a few thousand replies may arrive in one burst
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+
+  std::vector<ArpReply> replies(hosts.size());
+  std::vector<int64_t> sentUs(hosts.size(), 0);
+  std::unordered_map<uint32_t, size_t> index;
+  index.reserve(hosts.size() * 2);
+  for (size_t i = 0; i < hosts.size(); ++i) index.emplace(hosts[i].value, i);
+  size_t unanswered = index.size();  // duplicates share one slot
+  RttEstimator rtt(cfg.initialTimeoutUs, cfg.minTimeoutUs, cfg.maxTimeoutUs);
+
+  auto drain = [&] {
+    uint8_t buf[256];
+    for (;;) {
+      const ssize_t n = recv(fd.get(), buf, sizeof(buf), MSG_DONTWAIT);
+      if (n < 0) return;
+      net::Ipv4Address ip;
+      net::MacAddress mac;
+      if (!parseArpReply(buf, static_cast<size_t>(n), ip, mac)) continue;
+      const auto it = index.find(ip.value);
+      if (it == index.end() || replies[it->second].answered) continue;
+      ArpReply& r = replies[it->second];
+      r.answered = true;
+      r.mac = mac;
+      r.rttUs = std::max<int64_t>(monoUs() - sentUs[it->second], 1);
+      rtt.addSample(r.rttUs);
+      --unanswered;
+    }
+  };
+
+  for (int round = 0; round <= cfg.maxRetries && unanswered > 0; ++round) {
+    const int64_t roundStart = monoUs();
+    size_t sent = 0;
+    for (const auto& [ip, i] : index) {
+      if (replies[i].answered) continue;
+      if (cfg.maxRate > 0) {
+        // Pace against the round's start, so a slow send never bunches the next ones.
+        const auto due = roundStart + static_cast<int64_t>(static_cast<double>(sent) * 1e6 /
+                                                           cfg.maxRate);
+        const int64_t wait = due - monoUs();
+        if (wait > 0) std::this_thread::sleep_for(std::chrono::microseconds(wait));
+      }
+      const auto frame = arpRequestFrame(ourMac, source, hosts[i]);
+      sentUs[i] = monoUs();
+      for (int tries = 0; tries < 50; ++tries) {
+        if (send(fd.get(), frame.data(), frame.size(), 0) >= 0) break;
+        if (errno != ENOBUFS && errno != EAGAIN) break;
+        std::this_thread::sleep_for(std::chrono::microseconds(200));  // device queue full
+      }
+      ++sent;
+      if (sent % 64 == 0) drain();
+    }
+    const int64_t deadline = monoUs() + rtt.rtoUs();
+    for (int64_t now = monoUs(); unanswered > 0 && now < deadline; now = monoUs()) {
+      pollfd p{fd.get(), POLLIN, 0};
+      const int ms = static_cast<int>(std::max<int64_t>((deadline - now + 999) / 1000, 1));
+      if (poll(&p, 1, ms) > 0) drain();
+    }
+  }
+  // Duplicated targets share their first copy's answer.
+  for (size_t i = 0; i < hosts.size(); ++i) replies[i] = replies[index[hosts[i].value]];
+  return replies;
+}
+
+}  // namespace portcullis::scan
