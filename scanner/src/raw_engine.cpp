@@ -744,6 +744,7 @@ std::vector<SlotOutcome> RawEngine::run(const std::vector<Address>& hosts,
   double minRateTokens = 0;
   double maxRateTokens = 1;
   uint64_t sentProbes = 0;
+  uint64_t retransmissions = 0;
   const bool pingMode = cfg.scanType == ScanType::kPing;
 
   auto giveUp = [&](uint32_t idx) {
@@ -846,6 +847,7 @@ std::vector<SlotOutcome> RawEngine::run(const std::vector<Address>& hosts,
       pending.push_back({idx, sent});
       ++sentNow;
       ++sentProbes;
+      if (tryNo > 0) ++retransmissions;
     }
     batch.flush();
     if (sentNow > 0) {
@@ -883,6 +885,20 @@ std::vector<SlotOutcome> RawEngine::run(const std::vector<Address>& hosts,
 
   m.stopReceiver = true;
   receiver.join();
+  if (cfg.verbose > 0) {
+    // What nmap's -d shows in its own words: how much was resent and whether the capture
+    // kept up (a dropped reply costs a retransmission and shrinks the window).
+    pcap_stat ps{};
+    pcap_stats(m.pcap.get(), &ps);
+    std::lock_guard<std::mutex> lock(m.mu);
+    std::fprintf(stderr,
+                 "raw engine: %llu probes sent (%llu retransmitted) in %.3f s, final window %.0f,"
+                 " RTO %lld us, capture dropped %u\n",
+                 static_cast<unsigned long long>(sentProbes),
+                 static_cast<unsigned long long>(retransmissions),
+                 static_cast<double>(monoUs() - m.runStartUs) / 1e6, m.cwnd,
+                 static_cast<long long>(m.groupRtt->rtoUs()), ps.ps_drop);
+  }
 
   const double endEpoch = epochNow();
   for (size_t i = 0; i < total; ++i) {
