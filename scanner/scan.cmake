@@ -4,6 +4,7 @@ add_library(portcullis_scan_core STATIC
   src/classify.cpp
   src/cli.cpp
   src/connect_engine.cpp
+  src/idle_scan.cpp
   src/net_util.cpp
   src/output.cpp
   src/port_spec.cpp

@@ -12,6 +12,7 @@
 
 #include "arp_ping.h"
 #include "connect_engine.h"
+#include "idle_scan.h"
 #include "net_util.h"
 #include "output.h"
 #include "packet/tcp.h"
@@ -92,9 +93,6 @@ int runScan(const Options& opts) {
   if (!tcpType && !opts.udpScan && !opts.pingOnly) {
     tcpType = privileged ? ScanType::kSyn : ScanType::kConnect;
   }
-  if (tcpType == ScanType::kIdle) {
-    return fail("idle scan (-sI) is not implemented yet; use -sS or -sT");
-  }
   const bool needRaw = (tcpType && isRawType(*tcpType)) || opts.udpScan ||
                        !opts.decoys.empty() || !opts.spoofSource.empty() ||
                        opts.fragmentSize > 0;
@@ -127,6 +125,13 @@ int runScan(const Options& opts) {
   if (!opts.udpScan) udpPorts.clear();
   if (!opts.pingOnly && tcpPorts.empty() && udpPorts.empty()) {
     return fail("no ports to scan for the chosen scan types (check -p's T:/U: prefixes)");
+  }
+
+  // The idle scan's zombie is qualified before any output, so a refused zombie is one line.
+  std::unique_ptr<IdleScanner> idle;
+  if (tcpType == ScanType::kIdle) {
+    idle = openIdleScanner(opts, targets, error);
+    if (!idle) return fail(error);
   }
 
   // Outputs.
@@ -213,6 +218,7 @@ int runScan(const Options& opts) {
   if (!meSeen) mePosition = decoys.size();
 
   outs.begin(info);
+  if (idle) std::cout << idle->banner() << "\n";
   const bool progress = opts.progress || (opts.verbose > 0 && isatty(STDERR_FILENO));
 
   for (size_t i : unroutable) {
@@ -348,6 +354,13 @@ int runScan(const Options& opts) {
       }
       auto scanProtocol = [&](ScanType type, const std::vector<uint16_t>& ports) -> bool {
         if (ports.empty() || upIdx.empty()) return true;
+        if (type == ScanType::kIdle) {
+          for (size_t h : upIdx) {
+            HostResult& r = results[h];
+            if (!idle->scan(r.target.address.v4addr, ports, r.srttUs, r.ports, error)) return false;
+          }
+          return true;
+        }
         std::vector<HostTiming> timing;
         std::vector<SlotOutcome> outcomes;
         if (type == ScanType::kConnect) {

@@ -54,6 +54,8 @@ std::string_view reasonName(Reason r) {
     case Reason::kLocalhost: return "localhost-response";
     case Reason::kSyn: return "syn";
     case Reason::kArpResponse: return "arp-response";
+    case Reason::kNoIpIdChange: return "no-ipid-change";
+    case Reason::kIpIdChange: return "ipid-change";
   }
   return "unknown";
 }

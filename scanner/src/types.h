@@ -58,6 +58,8 @@ enum class Reason : uint8_t {
   kLocalhost,
   kSyn,
   kArpResponse,
+  kNoIpIdChange,  // idle scan: the zombie's IP ID did not move (closed|filtered)
+  kIpIdChange,    // idle scan: it moved (open)
 };
 
 std::string_view scanTypeName(ScanType t);  // nmap's scaninfo type: "syn", "connect", ...
@@ -96,9 +98,9 @@ struct HostResult {
   bool timedOut = false;  // --host-timeout gave up on it: nmap prints no ports for such a host
   Reason upReason = Reason::kNoResponse;
   uint8_t upTtl = 0;
+  std::optional<net::MacAddress> mac;  // from an ARP reply on the local segment
   double latencySeconds = -1;  // smoothed RTT, -1 if unknown
   int64_t srttUs = 0;
-  std::optional<net::MacAddress> mac;  // from an ARP reply on the local segment
   int64_t rttvarUs = 0;
   int64_t rtoUs = 0;
   double startTime = 0;  // epoch seconds

@@ -18,6 +18,11 @@ add_executable(pcs_lab_listener ${_pcs_test_dir}/lab_listener.cpp)
 target_link_libraries(pcs_lab_listener PRIVATE portcullis_warnings)
 set_target_properties(pcs_lab_listener PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${_pcs_test_bin})
 
+# Lab helper: an idle-scan zombie (a user-space host with one global IP ID counter).
+add_executable(pcs_lab_zombie ${_pcs_test_dir}/lab_zombie.cpp)
+target_link_libraries(pcs_lab_zombie PRIVATE portcullis_packet portcullis_warnings)
+set_target_properties(pcs_lab_zombie PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${_pcs_test_bin})
+
 if(TARGET portcullis_scan_core AND EXISTS ${_pcs_test_dir}/scan_tests.cmake)
   include(${_pcs_test_dir}/scan_tests.cmake)
 endif()
