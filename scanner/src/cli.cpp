@@ -132,11 +132,15 @@ ParseResult parseCommandLine(int argc, char** argv, Options& opts, std::string& 
       ->check(CLI::PositiveNumber)
       ->group("TIMING");
   std::string scanDelay;
+  std::string maxScanDelay;
   std::string hostTimeout;
   std::string minRtt;
   std::string maxRtt;
   std::string initRtt;
   app.add_option("--scan-delay", scanDelay, "Delay between probes (e.g. 100ms, 1s)")
+      ->group("TIMING");
+  app.add_option("--max-scan-delay", maxScanDelay,
+                 "Ceiling on the delay grown when probes are dropped (e.g. 20ms)")
       ->group("TIMING");
   app.add_option("--host-timeout", hostTimeout, "Give up on a host after this long")
       ->group("TIMING");
@@ -263,6 +267,7 @@ ParseResult parseCommandLine(int argc, char** argv, Options& opts, std::string& 
     int64_t* dest;
   };
   const TimeArg timeArgs[] = {{scanDelay, "--scan-delay", &opts.timing.scanDelayMs},
+                              {maxScanDelay, "--max-scan-delay", &opts.timing.maxScanDelayMs},
                               {hostTimeout, "--host-timeout", &opts.timing.hostTimeoutMs},
                               {minRtt, "--min-rtt-timeout", &opts.timing.minRttTimeoutMs},
                               {maxRtt, "--max-rtt-timeout", &opts.timing.maxRttTimeoutMs},

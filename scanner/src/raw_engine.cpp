@@ -97,6 +97,7 @@ struct Slot {
   std::atomic<uint8_t> tries{0};
   std::atomic<uint8_t> ttl{0};
   std::atomic<uint32_t> sentUs{0};  // microseconds since the run started, of the latest try
+  std::atomic<uint32_t> prevSentUs{0};  // of the try before it (drop accounting)
 };
 
 struct Pending {
@@ -289,6 +290,9 @@ struct RawEngine::Impl {
   std::mutex mu;  // guards the timing state below
   std::optional<RttEstimator> groupRtt;
   std::vector<RttEstimator> hostRtt;
+  std::vector<SendDelay> hostDelay;
+  // The sender's lock-free copy of each host's delay.
+  std::unique_ptr<std::atomic<int64_t>[]> hostDelayUs;
   double cwnd = 10;
   double ssthresh = 75;
   int maxSuccessfulRetry = 0;
@@ -404,6 +408,30 @@ struct RawEngine::Impl {
     const uint8_t tries = s.tries.load();
     const int64_t rtt = static_cast<int64_t>(elapsedUs(now) - s.sentUs.load());
     std::lock_guard<std::mutex> lock(mu);
+    SendDelay& delay = hostDelay[h];
+    const int64_t before = delay.delayUs();
+    const unsigned dropped = delay.droppedSinceChange() + (tries > 1 ? 1 : 0);
+    const unsigned answers = delay.answersSinceChange() + 1;
+    // nmap counts a drop only when the lost try went out after the last increase: drops from
+    // before it are what the increase already answered.
+    const bool drop = tries > 1 && runStartUs + s.prevSentUs.load() > delay.lastBoostUs();
+    std::string why;
+    const bool retryBoost = tries > 1 && delay.onRetryAnswered(tries - 1, now);
+    const bool ratioBoost = delay.onAnswer(drop, now);
+    if (retryBoost) {
+      why = "max_successful_tryno increase to " + std::to_string(tries - 1);
+    } else if (ratioBoost) {
+      why = std::to_string(dropped) + " out of " + std::to_string(answers) +
+            " dropped probes since last increase";
+    }
+    if (!why.empty()) {
+      hostDelayUs[h].store(delay.delayUs());
+      if (cfg.verbose > 0) {
+        std::fprintf(stderr, "Increasing send delay for %s from %lld to %lld due to %s.\n",
+                     (*hosts)[h].toString().c_str(), static_cast<long long>(before / 1000),
+                     static_cast<long long>(delay.delayUs() / 1000), why.c_str());
+      }
+    }
     if (wasOutstanding && tries == 1) {
       // Karn's rule: only an unambiguous (first-try) answer is an RTT sample.
       groupRtt->addSample(rtt);
@@ -699,6 +727,11 @@ std::vector<SlotOutcome> RawEngine::run(const std::vector<Address>& hosts,
   const int64_t maxUs = cfg.timing.maxRttTimeoutMs * 1000;
   m.groupRtt.emplace(initUs, minUs, maxUs);
   m.hostRtt.assign(nhosts, RttEstimator(initUs, minUs, maxUs));
+  const int64_t scanDelayUs = cfg.timing.scanDelayMs * 1000;
+  m.hostDelay.assign(nhosts, SendDelay(scanDelayUs, cfg.timing.maxScanDelayMs * 1000,
+                                       cfg.timing.level, cfg.scanType == ScanType::kUdp));
+  m.hostDelayUs.reset(new std::atomic<int64_t>[nhosts]);
+  for (size_t i = 0; i < nhosts; ++i) m.hostDelayUs[i].store(scanDelayUs);
   double maxCwnd = cfg.congestion.maxCwnd;
   if (cfg.timing.maxParallelism > 0) maxCwnd = cfg.timing.maxParallelism;
   m.cfg.congestion.maxCwnd = maxCwnd;
@@ -736,8 +769,11 @@ std::vector<SlotOutcome> RawEngine::run(const std::vector<Address>& hosts,
   size_t nextFresh = 0;
   std::vector<uint8_t> hostTimedOut(nhosts, 0);
   const int64_t hostTimeoutUs = cfg.timing.hostTimeoutMs * 1000;
-  const int64_t scanDelayUs = cfg.timing.scanDelayMs * 1000;
-  int64_t lastSendUs = 0;
+  // Per-host pacing (--scan-delay and the delay grown on drops): a probe whose host is not due
+  // yet waits in `deferred`, which holds at most one probe per host, while others go out.
+  std::vector<int64_t> nextSendUs(nhosts, 0);
+  std::deque<uint32_t> deferred;
+  const size_t deferredCap = std::min<size_t>(nhosts, 1024);
   int64_t lastTickUs = m.runStartUs;
   int64_t lastHostCheckUs = m.runStartUs;
   int64_t lastProgressUs = m.runStartUs;
@@ -817,11 +853,47 @@ std::vector<SlotOutcome> RawEngine::run(const std::vector<Address>& hosts,
     int64_t budget = std::max<int64_t>(windowRoom, 0);
     if (cfg.timing.minRate > 0) budget = std::max(budget, static_cast<int64_t>(minRateTokens));
     if (cfg.timing.maxRate > 0) budget = std::min(budget, static_cast<int64_t>(maxRateTokens));
-    if (scanDelayUs > 0) budget = std::min<int64_t>(budget, now - lastSendUs >= scanDelayUs);
     budget = std::min<int64_t>(budget, 256);
 
     int64_t sentNow = 0;
-    while (sentNow < budget) {
+    bool paced = false;
+    auto due = [&](uint32_t idx) {
+      const size_t h = idx / nprobes;
+      const int64_t gap = m.hostDelayUs[h].load(std::memory_order_relaxed);
+      if (gap == 0) return true;
+      paced = true;
+      if (nextSendUs[h] > now) return false;
+      nextSendUs[h] = now + gap;
+      return true;
+    };
+    auto send = [&](uint32_t idx) {
+      Slot& s = m.slots[idx];
+      const uint8_t tryNo = s.tries.load();
+      const uint32_t sent = m.elapsedUs(monoUs());
+      s.prevSentUs.store(s.sentUs.load());
+      s.sentUs.store(sent);
+      s.tries.store(static_cast<uint8_t>(tryNo + 1));
+      s.outstanding.store(1);
+      m.inflight.fetch_add(1);
+      m.sendSlot(batch, idx, tryNo);
+      pending.push_back({idx, sent});
+      ++sentNow;
+      ++sentProbes;
+      if (tryNo > 0) ++retransmissions;
+    };
+    for (size_t n = deferred.size(); n > 0 && sentNow < budget; --n) {
+      const uint32_t idx = deferred.front();
+      deferred.pop_front();
+      if (m.slots[idx].result.load() != 0) continue;
+      if (skippable(idx)) {
+        giveUp(idx);
+      } else if (due(idx)) {
+        send(idx);
+      } else {
+        deferred.push_back(idx);
+      }
+    }
+    while (sentNow < budget && deferred.size() < deferredCap) {
       uint32_t idx = 0;
       if (!retries.empty()) {
         idx = retries.front();
@@ -834,30 +906,21 @@ std::vector<SlotOutcome> RawEngine::run(const std::vector<Address>& hosts,
       }
       if (skippable(idx)) {
         giveUp(idx);
-        continue;
+      } else if (due(idx)) {
+        send(idx);
+      } else {
+        deferred.push_back(idx);
       }
-      Slot& s = m.slots[idx];
-      const uint8_t tryNo = s.tries.load();
-      const uint32_t sent = m.elapsedUs(monoUs());
-      s.sentUs.store(sent);
-      s.tries.store(static_cast<uint8_t>(tryNo + 1));
-      s.outstanding.store(1);
-      m.inflight.fetch_add(1);
-      m.sendSlot(batch, idx, tryNo);
-      pending.push_back({idx, sent});
-      ++sentNow;
-      ++sentProbes;
-      if (tryNo > 0) ++retransmissions;
     }
     batch.flush();
     if (sentNow > 0) {
-      lastSendUs = now;
       if (cfg.timing.maxRate > 0) maxRateTokens -= static_cast<double>(sentNow);
       if (cfg.timing.minRate > 0) minRateTokens = std::max(0.0, minRateTokens - sentNow);
     }
 
     // Nothing in flight, nothing queued, nothing fresh: whatever is unresolved never will be.
-    if (pending.empty() && retries.empty() && nextFresh >= total && m.inflight.load() == 0) {
+    if (pending.empty() && retries.empty() && deferred.empty() && nextFresh >= total &&
+        m.inflight.load() == 0) {
       for (size_t i = 0; i < total; ++i) giveUp(static_cast<uint32_t>(i));
     }
 
@@ -878,7 +941,7 @@ std::vector<SlotOutcome> RawEngine::run(const std::vector<Address>& hosts,
     if (sentNow == 0) {
       // Sleep until the next probe can expire or a slot opens; short, the receiver wakes us by
       // freeing window room that we notice on the next pass.
-      std::this_thread::sleep_for(std::chrono::microseconds(scanDelayUs > 0 ? 1000 : 100));
+      std::this_thread::sleep_for(std::chrono::microseconds(paced ? 1000 : 100));
     }
   }
   if (cfg.progress && monoUs() - m.runStartUs >= 1000000) std::fprintf(stderr, "\n");

@@ -55,6 +55,35 @@ CongestionParams congestionFor(int timingLevel) {
   return c;
 }
 
+bool SendDelay::onAnswer(bool dropped, int64_t nowUs) {
+  (dropped ? dropped_ : good_) += 1;
+  if (dropped_ <= 10 ||
+      static_cast<double>(dropped_) / static_cast<double>(dropped_ + good_) <= threshold_) {
+    return false;
+  }
+  return boost(nowUs);
+}
+
+bool SendDelay::onRetryAnswered(int retry, int64_t nowUs) {
+  if (retry <= maxAnsweredRetry_) return false;
+  maxAnsweredRetry_ = retry;
+  return retry > 3 && boost(nowUs);
+}
+
+bool SendDelay::boost(int64_t nowUs) {
+  const int64_t before = delayUs_;
+  if (delayUs_ == 0) {
+    delayUs_ = udp_ ? 50000 : 5000;
+  } else {
+    delayUs_ = std::min(delayUs_ * 2, std::max<int64_t>(delayUs_, 1000000));
+  }
+  delayUs_ = std::min(delayUs_, maxUs_);
+  good_ = 0;
+  dropped_ = 0;
+  lastBoostUs_ = nowUs;
+  return delayUs_ != before;
+}
+
 void RttEstimator::addSample(int64_t rttUs) {
   rttUs = std::max<int64_t>(rttUs, 1);
   if (!hasSample_) {

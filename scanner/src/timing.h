@@ -1,6 +1,7 @@
 #pragma once
 // nmap's timing templates (-T0..-T5) with nmap's numbers, and the RFC 6298 RTT estimator.
 
+#include <algorithm>
 #include <cstdint>
 
 namespace portcullis::scan {
@@ -12,7 +13,7 @@ struct TimingParams {
   int64_t maxRttTimeoutMs = 10000;
   int64_t initialRttTimeoutMs = 1000;
   int maxRetries = 10;
-  int64_t scanDelayMs = 0;        // minimum gap between probes (per host in nmap; see engine)
+  int64_t scanDelayMs = 0;        // minimum gap between probes to one host
   int64_t maxScanDelayMs = 1000;  // ceiling on the delay nmap grows when it sees drops
   int64_t hostTimeoutMs = 0;
   int maxParallelism = 0;  // 0 = dynamic (congestion window decides)
@@ -46,6 +47,44 @@ struct CongestionParams {
 /// threshold, because the raw engine's cost per probe in flight is a 12-byte slot, not a socket.
 /// The window still halves on every drop, so a lossy path slows down as under nmap.
 CongestionParams congestionFor(int timingLevel);
+
+/// nmap's dynamic scan delay for one host. The gap between probes to that host grows when more
+/// than 10 answers since the last change came only for retransmissions (probes were dropped: a
+/// rate limit, a congested link) and they are more than 30 % of the answers (40 % from -T4 on),
+/// or when a port first needs a fourth retransmission or more. It grows 0 -> 5 ms (50 ms for
+/// UDP, whose ICMP errors are what gets rate-limited), then doubles, never beyond
+/// max-scan-delay (or --scan-delay when that is larger).
+class SendDelay {
+ public:
+  SendDelay(int64_t floorUs, int64_t maxUs, int timingLevel, bool udp)
+      : delayUs_(floorUs), maxUs_(std::max(maxUs, floorUs)), udp_(udp),
+        threshold_(timingLevel >= 4 ? 0.40 : 0.30) {}
+
+  /// Counts one answer; `dropped` when it answered a retransmission whose earlier try went
+  /// out after the last increase. Returns true when the delay grew.
+  bool onAnswer(bool dropped, int64_t nowUs);
+  /// Counts an answer to retransmission number `retry` (1 = first retransmission). Returns true
+  /// when that is a new maximum above 3 and the delay grew.
+  bool onRetryAnswered(int retry, int64_t nowUs);
+  int maxAnsweredRetry() const { return maxAnsweredRetry_; }
+  int64_t delayUs() const { return delayUs_; }
+  /// When the delay last grew (answers to probes sent before then do not count as drops).
+  int64_t lastBoostUs() const { return lastBoostUs_; }
+  unsigned droppedSinceChange() const { return dropped_; }
+  unsigned answersSinceChange() const { return dropped_ + good_; }
+
+ private:
+  int64_t delayUs_;
+  int64_t maxUs_;
+  bool udp_;
+  double threshold_;
+  unsigned good_ = 0;
+  unsigned dropped_ = 0;
+  int maxAnsweredRetry_ = 0;
+  int64_t lastBoostUs_ = 0;
+
+  bool boost(int64_t nowUs);
+};
 
 /// Smoothed RTT and retransmission timeout as RFC 6298 section 2 defines them (alpha 1/8,
 /// beta 1/4, K 4, clock granularity 1 ms), clamped to [min, max] rtt-timeout, doubled per

@@ -220,6 +220,70 @@ TEST(Rtt, ClampedToTemplateBounds) {
   EXPECT_EQ(e.rtoUs(), 1250000);  // never above max-rtt-timeout
 }
 
+// ---- dynamic scan delay ----
+
+// Feeds `good` clean answers, then `dropped` answers to retransmissions, and returns the delay
+// (ms) after each increase.
+std::vector<int64_t> boostsAfter(SendDelay& d, int good, int dropped) {
+  std::vector<int64_t> out;
+  int64_t now = 1;
+  for (int i = 0; i < good + dropped; ++i) {
+    if (d.onAnswer(i >= good, ++now)) out.push_back(d.delayUs() / 1000);
+  }
+  return out;
+}
+
+TEST(SendDelay, GrowsOnlyWhenMoreThanTenAndThePolicyShareOfAnswersWereDropped) {
+  struct Case {
+    int level;
+    bool udp;
+    int good;
+    int dropped;
+    std::vector<int64_t> boostsMs;
+  };
+  const Case cases[] = {
+      {3, false, 100, 10, {}},    // ten drops are never enough
+      {3, false, 20, 11, {5}},    // 11 of 31 = 35 % > 30 %: 0 -> 5 ms
+      {4, false, 20, 11, {}},     // -T4 tolerates up to 40 %
+      {4, false, 10, 11, {5}},    // 52 % > 40 %
+      {3, true, 20, 11, {50}},    // UDP starts at 50 ms
+      {3, false, 0, 44, {5, 10, 20, 40}},  // counters restart after each increase
+  };
+  for (const auto& c : cases) {
+    SendDelay d(0, 1000000, c.level, c.udp);
+    EXPECT_EQ(boostsAfter(d, c.good, c.dropped), c.boostsMs)
+        << "T" << c.level << (c.udp ? " udp " : " tcp ") << c.good << " good " << c.dropped
+        << " dropped";
+  }
+}
+
+TEST(SendDelay, NeverExceedsMaxScanDelayUnlessScanDelayIsLarger) {
+  SendDelay t5(0, 5000, 5, true);  // -T5: max-scan-delay 5 ms, even for UDP
+  boostsAfter(t5, 0, 100);
+  EXPECT_EQ(t5.delayUs(), 5000);
+  SendDelay slow(400000, 5000, 2, false);  // --scan-delay 400ms beats a smaller ceiling
+  EXPECT_EQ(slow.delayUs(), 400000);
+  boostsAfter(slow, 0, 100);
+  EXPECT_EQ(slow.delayUs(), 400000);
+  SendDelay big(0, 100000000, 3, false);  // doubling stops at one second
+  boostsAfter(big, 0, 200);
+  EXPECT_EQ(big.delayUs(), 1000000);
+}
+
+TEST(SendDelay, AFourthRetransmissionNeededGrowsItOncePerNewMaximum) {
+  SendDelay d(0, 1000000, 4, false);
+  EXPECT_FALSE(d.onRetryAnswered(1, 10));
+  EXPECT_FALSE(d.onRetryAnswered(3, 11));
+  EXPECT_EQ(d.delayUs(), 0);
+  EXPECT_TRUE(d.onRetryAnswered(4, 12));
+  EXPECT_EQ(d.delayUs(), 5000);
+  EXPECT_EQ(d.lastBoostUs(), 12);
+  EXPECT_FALSE(d.onRetryAnswered(4, 13));  // not a new maximum
+  EXPECT_TRUE(d.onRetryAnswered(6, 14));
+  EXPECT_EQ(d.delayUs(), 10000);
+  EXPECT_EQ(d.maxAnsweredRetry(), 6);
+}
+
 // ---- verdicts ----
 
 TEST(Classify, NmapStateTable) {
