@@ -34,12 +34,11 @@ teardown() {
 trap teardown EXIT
 trap 'exit 130' INT TERM
 
-ip netns add "$NS_S" && ip netns add "$NS_T" &&
-  ip link add "$IF_S" netns "$NS_S" type veth peer name "$IF_T" netns "$NS_T" &&
-  ip -n "$NS_S" addr add 198.18.0.1/24 dev "$IF_S" && ip -n "$NS_T" addr add $DST/24 dev "$IF_T" &&
-  ip -n "$NS_S" link set lo up && ip -n "$NS_T" link set lo up &&
-  ip -n "$NS_S" link set "$IF_S" up && ip -n "$NS_T" link set "$IF_T" up ||
+# shellcheck source=../../tests/scanner/lab_lib.sh
+source "$ROOT/tests/scanner/lab_lib.sh"
+make_pair "$NS_S" "$NS_T" "$IF_S" "$IF_T" 198.18.0.1 $DST ||
   { echo "scan_bench: lab setup failed" >&2; exit 1; }
+no_default_routes "$NS_S" "$NS_T"
 ip netns exec "$NS_T" "$LISTENER" --tcp "$OPEN_PORTS" >"$WORK/listener.out" 2>&1 &
 LPID=$!
 for _ in $(seq 50); do grep -q ready "$WORK/listener.out" 2>/dev/null && break; sleep 0.1; done

@@ -24,25 +24,8 @@ SCAN=$(readlink -f "$SCAN")
 LISTENER=$(readlink -f "$LISTENER")
 ZOMBIE=$(readlink -f "$ZOMBIE")
 
-pass=0 fail=0 skip=0
-PASS() { echo "PASS: $*"; pass=$((pass + 1)); }
-FAIL() { echo "FAIL: $*"; fail=$((fail + 1)); }
-SKIP() { echo "SKIP: $*"; skip=$((skip + 1)); }
-
-if [ "$(id -u)" -ne 0 ]; then
-  if [ "${CI:-}" = true ]; then
-    echo "FAIL: idle_scan_test needs root (network namespaces, raw sockets)"
-    exit 1
-  fi
-  echo "SKIP: idle_scan_test needs root (network namespaces, raw sockets)"
-  exit 77
-fi
-for tool in ip sysctl; do
-  if ! command -v "$tool" >/dev/null; then
-    if [ "${CI:-}" = true ]; then echo "FAIL: $tool not installed"; exit 1; fi
-    echo "SKIP: $tool not installed"; exit 77
-  fi
-done
+source "$(dirname "$0")/lab_lib.sh"
+scanner_lab_require idle_scan_test ip sysctl
 
 id=$$
 NS_S=pcs-iss$id
@@ -93,9 +76,7 @@ setup() {
     ip -n "$NS_T" addr add $TARGET/24 dev ist$id && ip -n "$NS_T" link set ist$id up
 }
 setup || { echo "FAIL: lab setup"; exit 1; }
-for ns in "$NS_S" "$NS_T" "$NS_Z"; do
-  if ip -n "$ns" route show | grep -q '^default'; then echo "FAIL: default route in $ns"; exit 1; fi
-done
+no_default_routes "$NS_S" "$NS_T" "$NS_Z"
 if ip -n "$NS_Z" -4 addr show | grep -v ' 127\.' | grep -q 'inet '; then
   echo "FAIL: the zombie namespace's kernel must not own an IPv4 address"; exit 1
 fi
@@ -153,18 +134,18 @@ rc=$?
 secs=$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo "?")
 capture_stop
 if [ $rc -ne 0 ]; then
-  FAIL "idle scan exited $rc: $(head -1 "$WORK/idle.err")"
+  fail "idle scan exited $rc: $(head -1 "$WORK/idle.err")"
 else
   ports_of "$WORK/idle.gnmap" >"$WORK/idle.got"
   if diff -u "$WORK/expected" "$WORK/idle.got" >"$WORK/idle.diff"; then
-    PASS "-sI $ZADDR: open ports $OPEN, the other $(($(wc -l <"$WORK/expected") - 3)) closed|filtered (${secs}s)"
+    pass "-sI $ZADDR: open ports $OPEN, the other $(($(wc -l <"$WORK/expected") - 3)) closed|filtered (${secs}s)"
   else
-    FAIL "-sI: states differ from expected: $(grep '^[-+][0-9]' "$WORK/idle.diff" | paste -sd' ')"
+    fail "-sI: states differ from expected: $(grep '^[-+][0-9]' "$WORK/idle.diff" | paste -sd' ')"
   fi
   if grep -q "^Idle scan using zombie $ZADDR ($ZADDR:80); Class: Incremental$" "$WORK/idle.txt"; then
-    PASS "-sI: normal output names the zombie and its class (counter crossed 65535 -> 0)"
+    pass "-sI: normal output names the zombie and its class (counter crossed 65535 -> 0)"
   else
-    FAIL "-sI: no 'Idle scan using zombie' line: $(head -3 "$WORK/idle.txt" | paste -sd'|')"
+    fail "-sI: no 'Idle scan using zombie' line: $(head -3 "$WORK/idle.txt" | paste -sd'|')"
   fi
 fi
 if [ $HAVE_TCPDUMP = 1 ]; then
@@ -172,23 +153,23 @@ if [ $HAVE_TCPDUMP = 1 ]; then
   spoofed=$(tcpdump -nn -r "$WORK/blind.pcap" "src host $ZADDR and tcp[tcpflags] == tcp-syn" \
     2>/dev/null | wc -l)
   if [ "$ours" -eq 0 ] && [ "$spoofed" -ge 10 ]; then
-    PASS "-sI -Pn is blind: the target saw $spoofed SYNs from the zombie and none from us"
+    pass "-sI -Pn is blind: the target saw $spoofed SYNs from the zombie and none from us"
   else
-    FAIL "-sI -Pn: target saw $ours packets from $SCANNER and $spoofed SYNs from $ZADDR"
+    fail "-sI -Pn: target saw $ours packets from $SCANNER and $spoofed SYNs from $ZADDR"
   fi
 else
-  SKIP "blindness check: tcpdump not installed"
+  skip "blindness check: tcpdump not installed"
 fi
 
 # (b) XML: scaninfo type="idle", well-formed, readable by xsltproc.
 if grep -q '<scaninfo type="idle" protocol="tcp"' "$WORK/idle.xml"; then
-  PASS "-oX: scaninfo type=\"idle\""
+  pass "-oX: scaninfo type=\"idle\""
 else
-  FAIL "-oX: no idle scaninfo: $(grep scaninfo "$WORK/idle.xml")"
+  fail "-oX: no idle scaninfo: $(grep scaninfo "$WORK/idle.xml")"
 fi
 if command -v xmllint >/dev/null; then
-  if xmllint --noout "$WORK/idle.xml" 2>"$WORK/xmlerr"; then PASS "-oX: well-formed XML"
-  else FAIL "-oX: not well-formed: $(head -1 "$WORK/xmlerr")"; fi
+  if xmllint --noout "$WORK/idle.xml" 2>"$WORK/xmlerr"; then pass "-oX: well-formed XML"
+  else fail "-oX: not well-formed: $(head -1 "$WORK/xmlerr")"; fi
 fi
 if command -v xsltproc >/dev/null; then
   # Our own stylesheet, so the check does not depend on nmap.xsl: every port and its state.
@@ -207,20 +188,20 @@ EOF
   if xsltproc "$WORK/states.xsl" "$WORK/idle.xml" >"$WORK/xslt.out" 2>"$WORK/xslterr" &&
     [ "$(grep -c '/open/ipid-change$' "$WORK/xslt.out")" -eq 3 ] &&
     [ "$(grep -c '/closed|filtered/no-ipid-change$' "$WORK/xslt.out")" -eq 7 ]; then
-    PASS "xsltproc reads -oX: 3 open (ipid-change), 7 closed|filtered (no-ipid-change)"
+    pass "xsltproc reads -oX: 3 open (ipid-change), 7 closed|filtered (no-ipid-change)"
   else
-    FAIL "xsltproc: $(head -1 "$WORK/xslterr") $(paste -sd' ' "$WORK/xslt.out")"
+    fail "xsltproc: $(head -1 "$WORK/xslterr") $(paste -sd' ' "$WORK/xslt.out")"
   fi
   if [ -f /usr/share/nmap/nmap.xsl ]; then
     if xsltproc -o "$WORK/idle.html" "$WORK/idle.xml" 2>"$WORK/xslterr2" &&
       grep -q "$TARGET" "$WORK/idle.html"; then
-      PASS "xsltproc renders -oX with nmap.xsl"
+      pass "xsltproc renders -oX with nmap.xsl"
     else
-      FAIL "xsltproc with nmap.xsl: $(head -1 "$WORK/xslterr2")"
+      fail "xsltproc with nmap.xsl: $(head -1 "$WORK/xslterr2")"
     fi
   fi
 else
-  SKIP "xsltproc not installed"
+  skip "xsltproc not installed"
 fi
 
 # (c) nmap agrees port for port (and ndiff sees no state difference).
@@ -229,28 +210,28 @@ if command -v nmap >/dev/null; then
     -oX "$WORK/nmap.xml" >"$WORK/nmap.txt" 2>&1
   ports_of "$WORK/nmap.gnmap" >"$WORK/nmap.got"
   if [ ! -s "$WORK/nmap.got" ]; then
-    FAIL "nmap -sI gave no port states: $(grep -m1 -iE 'zombie|error|fail' "$WORK/nmap.txt")"
+    fail "nmap -sI gave no port states: $(grep -m1 -iE 'zombie|error|fail' "$WORK/nmap.txt")"
   elif diff -u "$WORK/nmap.got" "$WORK/idle.got" >"$WORK/nmap.diff"; then
-    PASS "nmap -sI agrees port for port ($(grep -m1 '^Idle scan using' "$WORK/nmap.txt"))"
+    pass "nmap -sI agrees port for port ($(grep -m1 '^Idle scan using' "$WORK/nmap.txt"))"
   else
-    FAIL "differs from nmap -sI: $(grep '^[-+][0-9]' "$WORK/nmap.diff" | paste -sd' ')"
+    fail "differs from nmap -sI: $(grep '^[-+][0-9]' "$WORK/nmap.diff" | paste -sd' ')"
   fi
   if command -v ndiff >/dev/null; then
     ndiff "$WORK/nmap.xml" "$WORK/idle.xml" >"$WORK/ndiff.out" 2>&1
     grep -E '^-[0-9]+/tcp' "$WORK/ndiff.out" | awk '{print substr($1,2), $2}' | sort >"$WORK/nd.old"
     grep -E '^\+[0-9]+/tcp' "$WORK/ndiff.out" | awk '{print substr($1,2), $2}' | sort >"$WORK/nd.new"
     if grep -q '^Traceback' "$WORK/ndiff.out"; then
-      FAIL "ndiff cannot read the XML: $(tail -1 "$WORK/ndiff.out")"
+      fail "ndiff cannot read the XML: $(tail -1 "$WORK/ndiff.out")"
     elif cmp -s "$WORK/nd.old" "$WORK/nd.new"; then
-      PASS "ndiff reports no port state differences"
+      pass "ndiff reports no port state differences"
     else
-      FAIL "ndiff reports differences: $(grep -E '^[-+][0-9]' "$WORK/ndiff.out" | paste -sd' ')"
+      fail "ndiff reports differences: $(grep -E '^[-+][0-9]' "$WORK/ndiff.out" | paste -sd' ')"
     fi
   else
-    SKIP "ndiff comparison: ndiff not installed"
+    skip "ndiff comparison: ndiff not installed"
   fi
 else
-  SKIP "nmap comparison: nmap not installed"
+  skip "nmap comparison: nmap not installed"
 fi
 
 # A zombie with a little-endian counter ("Broken little-endian incremental") works as well.
@@ -260,9 +241,9 @@ rc=$?
 ports_of "$WORK/le.gnmap" >"$WORK/le.got"
 if [ $rc -eq 0 ] && cmp -s "$WORK/expected" "$WORK/le.got" &&
   grep -q "Class: Broken little-endian incremental$" "$WORK/le.txt"; then
-  PASS "-sI $ZADDR2 (little-endian counter, low byte carries): same states"
+  pass "-sI $ZADDR2 (little-endian counter, low byte carries): same states"
 else
-  FAIL "-sI $ZADDR2: exit $rc, $(head -1 "$WORK/le.err") $(grep Class "$WORK/le.txt")" \
+  fail "-sI $ZADDR2: exit $rc, $(head -1 "$WORK/le.err") $(grep Class "$WORK/le.txt")" \
     "$(paste -sd' ' "$WORK/le.got")"
 fi
 if command -v nmap >/dev/null; then
@@ -270,9 +251,9 @@ if command -v nmap >/dev/null; then
     >"$WORK/nmap-le.txt" 2>&1
   ports_of "$WORK/nmap-le.gnmap" >"$WORK/nmap-le.got"
   if [ -s "$WORK/nmap-le.got" ] && cmp -s "$WORK/nmap-le.got" "$WORK/le.got"; then
-    PASS "nmap -sI $ZADDR2 agrees port for port"
+    pass "nmap -sI $ZADDR2 agrees port for port"
   else
-    FAIL "nmap -sI $ZADDR2: $(paste -sd' ' "$WORK/nmap-le.got") $(grep -m1 -i zombie "$WORK/nmap-le.txt")"
+    fail "nmap -sI $ZADDR2: $(paste -sd' ' "$WORK/nmap-le.got") $(grep -m1 -i zombie "$WORK/nmap-le.txt")"
   fi
 fi
 
@@ -282,9 +263,9 @@ ip netns exec "$NS_S" "$SCAN" -sI $ZADDR:80 -p $PORTS $TARGET -oG "$WORK/ping.gn
 rc=$?
 ports_of "$WORK/ping.gnmap" >"$WORK/ping.got"
 if [ $rc -eq 0 ] && cmp -s "$WORK/expected" "$WORK/ping.got"; then
-  PASS "-sI without -Pn (discovery first, explicit :80): same states"
+  pass "-sI without -Pn (discovery first, explicit :80): same states"
 else
-  FAIL "-sI without -Pn: exit $rc, $(head -1 "$WORK/ping.err") $(paste -sd' ' "$WORK/ping.got")"
+  fail "-sI without -Pn: exit $rc, $(head -1 "$WORK/ping.err") $(paste -sd' ' "$WORK/ping.got")"
 fi
 
 # A wider range, in order (-r), exercises several top-level groups and deeper splits.
@@ -295,9 +276,9 @@ open=$(grep 'Ports:' "$WORK/wide.gnmap" | tr ',' '\n' | grep -o '[0-9]*/open' | 
   sort -n | paste -sd' ')
 ignored=$(grep -o 'Ignored State: closed|filtered ([0-9]*)' "$WORK/wide.gnmap")
 if [ $rc -eq 0 ] && [ "$open" = "$OPEN" ] && [ "$ignored" = "Ignored State: closed|filtered (199)" ]; then
-  PASS "-sI -r -p 1-200,3306,8080: open $open, 199 closed|filtered"
+  pass "-sI -r -p 1-200,3306,8080: open $open, 199 closed|filtered"
 else
-  FAIL "-sI wide range: exit $rc, open '$open', '$ignored' $(head -1 "$WORK/wide.err")"
+  fail "-sI wide range: exit $rc, open '$open', '$ignored' $(head -1 "$WORK/wide.err")"
 fi
 
 # (d) refusals: exit status 2 and exactly one line on stderr.
@@ -308,9 +289,9 @@ refused() {  # name expected-pattern args...
   local rc=$? lines
   lines=$(wc -l <"$WORK/$name.err")
   if [ $rc -eq 2 ] && [ "$lines" -eq 1 ] && grep -qE -- "$pattern" "$WORK/$name.err"; then
-    PASS "$name: exit 2, one line: $(cat "$WORK/$name.err")"
+    pass "$name: exit 2, one line: $(cat "$WORK/$name.err")"
   else
-    FAIL "$name: exit $rc, $lines lines: $(paste -sd'|' "$WORK/$name.err")"
+    fail "$name: exit $rc, $lines lines: $(paste -sd'|' "$WORK/$name.err")"
   fi
 }
 refused "linux-zombie" "cannot be used because IP ID sequence class is: (All zeros|Randomized|Random positive increments|Unknown|Constant)" \
@@ -320,9 +301,9 @@ if command -v nmap >/dev/null; then
   ip netns exec "$NS_S" nmap -sI $TARGET -Pn -p 22 $TARGET >"$WORK/nmap-linux.txt" 2>&1
   theirs=$(grep -o 'class is: [A-Za-z -]*' "$WORK/nmap-linux.txt")
   if [ -n "$ours" ] && [ "$ours" = "$theirs" ]; then
-    PASS "linux-zombie: nmap refuses it too, with the same class ($theirs)"
+    pass "linux-zombie: nmap refuses it too, with the same class ($theirs)"
   else
-    FAIL "linux-zombie: ours '$ours', nmap '$theirs'"
+    fail "linux-zombie: ours '$ours', nmap '$theirs'"
   fi
 fi
 refused "silent-zombie" "has not returned any of our probes" -sI $NOBODY -Pn -p 22 $TARGET
@@ -335,8 +316,7 @@ if command -v setpriv >/dev/null; then
   refused "no-raw-privilege" "-sI needs raw-socket privilege" -sI $ZADDR -Pn -p 22 $TARGET
   WRAP=()
 else
-  SKIP "no-raw-privilege: setpriv not installed"
+  skip "no-raw-privilege: setpriv not installed"
 fi
 
-echo "idle_scan_test: $pass passed, $fail failed, $skip skipped"
-[ $fail -eq 0 ]
+finish

@@ -20,25 +20,8 @@ LISTENER=${2:?usage: lab_scan_test.sh PORTCULLIS_SCAN PCS_LAB_LISTENER}
 SCAN=$(readlink -f "$SCAN")
 LISTENER=$(readlink -f "$LISTENER")
 
-pass=0 fail=0 skip=0
-PASS() { echo "PASS: $*"; pass=$((pass + 1)); }
-FAIL() { echo "FAIL: $*"; fail=$((fail + 1)); }
-SKIP() { echo "SKIP: $*"; skip=$((skip + 1)); }
-
-if [ "$(id -u)" -ne 0 ]; then
-  if [ "${CI:-}" = true ]; then
-    echo "FAIL: lab_scan_test needs root (network namespaces, raw sockets)"
-    exit 1
-  fi
-  echo "SKIP: lab_scan_test needs root (network namespaces, raw sockets)"
-  exit 77
-fi
-for tool in ip sysctl; do
-  if ! command -v "$tool" >/dev/null; then
-    if [ "${CI:-}" = true ]; then echo "FAIL: $tool not installed"; exit 1; fi
-    echo "SKIP: $tool not installed"; exit 77
-  fi
-done
+source "$(dirname "$0")/lab_lib.sh"
+scanner_lab_require lab_scan_test ip sysctl
 
 id=$$
 NS_S=pcs-s$id
@@ -61,19 +44,10 @@ teardown() {
 trap teardown EXIT
 trap 'exit 130' INT TERM
 
-ip netns add "$NS_S" && ip netns add "$NS_T" &&
-  ip link add "$IF_S" netns "$NS_S" type veth peer name "$IF_T" netns "$NS_T" &&
-  ip -n "$NS_S" addr add $SRC/24 dev "$IF_S" && ip -n "$NS_T" addr add $DST/24 dev "$IF_T" &&
+make_pair "$NS_S" "$NS_T" "$IF_S" "$IF_T" $SRC $DST &&
   ip -n "$NS_S" addr add $SRC6/64 dev "$IF_S" nodad &&
-  ip -n "$NS_T" addr add $DST6/64 dev "$IF_T" nodad &&
-  ip -n "$NS_S" link set lo up && ip -n "$NS_T" link set lo up &&
-  ip -n "$NS_S" link set "$IF_S" up && ip -n "$NS_T" link set "$IF_T" up || {
-  echo "FAIL: lab setup"; exit 1; }
-for ns in "$NS_S" "$NS_T"; do
-  ip netns exec "$ns" sysctl -qw net.ipv4.icmp_ratelimit=0
-  if ip -n "$ns" route show | grep -q '^default' || ip -n "$ns" -6 route show | grep -q '^default'
-  then echo "FAIL: default route in $ns"; exit 1; fi
-done
+  ip -n "$NS_T" addr add $DST6/64 dev "$IF_T" nodad || { echo "FAIL: lab setup"; exit 1; }
+no_default_routes "$NS_S" "$NS_T"
 
 # Ports. TCP: open 22 80 3306; closed 21 23 8080; filtered 110 (closed behind the filter) and
 # 143 (listening behind it). UDP: open 53 (answers), open|filtered 69 (bound, silent),
@@ -121,28 +95,28 @@ HAVE_NDIFF=0; command -v ndiff >/dev/null && HAVE_NDIFF=1
 check_scan() {  # name flag protocol-ports expected-file extra-args...
   local name=$1 flag=$2 ports=$3 expected=$4; shift 4
   if ! run_scan "$WORK/$name" "$flag" -T4 -p "$ports" "$@" "$TARGET"; then
-    FAIL "$name: portcullis-scan exited non-zero: $(head -1 "$WORK/$name.err")"
+    fail "$name: portcullis-scan exited non-zero: $(head -1 "$WORK/$name.err")"
     return
   fi
   ports_of "$WORK/$name.gnmap" >"$WORK/$name.got"
   if diff -u "$expected" "$WORK/$name.got" >"$WORK/$name.diff"; then
-    PASS "$name: every port has the expected state ($(paste -sd' ' "$expected"))"
+    pass "$name: every port has the expected state ($(paste -sd' ' "$expected"))"
   else
-    FAIL "$name: states differ from expected: $(grep '^[-+][0-9]' "$WORK/$name.diff" | paste -sd' ')"
+    fail "$name: states differ from expected: $(grep '^[-+][0-9]' "$WORK/$name.diff" | paste -sd' ')"
   fi
   if command -v xmllint >/dev/null; then
     if xmllint --noout "$WORK/$name.xml" 2>"$WORK/$name.xmlerr"; then
-      PASS "$name: -oX is well-formed XML"
+      pass "$name: -oX is well-formed XML"
     else
-      FAIL "$name: -oX is not well-formed: $(head -1 "$WORK/$name.xmlerr")"
+      fail "$name: -oX is not well-formed: $(head -1 "$WORK/$name.xmlerr")"
     fi
   fi
   if command -v xsltproc >/dev/null && [ -f /usr/share/nmap/nmap.xsl ]; then
     if xsltproc -o "$WORK/$name.html" "$WORK/$name.xml" 2>"$WORK/$name.xslterr" &&
       grep -q "$TARGET" "$WORK/$name.html"; then
-      PASS "$name: xsltproc renders -oX with nmap.xsl"
+      pass "$name: xsltproc renders -oX with nmap.xsl"
     else
-      FAIL "$name: xsltproc failed: $(head -1 "$WORK/$name.xslterr")"
+      fail "$name: xsltproc failed: $(head -1 "$WORK/$name.xslterr")"
     fi
   fi
   if [ $HAVE_NMAP = 1 ] && [ -z "$*" ]; then
@@ -150,9 +124,9 @@ check_scan() {  # name flag protocol-ports expected-file extra-args...
       -oG "$WORK/$name.nmap.gnmap" -oX "$WORK/$name.nmap.xml" "$TARGET" >/dev/null 2>&1
     ports_of "$WORK/$name.nmap.gnmap" >"$WORK/$name.nmap.got"
     if diff -u "$WORK/$name.nmap.got" "$WORK/$name.got" >"$WORK/$name.nmapdiff"; then
-      PASS "$name: agrees with nmap port for port"
+      pass "$name: agrees with nmap port for port"
     else
-      FAIL "$name: differs from nmap: $(grep '^[-+][0-9]' "$WORK/$name.nmapdiff" | paste -sd' ')"
+      fail "$name: differs from nmap: $(grep '^[-+][0-9]' "$WORK/$name.nmapdiff" | paste -sd' ')"
     fi
     if [ $HAVE_NDIFF = 1 ]; then
       ndiff "$WORK/$name.nmap.xml" "$WORK/$name.xml" >"$WORK/$name.ndiff" 2>&1
@@ -163,9 +137,9 @@ check_scan() {  # name flag protocol-ports expected-file extra-args...
       grep -E '^\+[0-9]+/(tcp|udp)' "$WORK/$name.ndiff" | awk '{print substr($1,2), $2}' | sort \
         >"$WORK/$name.ndiff.new"
       if cmp -s "$WORK/$name.ndiff.old" "$WORK/$name.ndiff.new"; then
-        PASS "$name: ndiff reports no port state differences"
+        pass "$name: ndiff reports no port state differences"
       else
-        FAIL "$name: ndiff reports port differences: $(grep -E '^[-+][0-9]' "$WORK/$name.ndiff" | paste -sd' ')"
+        fail "$name: ndiff reports port differences: $(grep -E '^[-+][0-9]' "$WORK/$name.ndiff" | paste -sd' ')"
       fi
     fi
   fi
@@ -187,8 +161,8 @@ done
 check_scan "ipv6-udp-sU" -sU "$UDP_PORTS" "$WORK/exp-sU"
 TARGET=$DST
 NMAP_FAMILY=()
-[ $HAVE_NMAP = 1 ] || SKIP "nmap comparison: nmap not installed"
-[ $HAVE_NDIFF = 1 ] || SKIP "ndiff comparison: ndiff not installed (Debian package ndiff)"
+[ $HAVE_NMAP = 1 ] || skip "nmap comparison: nmap not installed"
+[ $HAVE_NDIFF = 1 ] || skip "ndiff comparison: ndiff not installed (Debian package ndiff)"
 
 # Evasion options must not change the answers: the cookie has to survive decoys, fragments,
 # a fixed source port, padding and a low TTL.
@@ -208,10 +182,10 @@ if command -v tcpdump >/dev/null; then
   sleep 1.5; kill $tpid 2>/dev/null; wait $tpid 2>/dev/null
   srcs=$(tcpdump -nn -r "$WORK/decoy.pcap" 2>/dev/null | awk '{print $3}' | cut -d. -f1-4 |
     sort -u | paste -sd' ')
-  if [ "$(echo "$srcs" | wc -w)" -ge 4 ]; then PASS "decoys: SYNs seen from $srcs"
-  else FAIL "decoys: expected 4 sources, saw '$srcs'"; fi
+  if [ "$(echo "$srcs" | wc -w)" -ge 4 ]; then pass "decoys: SYNs seen from $srcs"
+  else fail "decoys: expected 4 sources, saw '$srcs'"; fi
 else
-  SKIP "decoy capture: tcpdump not installed"
+  skip "decoy capture: tcpdump not installed"
 fi
 
 # Host discovery. The target is on the scanner's Ethernet segment, so -sn asks by ARP (as nmap
@@ -221,36 +195,36 @@ ip netns exec "$NS_S" "$SCAN" -sn $DST 198.18.0.3 -oG "$WORK/ping.gnmap" -oX "$W
 TARGET_MAC=$(ip -n "$NS_T" -br link show "$IF_T" | awk '{print toupper($3)}')
 if grep -q "Host: $DST ().*Status: Up" "$WORK/ping.gnmap" &&
   ! grep -q "Host: 198.18.0.3 ().*Status: Up" "$WORK/ping.gnmap"; then
-  PASS "-sn: $DST up, 198.18.0.3 (nobody) not up"
+  pass "-sn: $DST up, 198.18.0.3 (nobody) not up"
 else
-  FAIL "-sn: wrong discovery result: $(grep Status "$WORK/ping.gnmap" | paste -sd' ')"
+  fail "-sn: wrong discovery result: $(grep Status "$WORK/ping.gnmap" | paste -sd' ')"
 fi
 if grep -q 'reason="arp-response"' "$WORK/ping.xml" &&
   grep -q "<address addr=\"$TARGET_MAC\" addrtype=\"mac\"/>" "$WORK/ping.xml" &&
   grep -q "MAC Address: $TARGET_MAC" "$WORK/ping.txt"; then
-  PASS "-sn on the local segment: ARP reply, MAC $TARGET_MAC reported"
+  pass "-sn on the local segment: ARP reply, MAC $TARGET_MAC reported"
 else
-  FAIL "-sn on the local segment: no arp-response with MAC $TARGET_MAC: $(grep -E 'status|mac' "$WORK/ping.xml" | paste -sd' ')"
+  fail "-sn on the local segment: no arp-response with MAC $TARGET_MAC: $(grep -E 'status|mac' "$WORK/ping.xml" | paste -sd' ')"
 fi
 if [ $HAVE_NMAP = 1 ]; then
   nmap_mac=$(ip netns exec "$NS_S" nmap -sn -n $DST 2>/dev/null | awk '/MAC Address/ {print $3}')
-  if [ "$nmap_mac" = "$TARGET_MAC" ]; then PASS "-sn: nmap reports the same MAC ($nmap_mac)"
-  else FAIL "-sn: nmap reports MAC '$nmap_mac', we expected $TARGET_MAC"; fi
+  if [ "$nmap_mac" = "$TARGET_MAC" ]; then pass "-sn: nmap reports the same MAC ($nmap_mac)"
+  else fail "-sn: nmap reports MAC '$nmap_mac', we expected $TARGET_MAC"; fi
 fi
 ip netns exec "$NS_S" "$SCAN" -sn --disable-arp-ping $DST -oX "$WORK/ping-ip.xml" >/dev/null 2>&1
 if grep -q 'state="up" reason="echo-reply"' "$WORK/ping-ip.xml" &&
   ! grep -q 'addrtype="mac"' "$WORK/ping-ip.xml"; then
-  PASS "-sn --disable-arp-ping: up by ICMP echo reply, no MAC"
+  pass "-sn --disable-arp-ping: up by ICMP echo reply, no MAC"
 else
-  FAIL "-sn --disable-arp-ping: $(grep -E 'status' "$WORK/ping-ip.xml" | paste -sd' ')"
+  fail "-sn --disable-arp-ping: $(grep -E 'status' "$WORK/ping-ip.xml" | paste -sd' ')"
 fi
 
 ip netns exec "$NS_S" "$SCAN" -sn $DST6 fd00:198:18::3 -oG "$WORK/ping6.gnmap" >/dev/null 2>&1
 if grep -q "Host: $DST6 ().*Status: Up" "$WORK/ping6.gnmap" &&
   ! grep -q "Host: fd00:198:18::3 ().*Status: Up" "$WORK/ping6.gnmap"; then
-  PASS "-sn over IPv6: $DST6 up, fd00:198:18::3 (nobody) not up"
+  pass "-sn over IPv6: $DST6 up, fd00:198:18::3 (nobody) not up"
 else
-  FAIL "-sn over IPv6: wrong discovery result: $(grep Status "$WORK/ping6.gnmap" | paste -sd' ')"
+  fail "-sn over IPv6: wrong discovery result: $(grep Status "$WORK/ping6.gnmap" | paste -sd' ')"
 fi
 
 # JSON output parses and carries the same states.
@@ -259,10 +233,10 @@ if command -v python3 >/dev/null; then
   got=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]));
 print(" ".join(str(p["port"]) + "/" + p["state"] for h in d["hosts"] for p in h["ports"]))' \
     "$WORK/out.json" 2>&1)
-  if [ "$got" = "$(paste -sd' ' "$WORK/exp-sS")" ]; then PASS "-oJ: valid JSON with the same states"
-  else FAIL "-oJ: got '$got'"; fi
+  if [ "$got" = "$(paste -sd' ' "$WORK/exp-sS")" ]; then pass "-oJ: valid JSON with the same states"
+  else fail "-oJ: got '$got'"; fi
 else
-  SKIP "-oJ check: python3 not installed"
+  skip "-oJ check: python3 not installed"
 fi
 
 # Errors: exit status 2 and one line.
@@ -271,9 +245,9 @@ check_error() {  # name expected-substring args...
   "$@" >"$WORK/err.out" 2>"$WORK/err.txt"
   local rc=$?
   if [ $rc -eq 2 ] && [ "$(wc -l <"$WORK/err.txt")" -eq 1 ] && grep -q -- "$want" "$WORK/err.txt"; then
-    PASS "error $name: exit 2, '$(cat "$WORK/err.txt")'"
+    pass "error $name: exit 2, '$(cat "$WORK/err.txt")'"
   else
-    FAIL "error $name: rc=$rc stderr='$(cat "$WORK/err.txt")'"
+    fail "error $name: rc=$rc stderr='$(cat "$WORK/err.txt")'"
   fi
 }
 check_error "unknown flag" "--bogus" "$SCAN" --bogus $DST
@@ -283,8 +257,7 @@ if command -v setpriv >/dev/null; then
   check_error "raw without privilege" "-sT" setpriv --reuid=65534 --regid=65534 --clear-groups \
     --inh-caps=-all "$SCAN" -sS -p 80 127.0.0.1
 else
-  SKIP "raw without privilege: setpriv not installed"
+  skip "raw without privilege: setpriv not installed"
 fi
 
-echo "lab_scan_test: $pass passed, $fail failed, $skip skipped"
-[ $fail -eq 0 ]
+finish

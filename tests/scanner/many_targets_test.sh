@@ -12,15 +12,8 @@ LISTENER=$(readlink -f "${2:?usage: many_targets_test.sh PORTCULLIS_SCAN PCS_LAB
 N=2000
 MAX_RSS_KB=262144  # 256 MiB
 
-pass=0 fail=0 skip=0
-PASS() { echo "PASS: $*"; pass=$((pass + 1)); }
-FAIL() { echo "FAIL: $*"; fail=$((fail + 1)); }
-SKIP() { echo "SKIP: $*"; skip=$((skip + 1)); }
-
-if [ "$(id -u)" -ne 0 ]; then
-  if [ "${CI:-}" = true ]; then echo "FAIL: many_targets_test needs root"; exit 1; fi
-  echo "SKIP: many_targets_test needs root"; exit 77
-fi
+source "$(dirname "$0")/lab_lib.sh"
+scanner_lab_require many_targets_test ip
 
 id=$$
 NS_S=pcs-ms$id
@@ -36,14 +29,9 @@ teardown() {
 trap teardown EXIT
 trap 'exit 130' INT TERM
 
-ip netns add "$NS_S" && ip netns add "$NS_T" &&
-  ip link add pcs-c$id netns "$NS_S" type veth peer name pcs-d$id netns "$NS_T" &&
-  ip -n "$NS_S" addr add 198.18.0.1/24 dev pcs-c$id &&
-  ip -n "$NS_T" addr add 198.18.0.2/24 dev pcs-d$id &&
-  ip -n "$NS_S" link set lo up && ip -n "$NS_T" link set lo up &&
-  ip -n "$NS_S" link set pcs-c$id up && ip -n "$NS_T" link set pcs-d$id up &&
+make_pair "$NS_S" "$NS_T" pcs-c$id pcs-d$id 198.18.0.1 198.18.0.2 &&
   ip -n "$NS_S" route add 198.19.0.0/21 via 198.18.0.2 || { echo "FAIL: lab setup"; exit 1; }
-ip netns exec "$NS_T" sysctl -qw net.ipv4.icmp_ratelimit=0
+no_default_routes "$NS_S" "$NS_T"
 
 # 2000 addresses on the target's interface, and the same list as the scanner's -iL file.
 for i in $(seq 0 $((N - 1))); do echo "198.19.$((i / 256)).$((i % 256))"; done >"$WORK/targets"
@@ -74,17 +62,17 @@ check() {  # name fd-limit scan-args...
   local secs
   secs=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.2f", b - a}')
   if [ $rc -ne 0 ]; then
-    FAIL "$name: exit $rc: $(head -2 "$WORK/$name.err" | paste -sd' ')"
+    fail "$name: exit $rc: $(head -2 "$WORK/$name.err" | paste -sd' ')"
   elif [ "$up" -ne $N ] || [ "$open" -ne $N ] || [ "$closed" -ne $N ]; then
-    FAIL "$name: up=$up 22/open=$open 23/closed=$closed, wanted $N each"
+    fail "$name: up=$up 22/open=$open 23/closed=$closed, wanted $N each"
   elif [ -n "$rss" ] && [ "$rss" -gt $MAX_RSS_KB ]; then
-    FAIL "$name: max RSS ${rss} KiB over ${MAX_RSS_KB} KiB"
+    fail "$name: max RSS ${rss} KiB over ${MAX_RSS_KB} KiB"
   else
-    PASS "$name: $N hosts up, 22 open and 23 closed on each, ${secs}s, max RSS ${rss:-?} KiB (fd limit $nofile)"
+    pass "$name: $N hosts up, 22 open and 23 closed on each, ${secs}s, max RSS ${rss:-?} KiB (fd limit $nofile)"
   fi
 }
 
-[ -x /usr/bin/time ] || SKIP "peak memory check: GNU time not installed (Debian package time)"
+[ -x /usr/bin/time ] || skip "peak memory check: GNU time not installed (Debian package time)"
 check syn-scan 1024 -sS
 check connect-scan 256 -sT
 # --scan-delay paces each host, as nmap's does: 2000 hosts x 2 ports at one probe per second
@@ -103,10 +91,9 @@ secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
 up=$(grep -c 'Status: Up' "$WORK/arp.gnmap")
 arp=$(grep -c 'reason="arp-response"' "$WORK/arp.xml")
 if [ $rc -eq 0 ] && [ "$up" -eq $N ] && [ "$arp" -eq $N ]; then
-  PASS "arp-discovery: $N on-link hosts up by ARP reply in ${secs}s (fd limit 256)"
+  pass "arp-discovery: $N on-link hosts up by ARP reply in ${secs}s (fd limit 256)"
 else
-  FAIL "arp-discovery: exit $rc, up=$up, arp-response=$arp, wanted $N: $(head -1 "$WORK/arp.err")"
+  fail "arp-discovery: exit $rc, up=$up, arp-response=$arp, wanted $N: $(head -1 "$WORK/arp.err")"
 fi
 
-echo "many_targets_test: $pass passed, $fail failed, $skip skipped"
-[ $fail -eq 0 ]
+finish
