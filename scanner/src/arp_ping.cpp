@@ -29,12 +29,6 @@ constexpr uint16_t kArpOpReply = 2;
 constexpr size_t kArpFrameLen = 14 + 28;
 constexpr size_t kMinFrameLen = 60;
 
-int64_t monoUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 void put16(uint8_t* p, uint16_t v) {
   p[0] = static_cast<uint8_t>(v >> 8);
   p[1] = static_cast<uint8_t>(v);
@@ -157,14 +151,14 @@ std::optional<std::vector<ArpReply>> arpPing(const std::string& iface, net::Ipv4
       ArpReply& r = replies[it->second];
       r.answered = true;
       r.mac = mac;
-      r.rttUs = std::max<int64_t>(monoUs() - sentUs[it->second], 1);
+      r.rttUs = std::max<int64_t>(monotonicMicros() - sentUs[it->second], 1);
       rtt.addSample(r.rttUs);
       --unanswered;
     }
   };
 
   for (int round = 0; round <= cfg.maxRetries && unanswered > 0; ++round) {
-    const int64_t roundStart = monoUs();
+    const int64_t roundStart = monotonicMicros();
     size_t sent = 0;
     for (const auto& [ip, i] : index) {
       if (replies[i].answered) continue;
@@ -172,11 +166,11 @@ std::optional<std::vector<ArpReply>> arpPing(const std::string& iface, net::Ipv4
         // Pace against the round's start, so a slow send never bunches the next ones.
         const auto due = roundStart + static_cast<int64_t>(static_cast<double>(sent) * 1e6 /
                                                            cfg.maxRate);
-        const int64_t wait = due - monoUs();
+        const int64_t wait = due - monotonicMicros();
         if (wait > 0) std::this_thread::sleep_for(std::chrono::microseconds(wait));
       }
       const auto frame = arpRequestFrame(ourMac, source, hosts[i]);
-      sentUs[i] = monoUs();
+      sentUs[i] = monotonicMicros();
       for (int tries = 0; tries < 50; ++tries) {
         if (send(fd.get(), frame.data(), frame.size(), 0) >= 0) break;
         if (errno != ENOBUFS && errno != EAGAIN) break;
@@ -185,8 +179,8 @@ std::optional<std::vector<ArpReply>> arpPing(const std::string& iface, net::Ipv4
       ++sent;
       if (sent % 64 == 0) drain();
     }
-    const int64_t deadline = monoUs() + rtt.rtoUs();
-    for (int64_t now = monoUs(); unanswered > 0 && now < deadline; now = monoUs()) {
+    const int64_t deadline = monotonicMicros() + rtt.rtoUs();
+    for (int64_t now = monotonicMicros(); unanswered > 0 && now < deadline; now = monotonicMicros()) {
       pollfd p{fd.get(), POLLIN, 0};
       const int ms = static_cast<int>(std::max<int64_t>((deadline - now + 999) / 1000, 1));
       if (poll(&p, 1, ms) > 0) drain();

@@ -19,17 +19,6 @@
 namespace portcullis::scan {
 namespace {
 
-int64_t monoUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-double epochNow() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 struct Conn {
   uint32_t slot = 0;
   int64_t startUs = 0;
@@ -102,8 +91,8 @@ std::vector<SlotOutcome> runConnectScan(const std::vector<Address>& hosts,
   size_t finished = 0;
   int64_t inflight = 0;
   int maxSuccessfulRetry = 0;
-  const int64_t start = monoUs();
-  const double startEpoch = epochNow();
+  const int64_t start = monotonicMicros();
+  const double startEpoch = epochSeconds();
   int64_t lastSend = 0;
   int64_t lastProgress = start;
   const bool ping = cfg.scanType == ScanType::kPing;
@@ -150,7 +139,7 @@ std::vector<SlotOutcome> runConnectScan(const std::vector<Address>& hosts,
 
   epoll_event events[256];
   while (finished < total) {
-    const int64_t now = monoUs();
+    const int64_t now = monotonicMicros();
     const int allowedRetries = std::min(cfg.timing.maxRetries, maxSuccessfulRetry + 1);
     // Timeouts.
     while (!waiting.empty() && now - waiting.front().startUs >= group.rtoUs()) {
@@ -218,7 +207,7 @@ std::vector<SlotOutcome> runConnectScan(const std::vector<Address>& hosts,
         len = sizeof(sockaddr_in);
       }
       if (static_cast<size_t>(fd) >= conns.size()) conns.resize(static_cast<size_t>(fd) + 1);
-      const int64_t t0 = monoUs();
+      const int64_t t0 = monotonicMicros();
       conns[static_cast<size_t>(fd)] = Conn{slot, t0, true};
       ++inflight;
       ++tries[slot];
@@ -242,7 +231,7 @@ std::vector<SlotOutcome> runConnectScan(const std::vector<Address>& hosts,
       break;
     }
     const int n = epoll_wait(ep.get(), events, 256, 2);
-    const int64_t t = monoUs();
+    const int64_t t = monotonicMicros();
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (static_cast<size_t>(fd) >= conns.size() || !conns[static_cast<size_t>(fd)].live) continue;
@@ -262,8 +251,8 @@ std::vector<SlotOutcome> runConnectScan(const std::vector<Address>& hosts,
   for (size_t fd = 0; fd < conns.size(); ++fd) {
     if (conns[fd].live) closeConn(static_cast<int>(fd));
   }
-  if (cfg.progress && monoUs() - start >= 1000000) std::fprintf(stderr, "\n");
-  const double endEpoch = epochNow();
+  if (cfg.progress && monotonicMicros() - start >= 1000000) std::fprintf(stderr, "\n");
+  const double endEpoch = epochSeconds();
   for (size_t h = 0; h < nhosts; ++h) {
     const RttEstimator& e = perHost[h].hasSample() ? perHost[h] : group;
     timing[h].srttUs = e.srttUs();

@@ -20,14 +20,8 @@
 namespace portcullis::scan {
 namespace {
 
-int64_t nowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 void sleepUntilUs(int64_t t) {
-  const int64_t d = t - nowUs();
+  const int64_t d = t - monotonicMicros();
   if (d > 0) std::this_thread::sleep_for(std::chrono::microseconds(d));
 }
 
@@ -432,7 +426,7 @@ void IdleScanner::readReplies(int64_t deadlineUs, F&& onReply) {
       // A RST answering our SYN/ACK carries our ACK number as its sequence number.
       if (onReply(ntohl(p.tcp->seq), ntohs(p.ipv4->id))) return;
     }
-    const int64_t left = deadlineUs - nowUs();
+    const int64_t left = deadlineUs - monotonicMicros();
     if (left <= 0) return;
     pollfd pfd{recvFd_.get(), POLLIN, 0};
     const timespec ts{static_cast<time_t>(left / 1000000),
@@ -455,14 +449,14 @@ int IdleScanner::probeZombie(int& sent, int& answered) {
       if (!error_.empty()) return -1;
       continue;
     }
-    sentAt[t] = nowUs();
+    sentAt[t] = monotonicMicros();
     ++sent;
     readReplies(sentAt[t] + zombieRtt_.rtoUs(), [&](uint32_t seq, uint16_t ipId) {
       for (int k = 0; k <= t; ++k) {
         if (got[k] || seq != acks[k]) continue;
         got[k] = true;
         ++answered;
-        zombieRtt_.addSample(nowUs() - sentAt[k]);
+        zombieRtt_.addSample(monotonicMicros() - sentAt[k]);
         // The latest try's answer is the one after every probe of ours so far.
         if (k > idTry) {
           idTry = k;
@@ -488,7 +482,7 @@ bool IdleScanner::qualify(std::optional<net::Ipv4Address> spoofTest, std::string
       if (ids[k] >= 0 || acks[k] != seq) continue;
       ids[k] = ipId;
       ++answered;
-      zombieRtt_.addSample(nowUs() - sentAt[k]);
+      zombieRtt_.addSample(monotonicMicros() - sentAt[k]);
     }
     return false;  // keep the 30 ms rhythm; the final wait below stops on its own
   };
@@ -498,7 +492,7 @@ bool IdleScanner::qualify(std::optional<net::Ipv4Address> spoofTest, std::string
     acks[i] = ackBase_ + probeCounter_;
     const uint16_t sport = probeSourcePort();
     ++probeCounter_;
-    sentAt[i] = nowUs();
+    sentAt[i] = monotonicMicros();
     if (!sendProbe(sport, acks[i]) && !error_.empty()) {
       error = error_;
       return false;
@@ -509,7 +503,7 @@ bool IdleScanner::qualify(std::optional<net::Ipv4Address> spoofTest, std::string
   const int64_t patience =
       std::clamp<int64_t>(cfg_.timing.initialRttTimeoutMs * 2000, 1000000, 9000000);
   const int64_t deadline = sentAt[kQualifyProbes - 1] + patience;
-  while (answered < sent && nowUs() < deadline) {
+  while (answered < sent && monotonicMicros() < deadline) {
     readReplies(deadline, [&](uint32_t seq, uint16_t ipId) {
       onReply(seq, ipId);
       return answered == sent;
@@ -606,7 +600,7 @@ int IdleScanner::countOnce(std::span<const uint16_t> ports) {
       return -1;
     }
   }
-  const int64_t end = nowUs();
+  const int64_t end = monotonicMicros();
   // Ask the zombie twice: once about when the target's answers should have arrived, once
   // later for stragglers (nmap's floors of 50 and 75 ms), and keep the higher count.
   auto scaled = [this](int64_t us) {

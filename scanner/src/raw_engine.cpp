@@ -65,17 +65,6 @@ std::vector<uint8_t> udpPayload(uint16_t port) {
 
 namespace {
 
-int64_t monoUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-double epochNow() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 struct PcapCloser {
   void operator()(pcap_t* p) const { pcap_close(p); }
 };
@@ -474,7 +463,7 @@ struct RawEngine::Impl {
       from = mapIpv4(ntohl(p.ipv4->src));
       ttl = p.ipv4->ttl;
     }
-    const int64_t now = monoUs();
+    const int64_t now = monotonicMicros();
     const bool ping = cfg.scanType == ScanType::kPing;
     auto slotOf = [this](int32_t h, int32_t probe) {
       return static_cast<uint32_t>(static_cast<size_t>(h) * nprobes + static_cast<size_t>(probe));
@@ -742,8 +731,8 @@ std::vector<SlotOutcome> RawEngine::run(const std::vector<Address>& hosts,
   m.inflight = 0;
   m.finished = 0;
   m.openFound = 0;
-  m.runStartUs = monoUs();
-  const double startEpoch = epochNow();
+  m.runStartUs = monotonicMicros();
+  const double startEpoch = epochSeconds();
 
   // Probe order: a random permutation of all slots, or with -r ports in order per host with
   // hosts interleaved (probe-major), so one host never takes a burst.
@@ -793,7 +782,7 @@ std::vector<SlotOutcome> RawEngine::run(const std::vector<Address>& hosts,
   };
 
   while (m.finished.load() < total) {
-    const int64_t now = monoUs();
+    const int64_t now = monotonicMicros();
     const double dt = static_cast<double>(now - lastTickUs) / 1e6;
     lastTickUs = now;
 
@@ -869,7 +858,7 @@ std::vector<SlotOutcome> RawEngine::run(const std::vector<Address>& hosts,
     auto send = [&](uint32_t idx) {
       Slot& s = m.slots[idx];
       const uint8_t tryNo = s.tries.load();
-      const uint32_t sent = m.elapsedUs(monoUs());
+      const uint32_t sent = m.elapsedUs(monotonicMicros());
       s.prevSentUs.store(s.sentUs.load());
       s.sentUs.store(sent);
       s.tries.store(static_cast<uint8_t>(tryNo + 1));
@@ -881,35 +870,29 @@ std::vector<SlotOutcome> RawEngine::run(const std::vector<Address>& hosts,
       ++sentProbes;
       if (tryNo > 0) ++retransmissions;
     };
+    auto dispatch = [&](uint32_t idx) {
+      if (skippable(idx)) {
+        giveUp(idx);
+      } else if (due(idx)) {
+        send(idx);
+      } else {
+        deferred.push_back(idx);
+      }
+    };
     for (size_t n = deferred.size(); n > 0 && sentNow < budget; --n) {
       const uint32_t idx = deferred.front();
       deferred.pop_front();
-      if (m.slots[idx].result.load() != 0) continue;
-      if (skippable(idx)) {
-        giveUp(idx);
-      } else if (due(idx)) {
-        send(idx);
-      } else {
-        deferred.push_back(idx);
-      }
+      if (m.slots[idx].result.load() == 0) dispatch(idx);
     }
     while (sentNow < budget && deferred.size() < deferredCap) {
-      uint32_t idx = 0;
       if (!retries.empty()) {
-        idx = retries.front();
+        const uint32_t idx = retries.front();
         retries.pop_front();
-        if (m.slots[idx].result.load() != 0) continue;
+        if (m.slots[idx].result.load() == 0) dispatch(idx);
       } else if (nextFresh < total) {
-        idx = order[nextFresh++];
+        dispatch(order[nextFresh++]);
       } else {
         break;
-      }
-      if (skippable(idx)) {
-        giveUp(idx);
-      } else if (due(idx)) {
-        send(idx);
-      } else {
-        deferred.push_back(idx);
       }
     }
     batch.flush();
@@ -944,7 +927,7 @@ std::vector<SlotOutcome> RawEngine::run(const std::vector<Address>& hosts,
       std::this_thread::sleep_for(std::chrono::microseconds(paced ? 1000 : 100));
     }
   }
-  if (cfg.progress && monoUs() - m.runStartUs >= 1000000) std::fprintf(stderr, "\n");
+  if (cfg.progress && monotonicMicros() - m.runStartUs >= 1000000) std::fprintf(stderr, "\n");
 
   m.stopReceiver = true;
   receiver.join();
@@ -959,11 +942,11 @@ std::vector<SlotOutcome> RawEngine::run(const std::vector<Address>& hosts,
                  " RTO %lld us, capture dropped %u\n",
                  static_cast<unsigned long long>(sentProbes),
                  static_cast<unsigned long long>(retransmissions),
-                 static_cast<double>(monoUs() - m.runStartUs) / 1e6, m.cwnd,
+                 static_cast<double>(monotonicMicros() - m.runStartUs) / 1e6, m.cwnd,
                  static_cast<long long>(m.groupRtt->rtoUs()), ps.ps_drop);
   }
 
-  const double endEpoch = epochNow();
+  const double endEpoch = epochSeconds();
   for (size_t i = 0; i < total; ++i) {
     const uint8_t r = m.slots[i].result.load();
     SlotOutcome& o = outcomes[i];

@@ -27,11 +27,6 @@ namespace {
 constexpr size_t kMaxSlotsPerGroup = size_t{4} << 20;
 constexpr size_t kMaxHostsPerGroup = 4096;
 
-double epochNow() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 int fail(const std::string& msg) {
   std::cerr << "portcullis-scan: " << msg << "\n";
   return 2;
@@ -146,7 +141,7 @@ int runScan(const Options& opts) {
 
   RunInfo info;
   info.args = opts.commandLine;
-  info.startTime = epochNow();
+  info.startTime = epochSeconds();
   info.verbose = opts.verbose;
   if (opts.pingOnly) info.scanTypes.push_back(ScanType::kPing);
   if (tcpType) info.scanTypes.push_back(*tcpType);
@@ -258,7 +253,7 @@ int runScan(const Options& opts) {
       const size_t g1 = std::min(rg.members.size(), g0 + groupSize);
       std::vector<HostResult> results(g1 - g0);
       for (size_t k = g0; k < g1; ++k) results[k - g0].target = targets[rg.members[k]];
-      const double groupStart = epochNow();
+      const double groupStart = epochSeconds();
       for (auto& r : results) r.startTime = groupStart;
 
       // Host discovery.
@@ -411,7 +406,7 @@ int runScan(const Options& opts) {
         if (tcpType && !scanProtocol(*tcpType, tcpPorts)) return fail(error);
         if (opts.udpScan && !scanProtocol(ScanType::kUdp, udpPorts)) return fail(error);
       }
-      const double groupEnd = epochNow();
+      const double groupEnd = epochSeconds();
       for (auto& r : results) {
         r.endTime = groupEnd;
         if (r.up) ++info.hostsUp;
@@ -420,7 +415,7 @@ int runScan(const Options& opts) {
     }
   }
 
-  info.endTime = epochNow();
+  info.endTime = epochSeconds();
   if (info.hostsUp == 0 && info.hostsTotal == 1 && !opts.noPing) {
     std::cout << "Note: Host seems down. If it is really up, but blocking our ping probes, "
                  "try -Pn\n";

@@ -1,8 +1,20 @@
 #include "timing.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace portcullis::scan {
+
+int64_t monotonicMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+double epochSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 TimingParams timingTemplate(int level) {
   TimingParams t;  // defaults are T3 ("normal")

@@ -6,6 +6,11 @@
 
 namespace portcullis::scan {
 
+/// Microseconds on the monotonic clock: probe send times, timeouts, pacing.
+int64_t monotonicMicros();
+/// Wall-clock seconds since the epoch, for reports (nmap's start and end times).
+double epochSeconds();
+
 /// Timing knobs. Times are milliseconds, 0 meaning "none" where a limit is optional.
 struct TimingParams {
   int level = 3;
