@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -78,6 +79,21 @@ int runScan(const Options& opts) {
   std::vector<Target> targets;
   for (const auto& s : specs) {
     if (!expandTargetSpec(s, topts, targets, error)) return fail(error);
+  }
+
+  // A safety net for labs and test suites: with PORTCULLIS_SCAN_ALLOW set (comma-separated
+  // prefixes), a target outside them is refused before anything is sent.
+  if (const char* allow = std::getenv("PORTCULLIS_SCAN_ALLOW"); allow != nullptr) {
+    std::vector<AddressPrefix> allowed;
+    if (!parsePrefixList(allow, allowed, error)) return fail("PORTCULLIS_SCAN_ALLOW: " + error);
+    for (const auto& t : targets) {
+      const bool ok = std::any_of(allowed.begin(), allowed.end(),
+                                  [&](const AddressPrefix& p) { return p.contains(t.address); });
+      if (!ok) {
+        return fail("target " + t.address.toString() + " is outside PORTCULLIS_SCAN_ALLOW (" +
+                    allow + "); nothing was sent");
+      }
+    }
   }
 
   // Scan types and privilege: nmap's default is SYN when privileged, connect otherwise.

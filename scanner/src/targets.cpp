@@ -237,6 +237,71 @@ bool expandTargetSpec(std::string_view spec, const TargetOptions& opts, std::vec
                     error, spec);
 }
 
+std::optional<AddressPrefix> AddressPrefix::parse(std::string_view text) {
+  const size_t slash = text.find('/');
+  const std::string_view host = text.substr(0, slash);
+  AddressPrefix p;
+  int maxLen = 32;
+  if (const auto a4 = net::Ipv4Address::parse(host)) {
+    p.base.v4addr = *a4;
+  } else if (const auto a6 = net::Ipv6Address::parse(host)) {
+    p.base.v6 = true;
+    p.base.v6addr = *a6;
+    maxLen = 128;
+  } else {
+    return std::nullopt;
+  }
+  p.length = maxLen;
+  if (slash != std::string_view::npos) {
+    uint32_t len = 0;
+    if (!parseUint(text.substr(slash + 1), static_cast<uint32_t>(maxLen), len)) return std::nullopt;
+    p.length = static_cast<int>(len);
+  }
+  // Clear the host bits, so contains() compares whole bytes and one partial byte.
+  if (p.base.v6) {
+    for (int i = 0; i < 16; ++i) {
+      const int keep = std::clamp(p.length - i * 8, 0, 8);
+      p.base.v6addr.bytes[static_cast<size_t>(i)] &= static_cast<uint8_t>(0xff00 >> keep);
+    }
+  } else if (p.length < 32) {
+    p.base.v4addr.value &= p.length == 0 ? 0 : ~uint32_t{0} << (32 - p.length);
+  }
+  return p;
+}
+
+bool AddressPrefix::contains(const Address& a) const {
+  if (a.v6 != base.v6) return false;
+  if (!a.v6) {
+    const uint32_t mask = length == 0 ? 0 : ~uint32_t{0} << (32 - length);
+    return (a.v4addr.value & mask) == base.v4addr.value;
+  }
+  for (int i = 0; i < 16; ++i) {
+    const int keep = std::clamp(length - i * 8, 0, 8);
+    const auto mask = static_cast<uint8_t>(0xff00 >> keep);
+    if ((a.v6addr.bytes[static_cast<size_t>(i)] & mask) != base.v6addr.bytes[static_cast<size_t>(i)]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool parsePrefixList(std::string_view text, std::vector<AddressPrefix>& out, std::string& error) {
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    if (comma == std::string_view::npos) comma = text.size();
+    const std::string_view item = text.substr(pos, comma - pos);
+    const auto p = AddressPrefix::parse(item);
+    if (!p) {
+      error = "bad prefix '" + std::string(item) + "' (use 198.18.0.0/15 or fd00::/8, comma-separated)";
+      return false;
+    }
+    out.push_back(*p);
+    pos = comma + 1;
+  }
+  return true;
+}
+
 bool readTargetFile(const std::string& path, std::vector<std::string>& specs,
                     std::string& error) {
   std::ifstream file;

@@ -25,6 +25,19 @@ struct TargetOptions {
 bool expandTargetSpec(std::string_view spec, const TargetOptions& opts, std::vector<Target>& out,
                       std::string& error);
 
+/// An address block, IPv4 or IPv6: "198.18.0.0/15", "fd00::/8", or one address.
+struct AddressPrefix {
+  Address base;  // host bits cleared
+  int length = 0;
+
+  static std::optional<AddressPrefix> parse(std::string_view text);
+  bool contains(const Address& a) const;
+};
+
+/// Reads a comma-separated list of prefixes (PORTCULLIS_SCAN_ALLOW). False with one line in
+/// `error` on the first bad item.
+bool parsePrefixList(std::string_view text, std::vector<AddressPrefix>& out, std::string& error);
+
 /// Reads whitespace-separated specifications from a file ('#' starts a comment; "-" is stdin).
 bool readTargetFile(const std::string& path, std::vector<std::string>& specs, std::string& error);
 

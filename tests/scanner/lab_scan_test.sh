@@ -253,6 +253,9 @@ check_error() {  # name expected-substring args...
 check_error "unknown flag" "--bogus" "$SCAN" --bogus $DST
 check_error "bad port" "bad port" "$SCAN" -p 70000 $DST
 check_error "bad target" "bad target" "$SCAN" -p 80 198.18.0.999
+# Run where nothing could leave anyway (no route off the lab): the guard must refuse first.
+check_error "outside PORTCULLIS_SCAN_ALLOW" "outside PORTCULLIS_SCAN_ALLOW" \
+  ip netns exec "$NS_S" "$SCAN" -sS -Pn -p 80 203.0.113.9
 if command -v setpriv >/dev/null; then
   check_error "raw without privilege" "-sT" setpriv --reuid=65534 --regid=65534 --clear-groups \
     --inh-caps=-all "$SCAN" -sS -p 80 127.0.0.1

@@ -220,6 +220,60 @@ TEST(Rtt, ClampedToTemplateBounds) {
   EXPECT_EQ(e.rtoUs(), 1250000);  // never above max-rtt-timeout
 }
 
+// ---- PORTCULLIS_SCAN_ALLOW prefixes ----
+
+Address addr(const char* text) {
+  std::vector<Target> t;
+  std::string error;
+  TargetOptions o;
+  o.resolve = false;
+  EXPECT_TRUE(expandTargetSpec(text, o, t, error)) << error;
+  return t.at(0).address;
+}
+
+TEST(AllowPrefixes, ContainOnlyTheirOwnFamilyAndBlock) {
+  struct Case {
+    const char* prefix;
+    const char* address;
+    bool inside;
+  };
+  const Case cases[] = {
+      {"198.18.0.0/15", "198.18.0.1", true},
+      {"198.18.0.0/15", "198.19.255.255", true},
+      {"198.18.0.0/15", "198.20.0.0", false},
+      {"198.18.7.9/15", "198.19.1.1", true},  // host bits in the prefix are ignored
+      {"127.0.0.1", "127.0.0.1", true},
+      {"127.0.0.1", "127.0.0.2", false},
+      {"0.0.0.0/0", "203.0.113.7", true},
+      {"0.0.0.0/0", "2001:db8::1", false},   // no family crosses over
+      {"fd00::/8", "fd00:198:18::2", true},
+      {"fd00::/8", "fe80::1", false},
+      {"2001:db8:ff::/45", "2001:db8:f8::1", true},  // a prefix ending inside a byte
+      {"2001:db8:ff::/45", "2001:db8:f7::1", false},
+      {"::/0", "198.18.0.1", false},
+  };
+  for (const auto& c : cases) {
+    const auto p = AddressPrefix::parse(c.prefix);
+    ASSERT_TRUE(p) << c.prefix;
+    EXPECT_EQ(p->contains(addr(c.address)), c.inside) << c.prefix << " ? " << c.address;
+  }
+}
+
+TEST(AllowPrefixes, ListsParseAndBadItemsAreOneLine) {
+  std::vector<AddressPrefix> out;
+  std::string error;
+  EXPECT_TRUE(parsePrefixList("198.18.0.0/15,fd00::/8,127.0.0.0/8", out, error));
+  EXPECT_EQ(out.size(), 3u);
+  for (const char* bad : {"", "198.18.0.0/33", "fd00::/129", "lab", "198.18.0.0/15,,fd00::/8",
+                          "198.18.0.0/x"}) {
+    out.clear();
+    error.clear();
+    EXPECT_FALSE(parsePrefixList(bad, out, error)) << bad;
+    EXPECT_EQ(error.find('\n'), std::string::npos);
+    EXPECT_FALSE(error.empty()) << bad;
+  }
+}
+
 // ---- dynamic scan delay ----
 
 // Feeds `good` clean answers, then `dropped` answers to retransmissions, and returns the delay
