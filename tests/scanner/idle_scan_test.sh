@@ -206,7 +206,7 @@ fi
 
 # (c) nmap agrees port for port (and ndiff sees no state difference).
 if command -v nmap >/dev/null; then
-  ip netns exec "$NS_S" nmap -sI $ZADDR -Pn -p $PORTS $TARGET -oG "$WORK/nmap.gnmap" \
+  ip netns exec "$NS_S" nmap -n -sI $ZADDR -Pn -p $PORTS $TARGET -oG "$WORK/nmap.gnmap" \
     -oX "$WORK/nmap.xml" >"$WORK/nmap.txt" 2>&1
   ports_of "$WORK/nmap.gnmap" >"$WORK/nmap.got"
   if [ ! -s "$WORK/nmap.got" ]; then
@@ -247,7 +247,7 @@ else
     "$(paste -sd' ' "$WORK/le.got")"
 fi
 if command -v nmap >/dev/null; then
-  ip netns exec "$NS_S" nmap -sI $ZADDR2 -Pn -p $PORTS $TARGET -oG "$WORK/nmap-le.gnmap" \
+  ip netns exec "$NS_S" nmap -n -sI $ZADDR2 -Pn -p $PORTS $TARGET -oG "$WORK/nmap-le.gnmap" \
     >"$WORK/nmap-le.txt" 2>&1
   ports_of "$WORK/nmap-le.gnmap" >"$WORK/nmap-le.got"
   if [ -s "$WORK/nmap-le.got" ] && cmp -s "$WORK/nmap-le.got" "$WORK/le.got"; then
@@ -298,7 +298,7 @@ refused "linux-zombie" "cannot be used because IP ID sequence class is: (All zer
   -sI $TARGET -Pn -p 22 $TARGET
 if command -v nmap >/dev/null; then
   ours=$(grep -o 'class is: [A-Za-z -]*' "$WORK/linux-zombie.err")
-  ip netns exec "$NS_S" nmap -sI $TARGET -Pn -p 22 $TARGET >"$WORK/nmap-linux.txt" 2>&1
+  ip netns exec "$NS_S" nmap -n -sI $TARGET -Pn -p 22 $TARGET >"$WORK/nmap-linux.txt" 2>&1
   theirs=$(grep -o 'class is: [A-Za-z -]*' "$WORK/nmap-linux.txt")
   if [ -n "$ours" ] && [ "$ours" = "$theirs" ]; then
     pass "linux-zombie: nmap refuses it too, with the same class ($theirs)"
