@@ -106,6 +106,7 @@ class NormalWriter : public ReportWriter {
   void begin(const RunInfo& info) override {
     out_ << "Starting " << kScannerName << " " << kScannerVersion << " at "
          << formatTime(info.startTime, TimeFormat::kShort) << "\n";
+    for (const auto& note : info.notes) out_ << note << "\n";
     out_.flush();
   }
 

@@ -26,6 +26,8 @@ struct RunInfo {
   int verbose = 0;
   uint64_t hostsTotal = 0;
   uint64_t hostsUp = 0;
+  // Lines normal output prints after its start line (the idle scan's zombie and class).
+  std::vector<std::string> notes;
 };
 
 class ReportWriter {

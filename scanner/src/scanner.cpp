@@ -228,8 +228,8 @@ int runScan(const Options& opts) {
   }
   if (!meSeen) mePosition = decoys.size();
 
+  if (idle) info.notes.push_back(idle->banner());
   outs.begin(info);
-  if (idle) std::cout << idle->banner() << "\n";
   const bool progress = opts.progress || (opts.verbose > 0 && isatty(STDERR_FILENO));
 
   for (size_t i : unroutable) {

@@ -129,7 +129,7 @@ capture_stop() {
 capture_start "$WORK/blind.pcap"
 start=$(date +%s.%N)
 ip netns exec "$NS_S" "$SCAN" -sI $ZADDR -Pn -p $PORTS $TARGET -oG "$WORK/idle.gnmap" \
-  -oX "$WORK/idle.xml" >"$WORK/idle.txt" 2>"$WORK/idle.err"
+  -oX "$WORK/idle.xml" -oN "$WORK/idle.nmap" >"$WORK/idle.txt" 2>"$WORK/idle.err"
 rc=$?
 secs=$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo "?")
 capture_stop
@@ -142,8 +142,10 @@ else
   else
     fail "-sI: states differ from expected: $(grep '^[-+][0-9]' "$WORK/idle.diff" | paste -sd' ')"
   fi
-  if grep -q "^Idle scan using zombie $ZADDR ($ZADDR:80); Class: Incremental$" "$WORK/idle.txt"; then
-    pass "-sI: normal output names the zombie and its class (counter crossed 65535 -> 0)"
+  if grep -q "^Idle scan using zombie $ZADDR ($ZADDR:80); Class: Incremental$" "$WORK/idle.txt" &&
+    grep -q "^Idle scan using zombie $ZADDR ($ZADDR:80); Class: Incremental$" "$WORK/idle.nmap"
+  then
+    pass "-sI: normal output (stdout and -oN) names the zombie and its class (counter crossed 65535 -> 0)"
   else
     fail "-sI: no 'Idle scan using zombie' line: $(head -3 "$WORK/idle.txt" | paste -sd'|')"
   fi
