@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -38,28 +39,30 @@ uint16_t get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]
 
 }  // namespace
 
-bool onLinkEthernet(const std::string& iface, net::Ipv4Address dst) {
+std::vector<AddressPrefix> ethernetNeighbourPrefixes(const std::string& iface) {
+  std::vector<AddressPrefix> prefixes;
   ifaddrs* ifs = nullptr;
-  if (getifaddrs(&ifs) != 0) return false;
+  if (getifaddrs(&ifs) != 0) return prefixes;
   bool ethernet = false;
-  bool inPrefix = false;
   for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
     if (i->ifa_addr == nullptr || iface != i->ifa_name) continue;
     if (i->ifa_addr->sa_family == AF_PACKET) {
       const auto* ll = reinterpret_cast<const sockaddr_ll*>(i->ifa_addr);
       ethernet = ll->sll_hatype == ARPHRD_ETHER && (i->ifa_flags & IFF_LOOPBACK) == 0;
     } else if (i->ifa_addr->sa_family == AF_INET && i->ifa_netmask != nullptr) {
-      const uint32_t addr = ntohl(reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr);
       const uint32_t mask =
           ntohl(reinterpret_cast<const sockaddr_in*>(i->ifa_netmask)->sin_addr.s_addr);
-      // A /32 (or /31 point-to-point) prefix has no neighbours worth an ARP broadcast.
-      if (mask != 0xffffffffu && (addr & mask) == (dst.value & mask) && addr != dst.value) {
-        inPrefix = true;
-      }
+      AddressPrefix p;
+      p.length = std::popcount(mask);
+      if (p.length == 32) continue;  // a host route: no neighbours behind it
+      p.base.v4addr.value =
+          ntohl(reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr) & mask;
+      prefixes.push_back(p);
     }
   }
   freeifaddrs(ifs);
-  return ethernet && inPrefix;
+  if (!ethernet) prefixes.clear();
+  return prefixes;
 }
 
 std::vector<uint8_t> arpRequestFrame(const net::MacAddress& ourMac, net::Ipv4Address ourIp,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "packet/addresses.h"
+#include "targets.h"
 
 namespace portcullis::scan {
 
@@ -28,9 +29,10 @@ struct ArpReply {
   int64_t rttUs = 0;
 };
 
-/// True when `iface` is an Ethernet interface and one of its IPv4 prefixes holds `dst`, so an
-/// ARP request reaches `dst` itself rather than a router.
-bool onLinkEthernet(const std::string& iface, net::Ipv4Address dst);
+/// The IPv4 prefixes directly connected through `iface` when it is an Ethernet interface (empty
+/// otherwise): a target inside one is reached by ARP itself rather than through a router.
+/// Read once per interface, not once per target.
+std::vector<AddressPrefix> ethernetNeighbourPrefixes(const std::string& iface);
 
 /// Asks for every host's MAC address on `iface`, from `source`. Replies are indexed like
 /// `hosts`. Errors (no such interface, no privilege) come back in `error` as one line.

@@ -283,10 +283,15 @@ int runScan(const Options& opts) {
         // ARP, which no host firewall filters; everything else by IP probes.
         std::vector<size_t> viaArp;
         std::vector<size_t> viaIp;
+        std::vector<AddressPrefix> neighbours;
+        if (engine && !rg.route.source.v6 && !rg.route.loopback && !opts.disableArpPing) {
+          neighbours = ethernetNeighbourPrefixes(rg.route.iface);
+        }
         for (size_t h = 0; h < results.size(); ++h) {
           const Address& a = results[h].target.address;
-          const bool arp = engine && !a.v6 && !rg.route.loopback && !opts.disableArpPing &&
-                           onLinkEthernet(rg.route.iface, a.v4addr);
+          const bool arp = !(a == rg.route.source) &&
+                           std::any_of(neighbours.begin(), neighbours.end(),
+                                       [&](const AddressPrefix& p) { return p.contains(a); });
           (arp ? viaArp : viaIp).push_back(h);
         }
         if (!viaArp.empty()) {
