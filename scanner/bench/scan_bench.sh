@@ -24,23 +24,15 @@ IF_S=pcs-e$id
 IF_T=pcs-f$id
 DST=198.18.0.2
 WORK=$(mktemp -d /tmp/pcs-bench.XXXXXX)
-LPID=""
-teardown() {
-  [ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
-  ip netns del "$NS_S" 2>/dev/null
-  ip netns del "$NS_T" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap teardown EXIT
-trap 'exit 130' INT TERM
-
 # shellcheck source=../../tests/scanner/lab_lib.sh
 source "$ROOT/tests/scanner/lab_lib.sh"
+lab_teardown_on_exit "$NS_S" "$NS_T"
+
 make_pair "$NS_S" "$NS_T" "$IF_S" "$IF_T" 198.18.0.1 $DST ||
   { echo "scan_bench: lab setup failed" >&2; exit 1; }
 no_default_routes "$NS_S" "$NS_T"
 ip netns exec "$NS_T" "$LISTENER" --tcp "$OPEN_PORTS" >"$WORK/listener.out" 2>&1 &
-LPID=$!
+LAB_PIDS+=($!)
 for _ in $(seq 50); do grep -q ready "$WORK/listener.out" 2>/dev/null && break; sleep 0.1; done
 
 now() { date +%s.%N; }

@@ -38,19 +38,8 @@ ZADDR=198.18.0.3
 ZADDR2=198.18.0.4
 NOBODY=198.18.0.9
 WORK=$(mktemp -d /tmp/pcs-idle.XXXXXX)
-LPID="" ZPID="" Z2PID=""
 
-teardown() {
-  [ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
-  [ -n "$ZPID" ] && kill "$ZPID" 2>/dev/null && wait "$ZPID" 2>/dev/null
-  [ -n "$Z2PID" ] && kill "$Z2PID" 2>/dev/null && wait "$Z2PID" 2>/dev/null
-  ip netns del "$NS_S" 2>/dev/null
-  ip netns del "$NS_T" 2>/dev/null
-  ip netns del "$NS_Z" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap teardown EXIT
-trap 'exit 130' INT TERM
+lab_teardown_on_exit "$NS_S" "$NS_T" "$NS_Z"
 
 setup() {
   local ns
@@ -89,15 +78,15 @@ for p in 110 143; do
   ip -n "$NS_T" rule add priority 10 ipproto tcp sport $p blackhole || { echo "FAIL: ip rule"; exit 1; }
 done
 ip netns exec "$NS_T" "$LISTENER" --tcp 22,80,143,3306 --bind $TARGET >"$WORK/listener.out" 2>&1 &
-LPID=$!
+LAB_PIDS+=($!)
 # The counter starts just below 65535 so our first scan crosses the wrap to 0.
 ip netns exec "$NS_Z" "$ZOMBIE" --iface isz$id --addr $ZADDR --start-id 65530 \
   >"$WORK/zombie.out" 2>&1 &
-ZPID=$!
+LAB_PIDS+=($!)
 # The little-endian one starts where the low byte carries (0x00ff -> 0x0100) during its scan.
 ip netns exec "$NS_Z" "$ZOMBIE" --iface isy$id --addr $ZADDR2 --start-id 250 --little-endian \
   >"$WORK/zombie2.out" 2>&1 &
-Z2PID=$!
+LAB_PIDS+=($!)
 for f in listener zombie zombie2; do
   for _ in $(seq 50); do grep -q ready "$WORK/$f.out" 2>/dev/null && break; sleep 0.1; done
   grep -q ready "$WORK/$f.out" || { echo "FAIL: $f did not start: $(head -1 "$WORK/$f.out")"; exit 1; }

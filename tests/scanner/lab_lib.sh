@@ -35,3 +35,19 @@ no_default_routes() {
     fi
   done
 }
+
+# lab_teardown_on_exit NS...: when the script ends (or is interrupted), stops the background
+# processes listed in LAB_PIDS, deletes the namespaces and removes $WORK.
+LAB_PIDS=()
+LAB_NAMESPACES=()
+lab_teardown() {
+  local p ns
+  for p in "${LAB_PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  for ns in "${LAB_NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  [ -n "${WORK:-}" ] && rm -rf "$WORK"
+}
+lab_teardown_on_exit() {
+  LAB_NAMESPACES=("$@")
+  trap lab_teardown EXIT
+  trap 'exit 130' INT TERM
+}

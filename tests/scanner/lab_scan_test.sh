@@ -33,16 +33,8 @@ DST=198.18.0.2
 SRC6=fd00:198:18::1
 DST6=fd00:198:18::2
 WORK=$(mktemp -d /tmp/pcs-lab.XXXXXX)
-LPID=""
 
-teardown() {
-  [ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
-  ip netns del "$NS_S" 2>/dev/null
-  ip netns del "$NS_T" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap teardown EXIT
-trap 'exit 130' INT TERM
+lab_teardown_on_exit "$NS_S" "$NS_T"
 
 make_pair "$NS_S" "$NS_T" "$IF_S" "$IF_T" $SRC $DST &&
   ip -n "$NS_S" addr add $SRC6/64 dev "$IF_S" nodad &&
@@ -60,7 +52,7 @@ for p in 110 143; do
 done
 ip netns exec "$NS_T" "$LISTENER" --tcp 22,80,143,3306 --udp 53 --udp-silent 69 \
   >"$WORK/listener.out" 2>&1 &
-LPID=$!
+LAB_PIDS+=($!)
 for _ in $(seq 50); do grep -q ready "$WORK/listener.out" 2>/dev/null && break; sleep 0.1; done
 grep -q ready "$WORK/listener.out" || { echo "FAIL: listener did not start"; exit 1; }
 

@@ -19,15 +19,7 @@ id=$$
 NS_S=pcs-ms$id
 NS_T=pcs-mt$id
 WORK=$(mktemp -d /tmp/pcs-many.XXXXXX)
-LPID=""
-teardown() {
-  [ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
-  ip netns del "$NS_S" 2>/dev/null
-  ip netns del "$NS_T" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap teardown EXIT
-trap 'exit 130' INT TERM
+lab_teardown_on_exit "$NS_S" "$NS_T"
 
 make_pair "$NS_S" "$NS_T" pcs-c$id pcs-d$id 198.18.0.1 198.18.0.2 &&
   ip -n "$NS_S" route add 198.19.0.0/21 via 198.18.0.2 || { echo "FAIL: lab setup"; exit 1; }
@@ -39,7 +31,7 @@ sed "s|^|addr add |; s|$|/32 dev pcs-d$id|" "$WORK/targets" >"$WORK/batch"
 ip -n "$NS_T" -batch "$WORK/batch" || { echo "FAIL: adding $N addresses"; exit 1; }
 
 ip netns exec "$NS_T" "$LISTENER" --tcp 22 >"$WORK/listener.out" 2>&1 &
-LPID=$!
+LAB_PIDS+=($!)
 for _ in $(seq 50); do grep -q ready "$WORK/listener.out" 2>/dev/null && break; sleep 0.1; done
 
 check() {  # name fd-limit scan-args...
