@@ -27,7 +27,7 @@ function(bpf_object name source)
                            ${CMAKE_CURRENT_SOURCE_DIR}/*.bpf.h)
   add_custom_command(
     OUTPUT ${obj}
-    COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${BPF_TARGET_ARCH}
+    COMMAND ${BPF_CLANG} -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_${BPF_TARGET_ARCH}
             -Wall -Wextra -Werror -Wno-unused-parameter
             -I${PROJECT_SOURCE_DIR}/include -I${CMAKE_CURRENT_SOURCE_DIR}
             -idirafter /usr/include/${BPF_MULTIARCH}

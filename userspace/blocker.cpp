@@ -1,4 +1,5 @@
 #include "blocker.h"
+#include "estimate.h"
 
 #include "kernel_clock.h"
 
@@ -96,6 +97,12 @@ std::vector<Prefix> safetyList(const std::vector<Prefix>& configured) {
   return out;
 }
 
+namespace {
+// Distinct ports (or protocols) a source must have probed before time alone makes it a
+// blocking offense.
+constexpr uint64_t kPersistTargets = 5;
+}  // namespace
+
 AutoBlocker::AutoBlocker(BlockPolicy policy, std::vector<Prefix> neverBlock, AlertSink& sink)
     : policy_(std::move(policy)), neverBlock_(std::move(neverBlock)), sink_(sink) {}
 
@@ -122,10 +129,12 @@ void AutoBlocker::consider(Alert& a, size_t tableIndex, const pc_src_state& slot
     return;
   }
   // Evidence a spoofer cannot make cheaply: it answered what the host sent (only the real
-  // sender sees the SYN-ACKs), or it kept probing over time.
+  // sender sees the SYN-ACKs), or it kept probing many targets over time. Time alone is not
+  // enough: a spoofed flood's two SYNs to one port come seconds apart too.
   uint64_t ticksPerSecond = it->second.second;
   bool reacted = slot.acked + slot.reset_after_synack > 0;
-  bool persisted = (slot.last_seen - slot.first_seen) * 1000 >= policy_.persistMs * ticksPerSecond;
+  bool persisted = (slot.last_seen - slot.first_seen) * 1000 >= policy_.persistMs * ticksPerSecond &&
+                   linearCount(slot.ports) + linearCount(slot.protos) >= kPersistTargets;
   if (!reacted && !persisted) return;
 
   int64_t now = unixMicrosNow();
@@ -141,7 +150,9 @@ void AutoBlocker::consider(Alert& a, size_t tableIndex, const pc_src_state& slot
   for (uint32_t i = 1; i < offense && ttl < policy_.maxTtlS; ++i) ttl *= 2;
   ttl = std::min(ttl, policy_.maxTtlS);
   if (policy_.permanentAfter && offense > policy_.permanentAfter) ttl = 0;
-  if (it->second.first->block(Prefix{slot.key, 128}, ttl, offense) != 0) return;
+  // The block covers the source as the datapath aggregates it (an IPv6 /64).
+  unsigned length = slot.prefix_len ? slot.prefix_len : 128;
+  if (it->second.first->block(Prefix{slot.key, length}, ttl, offense) != 0) return;
   ++bucketUsed_;
   ++blocksTotal_;
   active_[addr] = ttl ? now + int64_t(ttl) * 1'000'000 : 0;

@@ -1,4 +1,5 @@
 #include "blocklist.h"
+#include "net_util.h"
 
 #include <bpf/bpf.h>
 #include <unistd.h>
@@ -172,14 +173,15 @@ int Blocklist::setAllowlist(const std::vector<Prefix>& allow) {
 size_t Blocklist::size() const { return list().size(); }
 
 PinnedMaps::~PinnedMaps() {
-  for (int fd : {sources, stats, blocklist, blockprefix, allowlist, control}) {
+  for (int fd : {sources, stats, blocklist, blockprefix, allowlist, control, admit, sketch}) {
     if (fd >= 0) close(fd);
   }
 }
 
-std::vector<std::unique_ptr<PinnedMaps>> openPinnedMaps(const std::string& pinRoot,
+std::vector<std::unique_ptr<PinnedMaps>> openPinnedMaps(const std::string& pinRootArg,
                                                         const std::string& iface,
                                                         std::string& error) {
+  const std::string pinRoot = namespacedPinRoot(pinRootArg);
   std::vector<std::unique_ptr<PinnedMaps>> out;
   std::vector<std::string> ifaces;
   std::error_code ec;
@@ -200,6 +202,8 @@ std::vector<std::unique_ptr<PinnedMaps>> openPinnedMaps(const std::string& pinRo
     m->control = bpf_obj_get((dir + "pc_control").c_str());
     m->sources = bpf_obj_get((dir + "pc_sources").c_str());
     m->stats = bpf_obj_get((dir + "pc_stats").c_str());
+    m->admit = bpf_obj_get((dir + "pc_admit").c_str());
+    m->sketch = bpf_obj_get((dir + "pc_sketch").c_str());
     if (m->blocklist < 0 || m->blockprefix < 0 || m->allowlist < 0) {
       error = "no portcullis maps pinned under " + dir + " (" + std::strerror(errno) + ")";
       continue;

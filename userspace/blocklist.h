@@ -56,13 +56,15 @@ class Blocklist {
 struct PinnedMaps {
   std::string iface;
   int sources = -1, stats = -1, blocklist = -1, blockprefix = -1, allowlist = -1, control = -1;
+  int admit = -1, sketch = -1;
   ~PinnedMaps();
   PinnedMaps() = default;
   PinnedMaps(const PinnedMaps&) = delete;
   PinnedMaps& operator=(const PinnedMaps&) = delete;
 };
 
-/// Opens the pins under pinRoot/<iface>/; empty `iface` opens every interface found there.
+/// Opens the pins of this network namespace's watches (namespacedPinRoot(pinRoot)/<iface>/);
+/// empty `iface` opens every interface found there.
 /// Returns one line in `error` when none can be opened.
 std::vector<std::unique_ptr<PinnedMaps>> openPinnedMaps(const std::string& pinRoot,
                                                         const std::string& iface,

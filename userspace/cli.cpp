@@ -155,6 +155,13 @@ void addCommonOptions(CLI::App* cmd, CommonArgs& a) {
       ->check(CLI::Range(1u, 86400u))->capture_default_str();
   cmd->add_option("--event-burst", r.eventBurst, "anomaly events per source per window")
       ->check(CLI::Range(1u, 255u))->capture_default_str();
+  cmd->add_option("--admit-targets", r.admitTargets,
+                  "distinct targets a source shows before it earns a full slot")
+      ->check(CLI::Range(1u, 32u))->capture_default_str();
+  cmd->add_option("--v4-prefix", r.v4Prefix, "IPv4 sources are aggregated per this prefix")
+      ->check(CLI::Range(8u, 32u))->capture_default_str();
+  cmd->add_option("--v6-prefix", r.v6Prefix, "IPv6 sources are aggregated per this prefix")
+      ->check(CLI::Range(16u, 128u))->capture_default_str();
   cmd->add_option("--slots", a.slots, "source table size (a power of two)")
       ->check(CLI::Range(2u, 1u << 24))
       ->check([](const std::string& v) {
@@ -248,6 +255,9 @@ DatapathTiming timingFrom(const CommonArgs& a) {
   t.weightLow = a.rules.weightLow;
   t.weightHigh = a.rules.weightHigh;
   t.eventBurst = uint16_t(a.rules.eventBurst);
+  t.admitTargets = uint16_t(a.rules.admitTargets);
+  t.v4Prefix = uint8_t(a.rules.v4Prefix);
+  t.v6Prefix = uint8_t(a.rules.v6Prefix);
   t.reportPorts = a.savePorts;
   return t;
 }
@@ -307,6 +317,31 @@ std::string metricsText(const Engine& engine, const std::vector<std::unique_ptr<
       line(std::string("portcullis_") + metric + "_total{iface=\"" + w->iface + "\"} " +
            std::to_string(v));
     }
+  }
+  line("# HELP portcullis_evictions_total Slot holders replaced by stronger (or newer after idle) sources.");
+  line("# TYPE portcullis_evictions_total counter");
+  for (const auto& w : watched) {
+    line("portcullis_evictions_total{iface=\"" + w->iface + "\"} " +
+         std::to_string(w->source().stats().evictions));
+  }
+  line("# HELP portcullis_untracked_sources Distinct sources seen without a full slot (HyperLogLog estimate).");
+  line("# TYPE portcullis_untracked_sources gauge");
+  for (const auto& w : watched) {
+    line("portcullis_untracked_sources{iface=\"" + w->iface + "\"} " +
+         std::to_string(uint64_t(sketchEstimate(w->source().sketch()))));
+  }
+  line("# HELP portcullis_admission_fill Used fraction of the admission tier (the first-packet sketch).");
+  line("# TYPE portcullis_admission_fill gauge");
+  for (const auto& w : watched) {
+    AdmissionFill fill = admissionFill(w->source().admission());
+    line("portcullis_admission_fill{iface=\"" + w->iface + "\"} " +
+         std::to_string(fill.capacity ? double(fill.used) / double(fill.capacity) : 0.0));
+  }
+  line("# HELP portcullis_answers_visible Whether the host's answers are seen (1), or the slow and trw rules stand down (0).");
+  line("# TYPE portcullis_answers_visible gauge");
+  for (size_t i = 0; i < watched.size(); ++i) {
+    line("portcullis_answers_visible{iface=\"" + watched[i]->iface + "\"} " +
+         std::string(engine.answersVisible(i) ? "1" : "0"));
   }
   line("# HELP portcullis_source_table_fill Used fraction of the fixed-size source table.");
   line("# TYPE portcullis_source_table_fill gauge");

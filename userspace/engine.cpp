@@ -14,8 +14,8 @@ namespace portcullis {
 namespace {
 
 constexpr const char* kKindNames[PC_KIND_MAX] = {
-    "syn", "ack",    "null", "fin",         "xmas", "maimon", "synfin",     "synrst",
-    "other", "synack", "rst", "established", "udp", "icmp",   "icmp-other", "fragment"};
+    "syn",   "ack",    "null", "fin",         "xmas", "maimon", "synfin",     "synrst",  "other",
+    "synack", "rst",   "established", "udp",  "icmp", "icmp-other", "fragment", "ipproto"};
 
 constexpr size_t kMaxRetired = 4096;
 
@@ -36,8 +36,9 @@ uint8_t dominantProbeKind(const pc_src_state& s) {
   uint8_t best = PC_KIND_SYN;
   uint32_t most = 0;
   for (uint8_t k = 0; k < PC_KIND_MAX; ++k) {
-    if ((pc_kind_is_probe(k) || k == PC_KIND_FRAGMENT) && k != PC_KIND_ICMP_ECHO &&
-        s.count[k] > most) {
+    if ((pc_kind_is_probe(k) || k == PC_KIND_FRAGMENT ||
+         (k == PC_KIND_IPPROTO && s.proto_targets > 1)) &&
+        k != PC_KIND_ICMP_ECHO && s.count[k] > most) {
       most = s.count[k];
       best = k;
     }
@@ -78,6 +79,7 @@ std::string scanName(uint8_t kind, const pc_src_state& slot, std::string* detail
     case PC_KIND_MAIMON: return "maimon";
     case PC_KIND_UDP: return "udp";
     case PC_KIND_ICMP_ECHO: return "icmp";
+    case PC_KIND_IPPROTO: return "ipproto";
     case PC_KIND_SYNFIN:
       if (detail) *detail = "syn+fin";
       return "other";
@@ -104,6 +106,38 @@ Engine::Engine(const RuleConfig& rules, AlertSink& sink, bool savePorts)
 void Engine::addTable(const SourceTable* table) {
   tables_.push_back(table);
   tracks_.emplace_back(table->slots().size());
+  answerWatch_.emplace_back();
+}
+
+bool Engine::answersVisible(size_t tableIndex) const {
+  return tableIndex >= answerWatch_.size() || answerWatch_[tableIndex].visible;
+}
+
+// The host's answers are what the slow and trw rules read: a SYN the host seems never to
+// answer is a closed port to them. When the answers are not visible at all (no egress
+// program, asymmetric routing, a one-way capture) every client would look like a scanner,
+// so those rules stand down, and the detector says so once each way.
+void Engine::judgeAnswers(size_t tableIndex) {
+  AnswerWatch& w = answerWatch_[tableIndex];
+  pc_stats st = tables_[tableIndex]->stats();
+  if (st.syn_probes < w.syns || st.answers < w.answers) w = AnswerWatch{};  // table restarted
+  uint64_t syns = st.syn_probes - w.syns;
+  if (syns < rules_.answersMinSyns) return;
+  uint64_t answers = st.answers - w.answers;
+  bool visible = answers * 1000 >= syns * rules_.answersMinPerMille;
+  if (visible != w.visible || (!visible && !w.said)) {
+    std::fprintf(stderr,
+                 visible ? "portcullis: %s: the host's answers are visible again (%llu answers "
+                           "to %llu SYNs); the slow and trw rules are back\n"
+                         : "portcullis: %s: the host's answers are not visible (%llu answers to "
+                           "%llu SYNs): the slow and trw rules stand down\n",
+                 tables_[tableIndex]->name().c_str(), (unsigned long long)answers,
+                 (unsigned long long)syns);
+    w.said = true;
+  }
+  w.visible = visible;
+  w.syns = st.syn_probes;
+  w.answers = st.answers;
 }
 
 size_t Engine::trackedSources() const {
@@ -182,6 +216,11 @@ void Engine::fillCommon(Alert& a, const SourceTable& table, const pc_src_state& 
   if (a.scan.empty()) a.scan = scanName(kind, slot, &a.detail, before);
   a.tsMicros = table.ticksToUnixMicros(now);
   a.src = formatAddr(slot.key);
+  // An aggregated source (an IPv6 /64) is named as the prefix it stands for.
+  if (slot.prefix_len && slot.prefix_len < 128) {
+    a.src += "/" + std::to_string(pc_addr_is_v4(&slot.key) ? slot.prefix_len - 96
+                                                           : slot.prefix_len);
+  }
   if (a.sources.empty()) a.sources = {a.src};
   if (a.ports == 0) a.ports = portCount(slot);
   if (a.dsts == 0) a.dsts = dstCount(slot);
@@ -216,7 +255,15 @@ void Engine::onEvent(size_t tableIndex, const pc_event& e) {
   if (tableIndex >= tables_.size()) return;
   const SourceTable& table = *tables_[tableIndex];
   const pc_src_state* slot = table.find(e.src);
-  if (!slot) return;
+  if (!slot) {
+    // A source still in the admission tier: its first ports wait for its slot (bounded).
+    if (e.type == PC_EVENT_PORT && savePorts_ && pendingPorts_.size() < 4096) {
+      pc_addr key = e.src;
+      pc_addr_aggregate(&key, &table.tuning());
+      pendingPorts_[formatAddr(key)].insert(e.dport);
+    }
+    return;
+  }
   Track& track = trackFor(tableIndex, size_t(slot - table.slots().data()), *slot);
   if (e.type == PC_EVENT_PORT) {
     if (savePorts_ && track.ports.size() < 65536) track.ports.insert(e.dport);
@@ -229,19 +276,25 @@ void Engine::onEvent(size_t tableIndex, const pc_event& e) {
   Alert a;
   a.rule = "anomaly";
   a.score = std::max(slot->win_score[kind], slot->prev_score[kind]);
-  raise(track, table, *slot, a, kind, std::max(e.ts, slot->last_seen));
+  pc_src_state copy;
+  if (!copySlot(*slot, copy)) return;
+  raise(track, table, copy, a, kind, std::max(e.ts, copy.last_seen));
 }
 
 // Seed 002's slow-scan method, per window of T over the host's answers.
 void Engine::evaluateSlow(Track& track, const SourceTable& table, const pc_src_state& slot,
                           uint64_t now, bool force) {
   uint64_t span = uint64_t(rules_.slowWindowS) * table.ticksPerSecond();
-  if (!force && now - track.slowStart < span) return;
-  SlowBase cur{slot.count[PC_KIND_SYN], slot.synack_out, slot.acked, slot.fin_in, slot.fin_out};
+  if (!force && int64_t(now - track.slowStart) < int64_t(span)) return;
+  SlowBase cur = SlowBase::of(slot);
   const SlowBase& b = track.slowBase;
-  int64_t nClosed = int64_t(cur.synIn - b.synIn) - int64_t(cur.synackOut - b.synackOut);
-  int64_t nHalfOpen = int64_t(cur.synackOut - b.synackOut) - int64_t(cur.acked - b.acked);
-  int64_t nFin = int64_t(cur.finIn - b.finIn) - int64_t(cur.finOut - b.finOut);
+  int64_t synTargets = int64_t(cur.synTargets - b.synTargets);
+  int64_t synacks = int64_t(cur.synackNew - b.synackNew);
+  int64_t nClosed = synTargets - synacks;
+  // Half-open connections left unfinished, at most one per distinct SYN target: a client whose
+  // SYN-ACKs to one port go unanswered (a flood, a crashed client) is one target, not many.
+  int64_t nHalfOpen = std::min(synacks - int64_t(cur.acked - b.acked), synTargets);
+  int64_t nFin = int64_t(cur.finTargets - b.finTargets);
   track.slowBase = cur;
   // Windows follow each other from the source's first packet; a silent stretch skips ahead.
   uint64_t elapsed = span ? (now - track.slowStart) / span : 1;
@@ -250,7 +303,10 @@ void Engine::evaluateSlow(Track& track, const SourceTable& table, const pc_src_s
   track.slowWindow += std::max<uint64_t>(elapsed, 1);
 
   int64_t worst = std::max({nClosed, nHalfOpen, nFin});
-  if (worst < 1 || !rules_.on("slow") || (slot.flags & PC_SRC_ALLOWED)) return;
+  if (worst < 1 || !rules_.on("slow") || (slot.flags & PC_SRC_ALLOWED) ||
+      !answersVisible(track.table)) {
+    return;
+  }
   uint8_t kind = PC_KIND_SYN;
   if (nFin == worst && nFin > std::max(nClosed, nHalfOpen)) {
     kind = PC_KIND_FIN;  // whichever FIN-carrying probe the source sent most
@@ -284,7 +340,7 @@ void Engine::evaluateTrw(Track& track, const SourceTable& table, const pc_src_st
   uint32_t failures = closedAnswers(slot) - track.trwFailures;
   track.trwSuccesses = slot.synack_out;
   track.trwFailures = closedAnswers(slot);
-  if (!successes && !failures) return;
+  if ((!successes && !failures) || !answersVisible(track.table)) return;
   const double up = std::log((1 - rules_.trwTheta1) / (1 - rules_.trwTheta0));
   const double down = std::log(rules_.trwTheta1 / rules_.trwTheta0);
   const double scanner = std::log(rules_.trwBeta / rules_.trwAlpha);
@@ -340,7 +396,7 @@ void Engine::evaluate(Track& track, const SourceTable& table, const pc_src_state
   // score: per kind, the current window and the one just closed (polls are shorter than a
   // window, so every window is seen whole at least once).
   for (uint8_t k = 0; k < PC_KIND_MAX; ++k) {
-    uint16_t score = std::max(slot.win_score[k], slot.prev_score[k]);
+    uint32_t score = std::max(slot.win_score[k], slot.prev_score[k]);
     track.maxScore[k] = std::max(track.maxScore[k], score);
     if (score >= rules_.scoreThreshold && rules_.on("score") && !allowed) {
       Alert a;
@@ -353,7 +409,11 @@ void Engine::evaluate(Track& track, const SourceTable& table, const pc_src_state
   // Distinct ports and destinations first probed now, for rate and shape.
   uint32_t newPorts = newBitsOf(slot.ports, track.seenPorts);
   uint32_t newDsts = newBitsOf(slot.dsts, track.seenDsts);
-  track.ratePorts.add(now, newPorts);
+  // A protocol scan (nmap -sO) walks protocol numbers as a port scan walks ports.
+  uint32_t newProtos = newBitsOf(slot.protos, track.seenProtos);
+  if (!track.evaluated) newPorts += slot.admitted_targets;  // probed before it had a slot
+  track.evaluated = true;
+  track.ratePorts.add(now, newPorts + newProtos);
   track.shapePorts.add(now, newPorts);
   track.shapeDsts.add(now, newDsts);
   track.rejects.add(now, closedAnswers(slot) - track.lastRejects);
@@ -364,7 +424,8 @@ void Engine::evaluate(Track& track, const SourceTable& table, const pc_src_state
   uint64_t recent = rules_.rateBasis == "rejects" ? track.rejects.sum(now, span)
                                                   : track.ratePorts.sum(now, span);
   if (recent > rules_.rateMaxPorts && rules_.on("rate") && !allowed) {
-    uint8_t kind = dominantProbeKind(slot);
+    uint8_t kind = slot.proto_targets > rules_.rateMaxPorts ? uint8_t(PC_KIND_IPPROTO)
+                                                           : dominantProbeKind(slot);
     Alert a;
     a.rule = "rate";
     a.score = std::max(slot.win_score[kind], slot.prev_score[kind]);
@@ -376,35 +437,37 @@ void Engine::evaluate(Track& track, const SourceTable& table, const pc_src_state
 }
 
 void Engine::poll() {
+  pc_src_state slot;
   for (size_t i = 0; i < tables_.size(); ++i) {
     const SourceTable& table = *tables_[i];
     uint64_t now = table.now();
     auto slots = table.slots();
-    uint64_t idle = uint64_t(rules_.forgetS) * table.ticksPerSecond();
+    int64_t idle = int64_t(rules_.forgetS) * int64_t(table.ticksPerSecond());
+    auto idleSince = [&](uint64_t ticks) { return int64_t(now - ticks) > idle; };
+    judgeAnswers(i);
     for (size_t index = 0; index < slots.size(); ++index) {
-      const pc_src_state& slot = slots[index];
       std::unique_ptr<Track>& t = tracks_[i][index];
-      if (!(slot.flags & PC_SRC_USED)) {
-        if (t && now - t->last.last_seen > idle) {  // forgotten: idle past forgetS
+      // The datapath writes the slot while we read: the rules see one consistent copy.
+      if (!(slots[index].flags & PC_SRC_USED) || !copySlot(slots[index], slot) ||
+          !(slot.flags & PC_SRC_USED)) {
+        if (t && idleSince(t->last.last_seen)) {  // forgotten: idle past forgetS
           retire(*t);
           t.reset();
         }
         continue;
       }
       bool known = t && t->firstSeen == slot.first_seen && pc_addr_eq(&t->addr, &slot.key);
-      // A one-packet source is not worth a track yet (a spoofed flood is made of them): its
-      // packet is in the slot, and is judged with its second one.
-      if (!known && slot.packets <= 1 && answersVersion(slot) <= 1) continue;
       // Only sources with new packets or answers can have new evidence ...
       if (!known || t->version != answersVersion(slot)) {
         Track& track = trackFor(i, index, slot);
+        if (!known) takePendingPorts(track);
         track.version = answersVersion(slot);
         evaluate(track, table, slot);
         evaluateSlow(track, table, slot, now, false);
         if (uint64_t(popcountWords(slot.ports)) >= rules_.groupMinPorts / 2) {
           groupCandidates_[{i, index}] = now;
         }
-      } else if (now - t->last.last_seen > idle) {
+      } else if (idleSince(t->last.last_seen)) {
         retire(*t);
         t.reset();
       } else {
@@ -412,8 +475,55 @@ void Engine::poll() {
         evaluateSlow(*t, table, slot, now, false);
       }
     }
+    reportStuck(i);
   }
   detectGroups(false);
+}
+
+void Engine::takePendingPorts(Track& track) {
+  if (pendingPorts_.empty()) return;
+  auto it = pendingPorts_.find(formatAddr(track.addr));
+  if (it == pendingPorts_.end()) return;
+  track.ports.insert(it->second.begin(), it->second.end());
+  pendingPorts_.erase(it);
+}
+
+// No blind spot: a source that showed many targets but found both holders of its slot pair
+// stronger is still counted in its admission entry. Report it once, and ask the datapath to
+// promote it (evicting the weaker holder), so the rules judge it in full from its next packet.
+void Engine::reportStuck(size_t tableIndex) {
+  const SourceTable& table = *tables_[tableIndex];
+  auto entries = table.admission();
+  const uint32_t bar = std::max<uint32_t>(2 * table.tuning().admit_targets, 8);
+  size_t reported = 0;
+  for (size_t index = 0; index < entries.size() && reported < 64; ++index) {
+    const pc_admit& e = entries[index];
+    if (!(e.flags & PC_ADMIT_STUCK) || !(e.flags & PC_ADMIT_USED) ||
+        uint32_t(std::popcount(e.targets)) < bar) {
+      continue;
+    }
+    pc_admit copy = e;
+    auto key = std::make_pair(tableIndex, index);
+    auto seen = stuckReported_.find(key);
+    if (seen != stuckReported_.end() && pc_addr_eq(&seen->second, &copy.key)) continue;
+    stuckReported_[key] = copy.key;
+    ++reported;
+    const_cast<SourceTable&>(table).requestPromotion(index);
+    pc_src_state shadow{};
+    shadow.key = copy.key;
+    shadow.prefix_len = pc_key_prefix_len(&copy.key, &table.tuning());
+    Alert a;
+    a.event = "suspicious";
+    a.rule = "rate";
+    a.scan = "unknown";
+    a.detail = "no slot: " + std::to_string(std::popcount(copy.targets)) +
+               " targets seen in the admission tier; promoted";
+    a.ports = uint64_t(std::popcount(copy.targets));
+    a.score = a.ports;
+    fillCommon(a, table, shadow, PC_KIND_SYN, table.now());
+    write(a, tableIndex, shadow);
+  }
+  if (stuckReported_.size() > 65536) stuckReported_.clear();
 }
 
 void Engine::baseline() {
@@ -429,8 +539,7 @@ void Engine::baseline() {
       std::copy(std::begin(slot.dsts), std::end(slot.dsts), t.seenDsts.begin());
       t.lastRejects = t.trwFailures = closedAnswers(slot);
       t.trwSuccesses = slot.synack_out;
-      t.slowBase = {slot.count[PC_KIND_SYN], slot.synack_out, slot.acked, slot.fin_in,
-                    slot.fin_out};
+      t.slowBase = SlowBase::of(slot);
       t.slowStart = tables_[i]->now();
       for (uint8_t k = 0; k < PC_KIND_MAX; ++k) {
         t.maxScore[k] = std::max(slot.win_score[k], slot.prev_score[k]);
@@ -454,8 +563,7 @@ void Engine::flushTrack(Track& track, size_t index) {
     const pc_src_state* slot = &table.slots()[index];
     if (!(slot->flags & PC_SRC_USED) || !pc_addr_eq(&slot->key, &track.addr)) slot = &track.last;
     // Close the open window if anything happened in it.
-    if (slot->count[PC_KIND_SYN] != track.slowBase.synIn ||
-        slot->synack_out != track.slowBase.synackOut || slot->fin_in != track.slowBase.finIn) {
+    if (!(SlowBase::of(*slot) == track.slowBase)) {
       evaluateSlow(track, table, *slot, table.now(), true);
     }
   }
@@ -630,7 +738,7 @@ void Engine::retire(const Track& track) {
 
 namespace {
 
-nlohmann::ordered_json trackJson(const pc_src_state& s, const std::array<uint16_t, PC_KIND_MAX>& max,
+nlohmann::ordered_json trackJson(const pc_src_state& s, const std::array<uint32_t, PC_KIND_MAX>& max,
                                  const std::map<std::string, uint32_t>& alerts,
                                  const std::set<uint16_t>& ports, bool savePorts) {
   nlohmann::ordered_json j;

@@ -47,6 +47,10 @@ class Engine {
 
   size_t trackedSources() const;
 
+  /// Whether the host's answers are visible on table `tableIndex` (egress attached, both
+  /// directions captured). While they are not, the slow and trw rules stand down.
+  bool answersVisible(size_t tableIndex) const;
+
   /// Called with every alert before it is written (the auto-blocker sets its action).
   using AlertHook = std::function<void(Alert&, size_t tableIndex, const pc_src_state&)>;
   void setAlertHook(AlertHook hook) { hook_ = std::move(hook); }
@@ -61,8 +65,14 @@ class Engine {
   };
 
   /// Cumulative counters at the start of the current slow-scan window.
+  /// Seed 002's counters count distinct targets (SYN targets, new half-open connections,
+  /// FIN-probe targets), so retransmissions and floods to one port count once.
   struct SlowBase {
-    uint32_t synIn = 0, synackOut = 0, acked = 0, finIn = 0, finOut = 0;
+    uint32_t synTargets = 0, synackNew = 0, acked = 0, finTargets = 0;
+    static SlowBase of(const pc_src_state& s) {
+      return {s.syn_targets, s.synack_new, s.acked, s.fin_targets};
+    }
+    bool operator==(const SlowBase&) const = default;
   };
 
   /// Distinct items first seen over time, summed over a sliding window.
@@ -84,6 +94,8 @@ class Engine {
     pc_src_state before{};   ///< the slot at the evaluation before that
     std::array<__u64, PC_PORT_WORDS> seenPorts{};
     std::array<__u64, PC_DST_WORDS> seenDsts{};
+    std::array<__u64, PC_PROTO_WORDS> seenProtos{};
+    bool evaluated = false;  ///< the first evaluation also counts its admission-tier targets
     Recent ratePorts, shapePorts, shapeDsts, rejects;
     uint32_t lastRejects = 0;
     // slow
@@ -94,7 +106,7 @@ class Engine {
     // trw
     double trwLog = 0;
     uint32_t trwSuccesses = 0, trwFailures = 0;
-    std::array<uint16_t, PC_KIND_MAX> maxScore{};
+    std::array<uint32_t, PC_KIND_MAX> maxScore{};
     std::map<std::string, Reported> reported;  ///< by "rule/scan/…"
     std::map<std::string, uint32_t> alertsByRule;
     std::set<uint16_t> ports;                  ///< --save-ports
@@ -109,6 +121,9 @@ class Engine {
   void evaluateShape(Track& track, const SourceTable& table, const pc_src_state& slot,
                      uint64_t now);
   void detectGroups(bool settleNow);
+  void judgeAnswers(size_t tableIndex);
+  void reportStuck(size_t tableIndex);
+  void takePendingPorts(Track& track);
   void flushTrack(Track& track, size_t slotIndex);
   /// Reports `a` (rule, score and anything special set by the caller) unless the same rule and
   /// scan is already reported for this source and still going on.
@@ -133,6 +148,18 @@ class Engine {
   /// activity: the only ones group detection needs to compare.
   std::map<std::pair<size_t, size_t>, uint64_t> groupCandidates_;
   std::vector<Track> retired_;  ///< forgotten sources, kept (bounded) for the summary
+  /// Answers seen against SYNs, judged per period of answersMinSyns SYNs, per table.
+  struct AnswerWatch {
+    uint64_t syns = 0, answers = 0;  ///< at the start of the current period
+    bool visible = true;
+    bool said = false;
+  };
+  std::vector<AnswerWatch> answerWatch_;
+  /// Admission entries already reported as stuck (by table and index, with the key).
+  std::map<std::pair<size_t, size_t>, pc_addr> stuckReported_;
+  /// --save-ports: ports probed by sources still in the admission tier (bounded).
+  std::unordered_map<std::string, std::set<uint16_t>> pendingPorts_;
+  std::vector<pc_src_state> copy_;  ///< the poll's consistent copy of one slot
   struct GroupSeen {
     size_t table;   ///< whose clock `ticks` is on
     uint64_t ticks;

@@ -4,26 +4,81 @@
 
 #include <algorithm>
 #include <cstring>
+#include <random>
 
 #include "portcullis/control.h"
 #include "portcullis/parse.h"
+
+// The ingress path's view of the in-memory tables (portcullis/ingress.h).
+struct pc_env {
+  pc_src_state* slots;
+  size_t nslots;
+  pc_admit* admit;
+  size_t nadmit;
+  pc_sketch* sketch;
+  const std::vector<portcullis::Prefix>* allow;
+  std::vector<pc_event>* events;
+};
+
+static pc_src_state* pc_env_slot(pc_env* env, __u32 idx) {
+  return idx < env->nslots ? &env->slots[idx] : nullptr;
+}
+static pc_admit* pc_env_admit(pc_env* env, __u32 idx) {
+  return idx < env->nadmit ? &env->admit[idx] : nullptr;
+}
+static pc_sketch* pc_env_sketch(pc_env* env) { return env->sketch; }
+static int pc_env_allowed(pc_env* env, const pc_addr* src) {
+  return std::any_of(env->allow->begin(), env->allow->end(),
+                     [&](const portcullis::Prefix& p) { return portcullis::prefixContains(p, *src); });
+}
+// The pcap backend cannot drop: it has no blocklist of its own (blocks go to nftables).
+static int pc_env_blocked(pc_env*, const pc_addr*, const pc_addr*, __u64, __u64*) { return 0; }
+static void pc_env_emit(pc_env* env, const pc_packet* p, __u8 type, __u8 kind, __u64 now) {
+  pc_event e{};
+  e.ts = now;
+  e.src = p->src;
+  e.dst = p->dst;
+  e.sport = p->sport;
+  e.dport = p->dport;
+  e.kind = kind;
+  e.tcp_flags = p->tcp_flags;
+  e.l4proto = p->l4proto;
+  e.ip_version = p->ip_version;
+  e.type = type;
+  env->events->push_back(e);
+}
+
+#include "portcullis/ingress.h"
 
 namespace portcullis {
 
 namespace {
 
 constexpr int kDltLinuxSll2 = 276;  // not in every libpcap's dlt.h
+constexpr size_t kConnectionEntries = size_t(1) << 20;  // 16 MiB, replay without --dst-ip only
+
+uint32_t randomSeed() {
+  std::random_device rd;
+  uint32_t seed = rd();
+  return seed ? seed : 1;
+}
 
 }  // namespace
 
 MemoryTable::MemoryTable(std::string name, uint32_t slots, const RuleConfig& rules,
-                         bool reportPorts)
-    : name_(std::move(name)), slots_(slots) {
+                         bool reportPorts, uint32_t hashSeed)
+    : name_(std::move(name)), slots_(slots), admit_(size_t(slots) * 4) {
   pc_tuning_defaults(&tuning_, ticksPerSecond());
   tuning_.score_window = uint64_t(rules.scoreWindowMs) * 1000;
   tuning_.flow_window = uint64_t(rules.flowWindowS) * 1'000'000;
   tuning_.idle_timeout = uint64_t(rules.forgetS) * 1'000'000;
+  tuning_.hash_seed = hashSeed ? hashSeed : randomSeed();
   tuning_.slot_mask = slots - 1;
+  tuning_.admit_mask = uint32_t(admit_.size() - 1);
+  tuning_.admit_targets = uint16_t(std::clamp<uint32_t>(rules.admitTargets, 1, 32));
+  tuning_.v4_prefix = uint8_t(rules.v4Prefix);
+  tuning_.v6_prefix = uint8_t(rules.v6Prefix);
+  setWatchedDestinations({});
   tuning_.weight_hot = rules.weightHot;
   tuning_.weight_low = rules.weightLow;
   tuning_.weight_high = rules.weightHigh;
@@ -49,6 +104,12 @@ bool MemoryTable::supportsLinkType(int linkType) {
 
 void MemoryTable::setWatchedDestinations(const std::vector<pc_addr>& dsts) {
   hostAddrs_ = dsts;
+  if (dsts.empty()) {
+    connections_.assign(kConnectionEntries, Connection{});
+  } else {
+    connections_.clear();
+    connections_.shrink_to_fit();
+  }
   control_.dst_filter = dsts.empty() ? 0 : 1;
   std::memset(control_.dst_bloom, 0, sizeof(control_.dst_bloom));
   for (const pc_addr& d : dsts) {
@@ -62,43 +123,65 @@ bool MemoryTable::isHost(const pc_addr& a) const {
                      [&](const pc_addr& h) { return pc_addr_eq(&h, &a); });
 }
 
-// Without host addresses every packet may be an answer to its destination, except an RST the
-// sender sends in a connection it opened or was offered (a connect scan's teardown, a SYN
-// scan's reply to the SYN-ACK): those are the source's own moves, not the host's answers.
-bool MemoryTable::sendersOwnFlow(const pc_packet& p) const {
-  if (p.l4proto != PC_IPPROTO_TCP || !(p.tcp_flags & PC_TCP_RST)) return false;
-  const pc_src_state* sender = find(p.src);
-  if (!sender) return false;
-  __u32 dstFold = pc_addr_fold(&p.dst);
-  __u32 flow = pc_flow_bit(&p, dstFold);
-  __u32 half = pc_halfopen_bit(dstFold, p.sport, p.dport);
-  return pc_bit_test(sender->flows, flow) || pc_bit_test(sender->flows_prev, flow) ||
-         pc_bit_test(sender->halfopen, half);
+void MemoryTable::requestPromotion(size_t index) {
+  if (index < admit_.size()) admit_[index].flags |= PC_ADMIT_PROMOTE;
 }
 
-pc_src_state* MemoryTable::findMutable(const pc_addr& a) {
-  return const_cast<pc_src_state*>(findSlot(slots_, tuning_, a));
+// Which side of its connection the packet's sender is: the opener sent the SYN (or the first
+// UDP datagram); the answerer is the host for that connection, whose SYN-ACKs, FINs and RSTs
+// are answers. Keyed by the connection in either direction.
+MemoryTable::Role MemoryTable::connectionRole(const pc_packet& p) {
+  if (connections_.empty() || (p.l4proto != PC_IPPROTO_TCP && p.l4proto != PC_IPPROTO_UDP)) {
+    return Role::Unknown;
+  }
+  // One function of (address, port) for both ends, so both directions find one entry.
+  uint32_t a = pc_mix32(pc_addr_hash(&p.src, tuning_.hash_seed) ^ p.sport);
+  uint32_t b = pc_mix32(pc_addr_hash(&p.dst, tuning_.hash_seed) ^ p.dport);
+  bool senderLow = a < b;
+  // splitmix64's finaliser: every input bit moves every output bit (one end is often the same
+  // server address and port, so no half of the input may dominate the index).
+  uint64_t h = (uint64_t(std::min(a, b)) << 32 | std::max(a, b)) ^ (uint64_t(p.l4proto) << 56);
+  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  uint64_t tag = (h | 2) & ~uint64_t(1);  // bit 0: the opener is the low side; never 0
+  bool opens = p.l4proto == PC_IPPROTO_TCP ? p.kind == PC_KIND_SYN : true;
+  bool answersOpen = p.l4proto == PC_IPPROTO_TCP && p.kind == PC_KIND_SYNACK;
+  // Four ways per bucket, the least recently seen replaced: a new connection never pushes out
+  // one still going on, however many have come and gone.
+  Connection* bucket = &connections_[((h >> 40) & (kConnectionEntries / 4 - 1)) * 4];
+  Connection* entry = nullptr;
+  for (int i = 0; i < 4; ++i) {
+    if ((bucket[i].tag & ~uint64_t(1)) == tag) entry = &bucket[i];
+  }
+  if (!entry) {
+    if (!opens && !answersOpen) return Role::Unknown;
+    // A new connection: the SYN's sender opened it (a SYN-ACK's receiver, when the SYN is
+    // missing from the capture).
+    entry = &bucket[0];
+    for (int i = 1; i < 4; ++i) {
+      if (bucket[i].lastSeen < entry->lastSeen) entry = &bucket[i];
+    }
+    entry->tag = tag | uint64_t(opens ? senderLow : !senderLow);
+  }
+  entry->lastSeen = now_;
+  uint64_t slot = entry->tag;
+  bool openerLow = slot & 1;
+  return openerLow == senderLow ? Role::Opener : Role::Answerer;
 }
 
-bool MemoryTable::allowed(const pc_addr& src) const {
-  return std::any_of(allow_.begin(), allow_.end(),
-                     [&](const Prefix& p) { return prefixContains(p, src); });
+void MemoryTable::ingress(const pc_packet& p) {
+  pc_env env{slots_.data(), slots_.size(), admit_.data(), admit_.size(), &sketch_, &allow_,
+             &events_};
+  pc_ingress_ctx c{&env, &stats_, &control_, &tuning_, now_};
+  pc_ingress(&c, &p);
 }
 
-void MemoryTable::emit(const pc_packet& p, uint8_t type, uint8_t kind) {
-  pc_event e{};
-  e.ts = now_;
-  e.src = p.src;
-  e.dst = p.dst;
-  e.sport = p.sport;
-  e.dport = p.dport;
-  e.kind = kind;
-  e.tcp_flags = p.tcp_flags;
-  e.l4proto = p.l4proto;
-  e.ip_version = p.ip_version;
-  e.type = type;
-  events_.push_back(e);
-  stats_.events++;
+void MemoryTable::egress(const pc_packet& p) {
+  pc_env env{slots_.data(), slots_.size(), admit_.data(), admit_.size(), &sketch_, &allow_,
+             &events_};
+  pc_ingress_ctx c{&env, &stats_, &control_, &tuning_, now_};
+  pc_egress(&c, &p);
 }
 
 void MemoryTable::handleFrame(const uint8_t* data, size_t len, int linkType, uint64_t tsMicros) {
@@ -148,48 +231,31 @@ void MemoryTable::handleFrame(const uint8_t* data, size_t len, int linkType, uin
   }
   stats_.parsed++;
   if (rc == PC_PARSE_FRAGMENT) stats_.fragments++;
-  bool everyPacket = hostAddrs_.empty();
-  // The TC egress program's part: an answer from the host to a source it tracks.
-  if (rc == PC_PARSE_OK && (everyPacket ? !sendersOwnFlow(p) : isHost(p.src))) {
-    if (pc_src_state* peer = findMutable(p.dst)) pc_answer_update(peer, &p);
-  }
-  if (!everyPacket && !isHost(p.dst)) {
-    stats_.not_watched++;
-    return;
-  }
-  ingress(p);
-}
-
-// The XDP program's part: the source's packet.
-void MemoryTable::ingress(const pc_packet& p) {
-  uint32_t idx = pc_slot_index(&p.src, &tuning_);
-  int fresh = 0, evicted = 0;
-  pc_src_state* s =
-      pc_slot_pick(&slots_[idx], &slots_[idx | 1], &p.src, now_, &tuning_, &fresh, &evicted);
-  if (!s) {
-    stats_.untracked++;
-    return;
-  }
-  if (fresh) {
-    if (evicted) stats_.evictions++;
-    pc_slot_init(s, &p.src, now_);
-    if (allowed(p.src)) s->flags |= PC_SRC_ALLOWED;
-  }
-  if (s->flags & PC_SRC_ALLOWED) {
-    stats_.allowed++;
-    return;
-  }
-  int probePort = 0;
-  uint8_t kind = pc_source_update(s, &p, now_, &tuning_, &probePort);
-  if (pc_kind_is_illegal(kind)) {
-    if (s->win_events < tuning_.event_burst) {
-      s->win_events++;
-      emit(p, PC_EVENT_ANOMALY, kind);
-    } else {
-      stats_.events_limited++;
+  if (!hostAddrs_.empty()) {
+    // The TC egress program's part: an answer from the host; the XDP program's: a packet to it.
+    if (rc == PC_PARSE_OK && isHost(p.src)) egress(p);
+    if (!isHost(p.dst)) {
+      stats_.not_watched++;
+      return;
     }
+    ingress(p);
+    return;
   }
-  if (probePort && tuning_.report_ports) emit(p, PC_EVENT_PORT, kind);
+  // Every destination watched: a packet is its sender's, unless the sender is answering a
+  // connection the other side opened; then it is the host's answer and never scored.
+  switch (rc == PC_PARSE_OK ? connectionRole(p) : Role::Unknown) {
+    case Role::Answerer:
+      egress(p);
+      return;
+    case Role::Opener:
+      ingress(p);
+      return;
+    case Role::Unknown:
+      // An RST to an ACK probe, an ICMP unreachable: answers if their receiver probed.
+      if (rc == PC_PARSE_OK) egress(p);
+      ingress(p);
+      return;
+  }
 }
 
 }  // namespace portcullis

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "net_util.h"
+#include "portcullis/admit.h"
 #include "portcullis/event.h"
 #include "portcullis/update.h"
 #include "rules.h"
@@ -13,19 +14,26 @@
 
 namespace portcullis {
 
-/// The pcap backend's source table: the XDP program's logic (parser, slot choice, per-source
-/// update, events) run in userspace over the same structs. Ticks are microseconds of capture
-/// time, so a replay is exact and repeatable.
+/// The pcap backend's source table: the XDP program's per-packet path (portcullis/ingress.h:
+/// admission tier, slots, update, events) run in userspace over the same structs. Ticks are
+/// microseconds of capture time, so a replay's clock is exact; the hash seed is random per
+/// run, as in the kernel, so colliding addresses cannot be picked offline.
 class MemoryTable final : public SourceTable {
  public:
-  MemoryTable(std::string name, uint32_t slots, const RuleConfig& rules, bool reportPorts);
+  MemoryTable(std::string name, uint32_t slots, const RuleConfig& rules, bool reportPorts,
+              uint32_t hashSeed = 0 /* 0: random */);
 
   /// The host's addresses: packets to them are the sources' probes, packets from them the
-  /// host's answers. Empty (a replay without --dst-ip): every packet is both, a probe from its
-  /// source and an answer to its destination, which is what a capture taken on the host holds.
+  /// host's answers. Empty (a replay without --dst-ip): every packet is from a source, and the
+  /// side that answers a connection (the receiver of its SYN, or of its first UDP datagram)
+  /// is the host for that connection: its packets are answers, never probes.
   void setWatchedDestinations(const std::vector<pc_addr>& dsts);
   /// Allowlisted prefixes: never scored.
-  void setAllowlist(std::vector<Prefix> allow) { allow_ = std::move(allow); }
+  void setAllowlist(std::vector<Prefix> allow) {
+    allow_ = std::move(allow);
+    control_.nr_allow = uint32_t(allow_.size());
+    control_.gen++;  // every slot re-checks its allow status on its next packet
+  }
 
   /// One captured frame. `linkType` is a pcap DLT_* value; unsupported ones count as non-IP.
   void handleFrame(const uint8_t* data, size_t len, int linkType, uint64_t tsMicros);
@@ -37,28 +45,32 @@ class MemoryTable final : public SourceTable {
   std::vector<pc_event> takeEvents() { return std::exchange(events_, {}); }
 
   std::span<const pc_src_state> slots() const override { return slots_; }
+  std::span<const pc_admit> admission() const override { return admit_; }
+  void requestPromotion(size_t index) override;
   pc_stats stats() const override { return stats_; }
+  pc_sketch sketch() const override { return sketch_; }
   uint64_t now() const override { return now_; }
   uint64_t ticksPerSecond() const override { return 1'000'000; }
   int64_t ticksToUnixMicros(uint64_t ticks) const override { return int64_t(ticks); }
-  const pc_src_state* find(const pc_addr& src) const override {
-    return findSlot(slots_, tuning_, src);
-  }
+  const pc_tuning& tuning() const override { return tuning_; }
   const std::string& name() const override { return name_; }
 
   /// Whether a pcap link type is one handleFrame() can read.
   static bool supportsLinkType(int linkType);
 
- private:
-  bool allowed(const pc_addr& src) const;
-  bool isHost(const pc_addr& a) const;
-  bool sendersOwnFlow(const pc_packet& p) const;
+  /// The shared ingress and egress steps on an already parsed packet (tests drive these).
   void ingress(const pc_packet& p);
-  pc_src_state* findMutable(const pc_addr& a);
-  void emit(const pc_packet& p, uint8_t type, uint8_t kind);
+  void egress(const pc_packet& p);
+
+ private:
+  enum class Role { Unknown, Opener, Answerer };
+  Role connectionRole(const pc_packet& p);
+  bool isHost(const pc_addr& a) const;
 
   std::string name_;
   std::vector<pc_src_state> slots_;
+  std::vector<pc_admit> admit_;
+  pc_sketch sketch_{};
   pc_tuning tuning_{};
   pc_control control_{};
   pc_stats stats_{};
@@ -66,6 +78,13 @@ class MemoryTable final : public SourceTable {
   std::vector<pc_event> events_;
   std::vector<Prefix> allow_;
   std::vector<pc_addr> hostAddrs_;
+  /// Replay's perimeter view: which side opened each connection, in four-way buckets by a hash
+  /// of the connection (a tag with the opener's side in bit 0), fixed size whatever the capture.
+  struct Connection {
+    uint64_t tag = 0;
+    uint64_t lastSeen = 0;
+  };
+  std::vector<Connection> connections_;
 };
 
 }  // namespace portcullis

@@ -1,5 +1,7 @@
 #include "net_util.h"
 
+#include <sys/stat.h>
+
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
@@ -8,6 +10,13 @@
 #include <cstring>
 
 namespace portcullis {
+
+std::string namespacedPinRoot(const std::string& pinRoot) {
+  struct stat st {};
+  if (stat("/proc/self/ns/net", &st) != 0) return pinRoot + "/net0";
+  return pinRoot + "/net" + std::to_string(uint64_t(st.st_ino));
+}
+
 
 std::string formatAddr(const pc_addr& addr) {
   char buf[INET6_ADDRSTRLEN] = {};

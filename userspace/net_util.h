@@ -29,6 +29,11 @@ bool prefixContains(const Prefix& p, const pc_addr& a);
 /// "198.18.0.0/24" (or a bare address for a full-length prefix).
 std::string formatPrefix(const Prefix& p);
 
+/// Where a watch in this network namespace pins its maps: <pinRoot>/net<inode of the
+/// namespace>/. Interface names repeat across namespaces (every container has its `lo` and
+/// `eth0`), so pins keyed by the name alone would mix two detectors' maps.
+std::string namespacedPinRoot(const std::string& pinRoot);
+
 /// The IPv4 and IPv6 addresses configured on an interface.
 std::vector<pc_addr> interfaceAddrs(const std::string& iface);
 

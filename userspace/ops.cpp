@@ -147,7 +147,7 @@ int runStatus(const OpsArgs& args) {
     // The source table, read through a mapping of the pinned array.
     bpf_map_info info{};
     uint32_t len = sizeof(info);
-    std::vector<std::pair<uint16_t, std::string>> top;
+    std::vector<std::pair<uint32_t, std::string>> top;
     uint64_t used = 0;
     if (m->sources >= 0 && bpf_obj_get_info_by_fd(m->sources, &info, &len) == 0) {
       size_t bytes = size_t(info.max_entries) * info.value_size;
@@ -158,7 +158,7 @@ int runStatus(const OpsArgs& args) {
           const pc_src_state& s = slots[i];
           if (!(s.flags & PC_SRC_USED)) continue;
           ++used;
-          uint16_t best = 0;
+          uint32_t best = 0;
           for (int k = 0; k < PC_KIND_MAX; ++k) {
             best = std::max({best, s.win_score[k], s.prev_score[k]});
           }
@@ -182,6 +182,26 @@ int runStatus(const OpsArgs& args) {
       j["dropped"] = sum.dropped;
       j["untracked"] = sum.untracked;
       j["events_lost"] = sum.events_lost;
+      j["evictions"] = sum.evictions;
+      j["promotions"] = sum.promotions;
+      j["answers"] = sum.answers;
+      j["syn_probes"] = sum.syn_probes;
+    }
+    // The admission tier and the untracked-sources sketch: fixed memory, never a blind spot.
+    if (m->sketch >= 0) j["untracked_sources"] = uint64_t(sketchEstimate(readSketch(m->sketch)));
+    bpf_map_info ainfo{};
+    uint32_t alen = sizeof(ainfo);
+    if (m->admit >= 0 && bpf_obj_get_info_by_fd(m->admit, &ainfo, &alen) == 0) {
+      size_t bytes = size_t(ainfo.max_entries) * ainfo.value_size;
+      void* p = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, m->admit, 0);
+      if (p != MAP_FAILED && ainfo.value_size == sizeof(pc_admit)) {
+        AdmissionFill fill = admissionFill({static_cast<const pc_admit*>(p), ainfo.max_entries});
+        j["admission"] = {{"used", fill.used},
+                          {"with_evidence", fill.withEvidence},
+                          {"entries", fill.capacity},
+                          {"fill", double(fill.used) / std::max<size_t>(1, fill.capacity)}};
+      }
+      if (p != MAP_FAILED) munmap(p, bytes);
     }
     doc.push_back(j);
   }
@@ -200,6 +220,15 @@ int runStatus(const OpsArgs& args) {
       std::printf("  packets: %s, dropped: %s, untracked: %s, events lost: %s\n",
                   j["packets"].dump().c_str(), j["dropped"].dump().c_str(),
                   j["untracked"].dump().c_str(), j["events_lost"].dump().c_str());
+      std::printf("  evictions: %s, promotions: %s, host answers: %s to %s SYNs\n",
+                  j["evictions"].dump().c_str(), j["promotions"].dump().c_str(),
+                  j["answers"].dump().c_str(), j["syn_probes"].dump().c_str());
+    }
+    if (j.contains("admission")) {
+      std::printf("  admission tier: %s of %s entries (%s with evidence); untracked sources: ~%s\n",
+                  j["admission"]["used"].dump().c_str(), j["admission"]["entries"].dump().c_str(),
+                  j["admission"]["with_evidence"].dump().c_str(),
+                  j.value("untracked_sources", nlohmann::ordered_json(0)).dump().c_str());
     }
     for (auto& t : j["top_scores"]) {
       std::printf("  top: %-39s score %s\n", t["src"].get<std::string>().c_str(),

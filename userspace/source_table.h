@@ -5,6 +5,7 @@
 #include <span>
 #include <string>
 
+#include "portcullis/admit.h"
 #include "portcullis/control.h"
 #include "portcullis/source.h"
 #include "portcullis/stats.h"
@@ -13,9 +14,14 @@
 namespace portcullis {
 
 static_assert(sizeof(pc_addr) == 16);
-static_assert(sizeof(pc_src_state) == 584, "pc_src_state is part of the pinned map format");
-static_assert(offsetof(pc_src_state, win_score) == 64);
-static_assert(offsetof(pc_src_state, halfopen) == 512);
+static_assert(sizeof(pc_src_state) == 768, "pc_src_state is part of the pinned map format");
+static_assert(offsetof(pc_src_state, key) == 8);
+static_assert(offsetof(pc_src_state, win_score) == 96);
+static_assert(offsetof(pc_src_state, halfopen) == 688);
+static_assert(sizeof(pc_admit) == 32, "pc_admit is part of the pinned map format");
+static_assert(offsetof(pc_admit, key) == 8);
+static_assert(sizeof(pc_sketch) == PC_HLL_REGS);
+static_assert(sizeof(pc_tuning) == 56);
 static_assert(sizeof(pc_stats) % 8 == 0, "pc_stats is summed as an array of __u64");
 static_assert(sizeof(pc_block) == 32);
 static_assert(offsetof(pc_control, nr_prefix_blocks) == 20);
@@ -31,20 +37,30 @@ class SourceTable {
  public:
   virtual ~SourceTable() = default;
 
-  /// Every slot of the fixed-size table; unused slots have PC_SRC_USED clear. Reads may race
-  /// with the datapath's writes: values are counters, a torn read is off by one packet.
+  /// Every slot of the fixed-size table; unused slots have PC_SRC_USED clear. The datapath
+  /// writes them while they are read: act only on a copy made by copySlot().
   virtual std::span<const pc_src_state> slots() const = 0;
+
+  /// The admission tier: sources that have not (yet) earned a slot.
+  virtual std::span<const pc_admit> admission() const = 0;
+  /// Asks the datapath to promote an admission entry's source on its next packet, evicting the
+  /// weaker holder of its slot pair whatever its evidence.
+  virtual void requestPromotion(size_t index) = 0;
 
   /// Datapath counters summed over CPUs.
   virtual pc_stats stats() const = 0;
+  /// The untracked-sources HyperLogLog, merged over CPUs.
+  virtual pc_sketch sketch() const = 0;
+  /// The per-run constants the datapath runs with (slot hash, aggregation prefixes, …).
+  virtual const pc_tuning& tuning() const = 0;
 
   /// The datapath's clock, in the ticks the slots' times use.
   virtual uint64_t now() const = 0;
   virtual uint64_t ticksPerSecond() const = 0;
   virtual int64_t ticksToUnixMicros(uint64_t ticks) const = 0;
 
-  /// The slot holding src, or nullptr.
-  virtual const pc_src_state* find(const pc_addr& src) const = 0;
+  /// The slot holding src (any address of its aggregate), or nullptr.
+  const pc_src_state* find(const pc_addr& src) const;
 
   /// The interface (or capture) the table watches, for reports.
   virtual const std::string& name() const = 0;
@@ -53,13 +69,34 @@ class SourceTable {
 /// find() over a table laid out by pc_slot_index (both backends use the same layout).
 inline const pc_src_state* findSlot(std::span<const pc_src_state> slots, const pc_tuning& tuning,
                                     const pc_addr& src) {
-  uint32_t idx = pc_slot_index(&src, &tuning);
+  pc_addr key = src;
+  pc_addr_aggregate(&key, &tuning);
+  uint32_t idx = pc_slot_index(&key, &tuning);
   for (uint32_t i : {idx, idx | 1}) {
-    if (i < slots.size() && (slots[i].flags & PC_SRC_USED) && pc_addr_eq(&slots[i].key, &src)) {
-      return &slots[i];
-    }
+    if (i < slots.size() && pc_slot_holds(&slots[i], &key)) return &slots[i];
   }
   return nullptr;
 }
+
+inline const pc_src_state* SourceTable::find(const pc_addr& src) const {
+  return findSlot(slots(), tuning(), src);
+}
+
+/// Copies a slot the datapath may be writing: retries while an owner change is in progress
+/// (odd sequence count) or happened during the copy. False when it never settled (the caller
+/// skips the slot this poll). Counters inside may be mid-update; the key and owner are whole.
+bool copySlot(const pc_src_state& live, pc_src_state& out);
+
+/// Distinct sources counted in a HyperLogLog sketch (Flajolet et al. 2007, with the linear
+/// counting correction for small numbers).
+double sketchEstimate(const pc_sketch& sketch);
+
+/// The sources the admission tier holds, and how many of them showed evidence.
+struct AdmissionFill {
+  size_t used = 0;
+  size_t withEvidence = 0;  ///< two or more distinct targets
+  size_t capacity = 0;
+};
+AdmissionFill admissionFill(std::span<const pc_admit> entries);
 
 }  // namespace portcullis

@@ -1,4 +1,5 @@
 #include "xdp_datapath.h"
+#include "net_util.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 #include <xdp/libxdp.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -151,7 +153,7 @@ std::unique_ptr<XdpDatapath> XdpDatapath::attach(const XdpOptions& options, std:
   if (ensureBpffs(error) != 0) return nullptr;
   if (probeKernelClock(dp->clock_, error) != 0) return nullptr;
 
-  dp->pinDir_ = options.pinRoot + "/" + options.iface;
+  dp->pinDir_ = namespacedPinRoot(options.pinRoot) + "/" + options.iface;
   std::error_code ec;
   std::filesystem::create_directories(dp->pinDir_, ec);
   if (ec) {
@@ -180,8 +182,13 @@ std::unique_ptr<XdpDatapath> XdpDatapath::attach(const XdpOptions& options, std:
   t.weight_high = tm.weightHigh;
   t.event_burst = tm.eventBurst;
   t.report_ports = tm.reportPorts ? 1 : 0;
+  t.admit_mask = options.slots * 4 - 1;
+  t.admit_targets = tm.admitTargets;
+  t.v4_prefix = tm.v4Prefix;
+  t.v6_prefix = tm.v6Prefix;
   dp->tuning_ = t;
   bpf_map__set_max_entries(skel->maps.pc_sources, options.slots);
+  bpf_map__set_max_entries(skel->maps.pc_admit, options.slots * 4);
 
   if (int err = xdp_ingress__load(skel); err) {
     error = "cannot load the XDP program: " + errnoText(err);
@@ -210,6 +217,14 @@ std::unique_ptr<XdpDatapath> XdpDatapath::attach(const XdpOptions& options, std:
     return nullptr;
   }
   dp->table_ = static_cast<const pc_src_state*>(table);
+  dp->admitCount_ = size_t(options.slots) * 4;
+  void* admit = mmap(nullptr, dp->admitCount_ * sizeof(pc_admit), PROT_READ | PROT_WRITE,
+                     MAP_SHARED, bpf_map__fd(skel->maps.pc_admit), 0);
+  if (admit == MAP_FAILED) {
+    error = "cannot map the admission tier: " + errnoText(errno);
+    return nullptr;
+  }
+  dp->admit_ = static_cast<pc_admit*>(admit);
 
   DECLARE_LIBXDP_OPTS(xdp_program_opts, progOpts, .obj = skel->obj, .prog_name = "portcullis");
   dp->program_ = xdp_program__create(&progOpts);
@@ -288,6 +303,7 @@ XdpDatapath::~XdpDatapath() {
   if (persist_) {
     // --persist: the programs keep dropping and recording; the next watch adopts them.
     if (table_) munmap(const_cast<pc_src_state*>(table_), tableBytes_);
+    if (admit_) munmap(admit_, admitCount_ * sizeof(pc_admit));
     if (program_) xdp_program__close(program_);
     return;
   }
@@ -315,13 +331,15 @@ XdpDatapath::~XdpDatapath() {
   // A clean stop leaves only the lists behind: the next watch starts with fresh evidence (and
   // may be a newer program with another table layout) but keeps every block.
   if (skel_) {
-    for (bpf_map* m : {skel_->maps.pc_sources, skel_->maps.pc_stats, skel_->maps.pc_events,
-                       skel_->maps.pc_control}) {
+    for (bpf_map* m : {skel_->maps.pc_sources, skel_->maps.pc_admit, skel_->maps.pc_stats,
+                       skel_->maps.pc_sketch, skel_->maps.pc_events, skel_->maps.pc_control}) {
       bpf_map__unpin(m, nullptr);
     }
-    rmdir(pinDir_.c_str());  // only succeeds when nothing is left in it
+    rmdir(pinDir_.c_str());  // only succeeds when nothing is left in it (nor its parent)
+    rmdir(std::filesystem::path(pinDir_).parent_path().c_str());
   }
   if (table_) munmap(const_cast<pc_src_state*>(table_), tableBytes_);
+  if (admit_) munmap(admit_, admitCount_ * sizeof(pc_admit));
 }
 
 int64_t XdpDatapath::ticksToUnixMicros(uint64_t ticks) const {
@@ -365,6 +383,25 @@ pc_stats readStats(int statsFd) {
 }
 
 pc_stats XdpDatapath::stats() const { return readStats(bpf_map__fd(skel_->maps.pc_stats)); }
+
+pc_sketch readSketch(int sketchFd) {
+  std::vector<pc_sketch> perCpu(size_t(std::max(1, libbpf_num_possible_cpus())));
+  uint32_t key = 0;
+  pc_sketch merged{};
+  if (sketchFd < 0 || bpf_map_lookup_elem(sketchFd, &key, perCpu.data()) != 0) return merged;
+  for (const pc_sketch& s : perCpu) {
+    for (size_t i = 0; i < PC_HLL_REGS; ++i) merged.reg[i] = std::max(merged.reg[i], s.reg[i]);
+  }
+  return merged;
+}
+
+pc_sketch XdpDatapath::sketch() const { return readSketch(bpf_map__fd(skel_->maps.pc_sketch)); }
+
+void XdpDatapath::requestPromotion(size_t index) {
+  if (index >= admitCount_) return;
+  // The kernel changes this entry too: one atomic OR of the flag byte.
+  std::atomic_ref<uint8_t>(admit_[index].flags).fetch_or(PC_ADMIT_PROMOTE);
+}
 
 int XdpDatapath::programFd() const { return bpf_program__fd(skel_->progs.portcullis); }
 int XdpDatapath::eventsFd() const { return bpf_map__fd(skel_->maps.pc_events); }

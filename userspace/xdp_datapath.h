@@ -22,11 +22,14 @@ const char* xdpModeName(XdpMode mode);
 struct DatapathTiming {
   uint64_t scoreWindowMs = 300;
   uint64_t flowWindowMs = 30'000;
-  uint64_t idleTimeoutMs = 60'000;
+  uint64_t idleTimeoutMs = uint64_t(PC_IDLE_TIMEOUT_S_DEFAULT) * 1000;
   uint16_t weightHot = PC_WEIGHT_HOT_DEFAULT;
   uint16_t weightLow = PC_WEIGHT_LOW_DEFAULT;
   uint16_t weightHigh = PC_WEIGHT_HIGH_DEFAULT;
   uint16_t eventBurst = 4;
+  uint16_t admitTargets = PC_ADMIT_TARGETS_DEFAULT;
+  uint8_t v4Prefix = PC_V4_PREFIX_DEFAULT;
+  uint8_t v6Prefix = PC_V6_PREFIX_DEFAULT;
   bool reportPorts = false;  ///< an event per first-probed port (--save-ports)
 };
 
@@ -55,9 +58,10 @@ class XdpDatapath final : public SourceTable {
   uint64_t now() const override { return clock_.jiffiesNow(); }
   uint64_t ticksPerSecond() const override { return clock_.hz; }
   int64_t ticksToUnixMicros(uint64_t ticks) const override;
-  const pc_src_state* find(const pc_addr& src) const override {
-    return findSlot(slots(), tuning_, src);
-  }
+  std::span<const pc_admit> admission() const override { return {admit_, admitCount_}; }
+  void requestPromotion(size_t index) override;
+  pc_sketch sketch() const override;
+  const pc_tuning& tuning() const override { return tuning_; }
   const std::string& name() const override { return iface_; }
 
   /// Only packets to these destinations are scored; empty watches every destination.
@@ -107,6 +111,8 @@ class XdpDatapath final : public SourceTable {
   xdp_program* program_ = nullptr;
   const pc_src_state* table_ = nullptr;
   size_t tableBytes_ = 0;
+  pc_admit* admit_ = nullptr;
+  size_t admitCount_ = 0;
   uint32_t slotCount_ = 0;
   KernelClock clock_;
   pc_tuning tuning_{};
@@ -122,6 +128,9 @@ class XdpDatapath final : public SourceTable {
 
 /// Sums the per-CPU entries of a `pc_stats` map (zeros when it cannot be read).
 pc_stats readStats(int statsFd);
+
+/// Merges the per-CPU registers of a `pc_sketch` map (zeros when it cannot be read).
+pc_sketch readSketch(int sketchFd);
 
 /// Routes libbpf's and libxdp's messages to stderr: warnings always, debug only when verbose.
 void setBpfLogging(bool verbose);

@@ -32,8 +32,18 @@ enum pc_kind {
 	PC_KIND_ICMP_OTHER,  /* every other ICMP / ICMPv6 message */
 	PC_KIND_FRAGMENT,    /* IPv4/IPv6 fragment: a later fragment, or a first one too short to
 			      * carry the whole TCP header (RFC 1858's tiny fragment) */
+	PC_KIND_IPPROTO,     /* any other IP protocol (GRE, IP-in-IP, ESP, AH, SCTP, OSPF, VRRP, …):
+			      * a tunnel peer's traffic, never a TCP probe; walking many protocol
+			      * numbers is nmap -sO's protocol scan */
 	PC_KIND_MAX
 };
+
+/* Per-kind arrays in struct pc_src_state hold PC_KIND_ARRAY entries (PC_KIND_MAX rounded up, so
+ * the arrays keep the struct's 8-byte alignment). */
+#define PC_KIND_ARRAY 20
+
+/* A kind as an index that a verifier (and a reader of hostile maps) can see is in bounds. */
+#define PC_KIND_INDEX(k) ((k) < PC_KIND_MAX ? (__u32)(k) : (__u32)PC_KIND_OTHER)
 
 #define PC_KIND_BIT(k) (1u << (k))
 

@@ -119,6 +119,9 @@ PC_INLINE int pc_parse_l4(struct pc_cursor *cur, struct pc_packet *p, __u32 l4_l
 			p->kind = h[0] == 128 ? PC_KIND_ICMP_ECHO : PC_KIND_ICMP_OTHER;
 		return PC_PARSE_OK;
 	default:
+		/* The protocol number stands in for the port: a protocol scan walks them. */
+		p->kind = PC_KIND_IPPROTO;
+		p->dport = p->l4proto;
 		return PC_PARSE_OTHER_L4;
 	}
 }

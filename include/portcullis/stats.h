@@ -12,9 +12,16 @@ struct pc_stats {
 	__u64 fragments;    /* fragments without a whole L4 header */
 	__u64 dropped;      /* dropped because the source is blocklisted */
 	__u64 allowed;      /* from allowlisted sources: not scored */
-	__u64 untracked;    /* no slot could be had without evicting a source with evidence */
-	__u64 evictions;    /* idle or one-packet sources replaced by new ones */
+	__u64 untracked;    /* packets from sources without a full slot (admission tier) */
+	__u64 evictions;    /* slot holders replaced by a stronger or a newer-after-idle source */
 	__u64 events;       /* anomaly events written to the ring buffer */
 	__u64 events_lost;  /* anomaly events the ring buffer had no room for */
 	__u64 events_limited; /* anomaly events suppressed by the per-source rate limit */
+	__u64 admitted;     /* sources that got an admission entry */
+	__u64 admit_full;   /* sources that found both admission entries holding evidence (they
+			     * are still counted in the untracked-sources sketch) */
+	__u64 promotions;   /* sources moved from the admission tier to a full slot */
+	__u64 promote_refused; /* promotions refused: both holders were stronger */
+	__u64 answers;      /* the host's answers seen (SYN-ACK, RST, FIN, ICMP errors) */
+	__u64 syn_probes;   /* SYNs to watched destinations: the answers' denominator */
 };

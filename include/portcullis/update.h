@@ -2,6 +2,7 @@
  * program and by g++ for the pcap backend, so both backends agree packet for packet. */
 #pragma once
 
+#include "portcullis/admit.h"
 #include "portcullis/packet.h"
 #include "portcullis/source.h"
 
@@ -10,46 +11,106 @@
 struct pc_tuning {
 	__u64 score_window;   /* length of a score window (seed 001: 300 ms) */
 	__u64 flow_window;    /* length of a flow-filter generation */
-	__u64 idle_timeout;   /* a source idle this long may lose its slot */
+	__u64 idle_timeout;   /* a source idle this long may lose its slot (rules' forget time) */
 	__u32 hash_seed;      /* random per run: spoofed sources cannot aim at one slot */
 	__u32 slot_mask;      /* number of slots - 1 (a power of two, at least 2) */
+	__u32 admit_mask;     /* number of admission entries - 1 (a power of two, at least 2) */
+	__u16 admit_targets;  /* distinct targets that earn a full slot */
+	__u8 v4_prefix;       /* IPv4 sources are aggregated per /v4_prefix (default 32) */
+	__u8 v6_prefix;       /* IPv6 sources per /v6_prefix (default 64: one subscriber) */
 	__u16 weight_hot;     /* ports 11, 12, 13, 2000 */
 	__u16 weight_low;     /* other ports below 1024 */
 	__u16 weight_high;    /* ports 1024 and above */
 	__u16 event_burst;    /* anomaly events per source per score window */
 	__u16 report_ports;   /* nonzero: an event for each port a source probes first (--save-ports) */
-	__u16 reserved[3];
+	__u16 reserved;
 };
+
+#define PC_IDLE_TIMEOUT_S_DEFAULT 300 /* one default: the rules forget a source after it too */
+#define PC_ADMIT_TARGETS_DEFAULT 3
+#define PC_V4_PREFIX_DEFAULT 32
+#define PC_V6_PREFIX_DEFAULT 64
 
 PC_INLINE void pc_tuning_defaults(struct pc_tuning *t, __u64 ticks_per_second)
 {
 	t->score_window = ticks_per_second * 300 / 1000;
 	t->flow_window = ticks_per_second * 30;
-	t->idle_timeout = ticks_per_second * 60;
+	t->idle_timeout = ticks_per_second * PC_IDLE_TIMEOUT_S_DEFAULT;
 	t->hash_seed = 0x5eed1234u;
 	t->slot_mask = PC_SOURCES_DEFAULT - 1;
+	t->admit_mask = PC_ADMIT_DEFAULT - 1;
+	t->admit_targets = PC_ADMIT_TARGETS_DEFAULT;
+	t->v4_prefix = PC_V4_PREFIX_DEFAULT;
+	t->v6_prefix = PC_V6_PREFIX_DEFAULT;
 	t->weight_hot = PC_WEIGHT_HOT_DEFAULT;
 	t->weight_low = PC_WEIGHT_LOW_DEFAULT;
 	t->weight_high = PC_WEIGHT_HIGH_DEFAULT;
 	t->event_burst = 4;
 	t->report_ports = 0;
+	t->reserved = 0;
 	if (t->score_window == 0)
 		t->score_window = 1;
 }
 
-PC_INLINE int pc_bit_test_set(__u64 *words, __u32 bit)
-{
-	__u64 mask = 1ull << (bit & 63);
-	__u64 *w = &words[(bit >> 6)];
-	int was = (*w & mask) != 0;
+/* Shared-memory primitives. Slots are written by every CPU at once (RSS spreads one scanner's
+ * probes over all RX queues): the counts the rules compare with thresholds change by atomic
+ * operations, everything else is statistics. Both clang (BPF, -mcpu=v3) and g++ implement the
+ * __sync builtins; the barrier only stops the compiler reordering (x86 keeps loads in order). */
+#define pc_barrier() __asm__ __volatile__("" ::: "memory")
+#define PC_READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
+#define PC_WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
 
-	*w |= mask;
-	return was;
+/* Time comparisons survive a `now` older than a stored stamp (another CPU wrote a later one):
+ * the difference is read as signed, so "older" is negative, never a huge idle time. */
+PC_INLINE int pc_elapsed_at_least(__u64 now, __u64 then, __u64 span)
+{
+	return (__s64)(now - then) >= (__s64)span;
 }
 
 PC_INLINE int pc_bit_test(const __u64 *words, __u32 bit)
 {
-	return (words[bit >> 6] & (1ull << (bit & 63))) != 0;
+	return (PC_READ_ONCE(words[bit >> 6]) & (1ull << (bit & 63))) != 0;
+}
+
+/* Sets a bit; returns whether it was already set. The read first keeps repeated packets free of
+ * atomic operations; the atomic OR makes "first to set it" exact across CPUs. */
+PC_INLINE int pc_bit_test_set(__u64 *words, __u32 bit)
+{
+	__u64 mask = 1ull << (bit & 63);
+	__u64 *w = &words[bit >> 6];
+
+	if (PC_READ_ONCE(*w) & mask)
+		return 1;
+	return (__sync_fetch_and_or(w, mask) & mask) != 0;
+}
+
+/* The aggregated source: IPv4 per /v4_prefix, IPv6 per /v6_prefix. An attacker with a /64 has
+ * 2^64 addresses, one per probe; aggregation makes it one source again. */
+PC_INLINE __u32 pc_prefix_mask_word(__s32 bits)
+{
+	if (bits <= 0)
+		return 0;
+	if (bits >= 32)
+		return 0xffffffffu;
+	return pc_htonl(0xffffffffu << (32 - bits));
+}
+
+PC_INLINE void pc_addr_aggregate(struct pc_addr *a, const volatile struct pc_tuning *t)
+{
+	if (pc_addr_is_v4(a)) {
+		a->w[3] &= pc_prefix_mask_word(t->v4_prefix);
+		return;
+	}
+	a->w[0] &= pc_prefix_mask_word((__s32)t->v6_prefix);
+	a->w[1] &= pc_prefix_mask_word((__s32)t->v6_prefix - 32);
+	a->w[2] &= pc_prefix_mask_word((__s32)t->v6_prefix - 64);
+	a->w[3] &= pc_prefix_mask_word((__s32)t->v6_prefix - 96);
+}
+
+/* The prefix length over the 128-bit mapped address that a key of this family covers. */
+PC_INLINE __u8 pc_key_prefix_len(const struct pc_addr *a, const volatile struct pc_tuning *t)
+{
+	return pc_addr_is_v4(a) ? (__u8)(96 + t->v4_prefix) : t->v6_prefix;
 }
 
 /* Index of the first slot of the pair a source may occupy. */
@@ -58,68 +119,103 @@ PC_INLINE __u32 pc_slot_index(const struct pc_addr *src, const volatile struct p
 	return pc_addr_hash(src, t->hash_seed) & t->slot_mask & ~1u;
 }
 
-/* A slot may be taken over when it is free, idle, or holds a one-packet source: a flood of
- * spoofed one-packet sources churns among itself and never evicts a source with evidence. */
-PC_INLINE int pc_slot_replaceable(const struct pc_src_state *s, __u64 now,
-				  const volatile struct pc_tuning *t)
+/* Index of the first admission entry of the pair; other bits of the same hash. */
+PC_INLINE __u32 pc_admit_index(__u32 hash, const volatile struct pc_tuning *t)
 {
-	if (!(s->flags & PC_SRC_USED))
-		return 1;
-	if (now - s->last_seen > t->idle_timeout)
-		return 1;
-	return s->packets <= 1 && !(s->flags & PC_SRC_BLOCKED);
+	return pc_mix32(hash ^ 0x2545f491u) & t->admit_mask & ~1u;
 }
 
-/* Picks the slot for src among the pair (a, b). *fresh is set when the returned slot must be
- * initialised for src (and *evicted when it held another source). 0: nothing can be had. */
-PC_INLINE struct pc_src_state *pc_slot_pick(struct pc_src_state *a, struct pc_src_state *b,
-					    const struct pc_addr *src, __u64 now,
-					    const volatile struct pc_tuning *t, int *fresh, int *evicted)
+/* Whether slot s holds src, read consistently: its sequence count is even (no CPU is installing
+ * a new owner) and unchanged across the key compare, so a half-written key never matches. */
+PC_INLINE int pc_slot_holds(const struct pc_src_state *s, const struct pc_addr *src)
 {
-	*fresh = 0;
-	*evicted = 0;
-	if ((a->flags & PC_SRC_USED) && pc_addr_eq(&a->key, src))
-		return a;
-	if ((b->flags & PC_SRC_USED) && pc_addr_eq(&b->key, src))
-		return b;
-	/* Prefer the free slot, then the one idle longest. */
-	if (!(b->flags & PC_SRC_USED) || ((a->flags & PC_SRC_USED) && b->last_seen < a->last_seen)) {
-		struct pc_src_state *tmp = a;
+	__u32 seq = PC_READ_ONCE(s->seq);
+	int same;
 
-		a = b;
-		b = tmp;
-	}
-	if (pc_slot_replaceable(a, now, t)) {
-		*fresh = 1;
-		*evicted = (a->flags & PC_SRC_USED) != 0;
-		return a;
-	}
-	if (pc_slot_replaceable(b, now, t)) {
-		*fresh = 1;
-		*evicted = (b->flags & PC_SRC_USED) != 0;
-		return b;
-	}
-	return 0;
+	if (seq & 1)
+		return 0;
+	pc_barrier();
+	same = (s->flags & PC_SRC_USED) && pc_addr_eq(&s->key, src);
+	pc_barrier();
+	return same && PC_READ_ONCE(s->seq) == seq;
 }
 
-PC_INLINE void pc_slot_init(struct pc_src_state *s, const struct pc_addr *src, __u64 now)
+PC_INLINE int pc_slot_idle(const struct pc_src_state *s, __u64 now,
+			   const volatile struct pc_tuning *t)
 {
-	__builtin_memset(s, 0, sizeof(*s));
+	return pc_elapsed_at_least(now, s->last_seen, t->idle_timeout + 1);
+}
+
+/* A holder's strength against a newcomer: its evidence; a blocked source is never evicted (its
+ * cached block status is what drops it cheaply). */
+PC_INLINE __s32 pc_slot_strength(const struct pc_src_state *s)
+{
+	if (s->flags & PC_SRC_BLOCKED)
+		return 0x7fffffff;
+	return s->evidence;
+}
+
+/* Claims slot s for src (one CPU wins; the others see an odd or changed count and give up),
+ * clears it and installs the key; returns 0 when another CPU got there first. */
+PC_INLINE int pc_slot_claim(struct pc_src_state *s, const struct pc_addr *src, __u8 prefix_len,
+			    __u64 now)
+{
+	__u32 seq = PC_READ_ONCE(s->seq);
+
+	if (seq & 1)
+		return 0;
+	if (__sync_val_compare_and_swap(&s->seq, seq, seq + 1) != seq)
+		return 0;
+	pc_barrier();
+	__builtin_memset((__u8 *)s + sizeof(s->seq), 0, sizeof(*s) - sizeof(s->seq));
 	s->key = *src;
-	s->flags = PC_SRC_USED;
+	s->prefix_len = prefix_len;
 	s->first_seen = now;
 	s->last_seen = now;
 	s->win_start = now;
 	s->flow_start = now;
+	s->flags = PC_SRC_USED;
+	pc_barrier();
+	__sync_fetch_and_add(&s->seq, 1);
+	return 1;
 }
 
+/* Which of the pair (a, b) a newcomer of the given strength may take: a free slot, then an idle
+ * one, then the weaker holder if the newcomer is stronger (or `force`, the controller's
+ * promotion). 0: both holders are stronger. */
+PC_INLINE struct pc_src_state *pc_slot_victim(struct pc_src_state *a, struct pc_src_state *b,
+					      __s32 strength, int force, __u64 now,
+					      const volatile struct pc_tuning *t)
+{
+	struct pc_src_state *weak;
+
+	if (!(a->flags & PC_SRC_USED))
+		return a;
+	if (!(b->flags & PC_SRC_USED))
+		return b;
+	if (pc_slot_idle(a, now, t))
+		return a;
+	if (pc_slot_idle(b, now, t))
+		return b;
+	weak = pc_slot_strength(b) < pc_slot_strength(a) ? b : a;
+	if (weak->flags & PC_SRC_BLOCKED)
+		return 0;
+	if (force || pc_slot_strength(weak) < strength)
+		return weak;
+	return 0;
+}
+
+/* Rolls the score and flow windows. One CPU wins the compare-and-swap of the window start and
+ * clears; the others carry on in the new window. */
 PC_INLINE void pc_roll_windows(struct pc_src_state *s, __u64 now, const volatile struct pc_tuning *t)
 {
+	__u64 start = PC_READ_ONCE(s->win_start);
 	int i;
 
-	if (now - s->win_start >= t->score_window) {
+	if (pc_elapsed_at_least(now, start, t->score_window) &&
+	    __sync_val_compare_and_swap(&s->win_start, start, now) == start) {
 		PC_UNROLL
-		for (i = 0; i < PC_KIND_MAX; i++) {
+		for (i = 0; i < PC_KIND_ARRAY; i++) {
 			s->prev_score[i] = s->win_score[i];
 			s->win_score[i] = 0;
 		}
@@ -127,15 +223,15 @@ PC_INLINE void pc_roll_windows(struct pc_src_state *s, __u64 now, const volatile
 		for (i = 0; i < PC_WIN_SEEN_WORDS; i++)
 			s->win_seen[i] = 0;
 		s->win_events = 0;
-		s->win_start = now;
 	}
-	if (now - s->flow_start >= t->flow_window) {
+	start = PC_READ_ONCE(s->flow_start);
+	if (pc_elapsed_at_least(now, start, t->flow_window) &&
+	    __sync_val_compare_and_swap(&s->flow_start, start, now) == start) {
 		PC_UNROLL
 		for (i = 0; i < PC_FLOW_WORDS; i++) {
 			s->flows_prev[i] = s->flows[i];
 			s->flows[i] = 0;
 		}
-		s->flow_start = now;
 	}
 }
 
@@ -180,7 +276,7 @@ PC_INLINE __u32 pc_halfopen_bit(__u32 host_fold, __u16 peer_port, __u16 host_por
 }
 
 /* The source's answer to a SYN-ACK the host sent it: ACK completes the handshake (a client, or
- * a connect scan), RST aborts it (a SYN scan's half-open probe). */
+ * a connect scan: evidence against it), RST aborts it (a SYN scan's half-open probe). */
 PC_INLINE void pc_halfopen_close(struct pc_src_state *s, const struct pc_packet *p,
 				 __u32 dst_fold)
 {
@@ -192,13 +288,16 @@ PC_INLINE void pc_halfopen_close(struct pc_src_state *s, const struct pc_packet 
 		return;
 	bit = pc_halfopen_bit(dst_fold, p->sport, p->dport);
 	mask = 1ull << (bit & 63);
-	if (!(s->halfopen[bit >> 6] & mask))
+	if (!(PC_READ_ONCE(s->halfopen[bit >> 6]) & mask))
 		return;
-	s->halfopen[bit >> 6] &= ~mask;
-	if (p->tcp_flags & PC_TCP_RST)
-		s->reset_after_synack++;
-	else
-		s->acked++;
+	if (!(__sync_fetch_and_and(&s->halfopen[bit >> 6], ~mask) & mask))
+		return; /* another CPU closed it */
+	if (p->tcp_flags & PC_TCP_RST) {
+		__sync_fetch_and_add(&s->reset_after_synack, 1);
+	} else {
+		__sync_fetch_and_add(&s->acked, 1);
+		__sync_fetch_and_add(&s->evidence, -1);
+	}
 }
 
 PC_INLINE void pc_sat_inc16(__u16 *v)
@@ -222,6 +321,29 @@ PC_INLINE void pc_fingerprint(struct pc_src_state *s, const struct pc_packet *p,
 		pc_sat_inc16(&s->fp_zmap);
 }
 
+/* The host's answers that reject a probe: RST, ICMP port or protocol unreachable (ICMPv6:
+ * port unreachable, unrecognised next header). */
+PC_INLINE int pc_answer_rejects(const struct pc_packet *p)
+{
+	if (p->l4proto == PC_IPPROTO_TCP)
+		return (p->tcp_flags & PC_TCP_RST) != 0;
+	if (p->l4proto == PC_IPPROTO_ICMP)
+		return p->icmp_type == 3 && (p->icmp_code == 3 || p->icmp_code == 2);
+	if (p->l4proto == PC_IPPROTO_ICMPV6)
+		return (p->icmp_type == 1 && p->icmp_code == 4) ||
+		       (p->icmp_type == 4 && p->icmp_code == 1);
+	return 0;
+}
+
+/* Whether a packet the host sends is an answer the rules read (egress filters on it). */
+PC_INLINE int pc_is_answer(const struct pc_packet *p)
+{
+	if (p->l4proto == PC_IPPROTO_TCP)
+		return (p->tcp_flags & (PC_TCP_RST | PC_TCP_FIN)) ||
+		       (p->tcp_flags & (PC_TCP_SYN | PC_TCP_ACK)) == (PC_TCP_SYN | PC_TCP_ACK);
+	return pc_answer_rejects(p);
+}
+
 /* A packet the host sent to the source s (p->src is the host, p->dst the source). */
 PC_INLINE void pc_answer_update(struct pc_src_state *s, const struct pc_packet *p)
 {
@@ -231,18 +353,21 @@ PC_INLINE void pc_answer_update(struct pc_src_state *s, const struct pc_packet *
 		if ((f & (PC_TCP_SYN | PC_TCP_ACK)) == (PC_TCP_SYN | PC_TCP_ACK)) {
 			__u32 bit = pc_halfopen_bit(pc_addr_fold(&p->src), p->dport, p->sport);
 
-			s->synack_out++;
-			s->halfopen[bit >> 6] |= 1ull << (bit & 63);
+			__sync_fetch_and_add(&s->synack_out, 1);
+			if (!pc_bit_test_set(s->halfopen, bit))
+				__sync_fetch_and_add(&s->synack_new, 1); /* not a retransmission */
 		} else if (f & PC_TCP_RST) {
-			s->rst_out++;
+			__sync_fetch_and_add(&s->rst_out, 1);
+			__sync_fetch_and_add(&s->evidence, 1);
 		}
 		if (f & PC_TCP_FIN)
 			s->fin_out++;
 		return;
 	}
-	if ((p->l4proto == PC_IPPROTO_ICMP && p->icmp_type == 3 && p->icmp_code == 3) ||
-	    (p->l4proto == PC_IPPROTO_ICMPV6 && p->icmp_type == 1 && p->icmp_code == 4))
-		s->unreach_out++;
+	if (pc_answer_rejects(p)) {
+		__sync_fetch_and_add(&s->unreach_out, 1);
+		__sync_fetch_and_add(&s->evidence, 1);
+	}
 }
 
 /* Replies to our own UDP queries (DNS, NTP answers to ephemeral ports) are not probes. This is
@@ -259,24 +384,33 @@ PC_INLINE __u16 pc_probe_weight(const struct pc_packet *p, const volatile struct
 	return pc_port_weight_with(p->dport, t->weight_hot, t->weight_low, t->weight_high);
 }
 
+/* A probe's target for the admission tier: (destination, port), or (destination, protocol). */
+PC_INLINE __u32 pc_target_hash(const struct pc_packet *p, __u32 dst_fold)
+{
+	return pc_mix32(dst_fold ^ ((__u32)p->dport << 8) ^ p->l4proto);
+}
+
 /* Updates s with packet p at time now; returns the packet's effective kind (after the flow
  * filter). Windows roll here. *probe_port is set for probes that carry a port. */
 PC_INLINE __u8 pc_source_update(struct pc_src_state *s, const struct pc_packet *p, __u64 now,
 				const volatile struct pc_tuning *t, int *probe_port)
 {
 	__u32 dst_fold = pc_addr_fold(&p->dst);
-	__u32 pair;
+	__u32 pair, k;
+	int new_target;
 	__u8 kind;
 
 	*probe_port = 0;
 	pc_roll_windows(s, now, t);
-	s->last_seen = now;
+	if ((__s64)(now - PC_READ_ONCE(s->last_seen)) > 0)
+		s->last_seen = now;
 	s->packets++;
 
 	kind = pc_flow_filter(s, p, dst_fold);
 	if (kind == PC_KIND_UDP && pc_udp_is_reply(p))
 		kind = PC_KIND_ESTABLISHED;
-	s->count[kind & (PC_KIND_MAX - 1)]++;
+	k = PC_KIND_INDEX(kind);
+	s->count[k]++;
 	if (p->tcp_flags & PC_TCP_FIN)
 		s->fin_in++;
 	pc_halfopen_close(s, p, dst_fold);
@@ -286,26 +420,39 @@ PC_INLINE __u8 pc_source_update(struct pc_src_state *s, const struct pc_packet *
 	if (kind == PC_KIND_SYN && p->tcp_hlen >= 20 + 12)
 		s->stack_syns++;
 
+	if (kind == PC_KIND_IPPROTO) {
+		/* A tunnel peer speaks one protocol; a protocol scan walks them. */
+		if (!pc_bit_test_set(s->protos, p->l4proto)) {
+			__sync_fetch_and_add(&s->proto_targets, 1);
+			__sync_fetch_and_add(&s->evidence, 1);
+		}
+		return kind;
+	}
 	if (!pc_kind_is_probe(kind) && !(kind == PC_KIND_FRAGMENT && p->dport))
 		return kind;
 
 	/* Each (destination, port) scores once per window; packets of one probe repeated, or many
 	 * connections to one port, add nothing. */
 	pair = pc_fib_bits(dst_fold + p->dport, 8); /* 256 bits */
-	if (!pc_bit_test_set(s->win_seen, pair)) {
-		__u32 k = kind & (PC_KIND_MAX - 1);
-		__u32 sum = (__u32)s->win_score[k] + pc_probe_weight(p, t);
-
-		s->win_score[k] = sum > 0xffff ? 0xffff : (__u16)sum;
-	}
+	if (!pc_bit_test_set(s->win_seen, pair))
+		__sync_fetch_and_add(&s->win_score[k], pc_probe_weight(p, t));
 	/* Every probe is reported for --save-ports and the controller dedupes: the bitmaps here
 	 * collide by design, and a list that silently loses ports is worse than lost events
 	 * (which are counted). */
 	*probe_port = p->kind != PC_KIND_ICMP_ECHO;
+	new_target = 0;
 	if (p->kind != PC_KIND_ICMP_ECHO)
-		pc_bit_test_set(s->ports, pc_mix32(p->dport) >> 22); /* 1024 bits */
+		new_target |= !pc_bit_test_set(s->ports, pc_mix32(p->dport) >> 22); /* 1024 bits */
 	/* A mixing hash, not Fibonacci's: linear counting assumes random bit positions, and
 	 * Fibonacci hashing spreads sequential ports too evenly for its estimate. */
-	pc_bit_test_set(s->dsts, pc_mix32(dst_fold) >> 24); /* 256 bits */
+	new_target |= !pc_bit_test_set(s->dsts, pc_mix32(dst_fold) >> 24); /* 256 bits */
+	if (new_target) {
+		/* A first (port or destination): evidence, and seed 002's distinct targets. */
+		__sync_fetch_and_add(&s->evidence, pc_kind_is_illegal(kind) ? 3 : 1);
+		if (kind == PC_KIND_SYN)
+			__sync_fetch_and_add(&s->syn_targets, 1);
+		else if (kind == PC_KIND_FIN || kind == PC_KIND_XMAS || kind == PC_KIND_MAIMON)
+			__sync_fetch_and_add(&s->fin_targets, 1);
+	}
 	return kind;
 }

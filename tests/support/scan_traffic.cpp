@@ -1,6 +1,7 @@
 #include "scan_traffic.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "packet/builder.h"
 
@@ -129,7 +130,12 @@ std::vector<TimedFrame> scanTraffic(const ScanSpec& spec) {
 
 std::vector<TimedFrame> merge(std::vector<std::vector<TimedFrame>> parts) {
   std::vector<TimedFrame> all;
-  for (auto& p : parts) all.insert(all.end(), p.begin(), p.end());
+  size_t total = 0;
+  for (const auto& p : parts) total += p.size();
+  all.reserve(total);
+  // Moved, not copied: busy captures hold a million frames.
+  for (auto& p : parts) all.insert(all.end(), std::make_move_iterator(p.begin()),
+                                   std::make_move_iterator(p.end()));
   std::stable_sort(all.begin(), all.end(), [](const TimedFrame& x, const TimedFrame& y) {
     return x.tsMicros < y.tsMicros;
   });

@@ -1,0 +1,46 @@
+/* The admission tier: where every source starts, in a few bytes, until it shows evidence.
+ *
+ * On a busy server almost every source is a client whose packets all go to one (destination,
+ * port), or a spoofed address that sends one or two SYNs. Neither earns a full slot (source.h):
+ * they live here, 32 bytes each, in a fixed array of two-way buckets. A source that reaches
+ * `admit_targets` distinct targets (or sends an illegal flag combination) is promoted to the
+ * source table, taking the slot of a weaker holder. One that cannot (both holders stronger)
+ * keeps counting here, so no scanner is ever invisible: the controller reads this array,
+ * reports a source with many targets, and can ask for its promotion (PC_ADMIT_PROMOTE).
+ *
+ * Sources that hold no full slot are also counted, distinct, in a HyperLogLog per CPU
+ * (struct pc_sketch): "untracked sources", not packets. */
+#pragma once
+
+#include "portcullis/addr.h"
+
+#define PC_ADMIT_DEFAULT (4 * 16384) /* entries; a power of two */
+#define PC_ADMIT_TARGET_BITS 32
+
+enum pc_admit_flags {
+	PC_ADMIT_USED = 1 << 3,    /* the entry holds a source */
+	PC_ADMIT_PROMOTE = 1 << 0, /* set by the controller: promote on the next packet */
+	PC_ADMIT_ILLEGAL = 1 << 1, /* sent an illegal flag combination */
+	PC_ADMIT_STUCK = 1 << 2,   /* reached the promotion bar but every holder was stronger */
+};
+
+struct pc_admit {
+	__u32 seq;           /* seqlock, as in struct pc_src_state */
+	__u32 targets;       /* bitmap of hashed (destination, port or protocol) targets */
+	struct pc_addr key;  /* network byte order; the aggregated source; all zero = free */
+	__u32 last_seen;     /* low 32 bits of the ticks: compared with wrap-safe arithmetic */
+	__u16 score;         /* port weights of its distinct targets, carried into its first score
+			      * window when it is promoted within one */
+	__u8 rejects;        /* probes the host rejected (RST, unreachable), from the egress side;
+			      * saturates */
+	__u8 flags;          /* enum pc_admit_flags */
+};
+
+/* HyperLogLog registers of the sources that held no full slot, per CPU; the controller merges
+ * the CPUs' registers by maximum. 256 registers: about 6.5 % standard error. */
+#define PC_HLL_BITS 8
+#define PC_HLL_REGS (1 << PC_HLL_BITS)
+
+struct pc_sketch {
+	__u8 reg[PC_HLL_REGS];
+};

@@ -1,0 +1,368 @@
+/* The whole per-packet path, written once: admission, eviction, list checks, the update and
+ * event throttling (ingress), and the host's answers (egress). Compiled by clang into the XDP
+ * and TC programs and by g++ into the pcap backend, so the backends agree packet for packet.
+ *
+ * The includer defines, before including this header, `struct pc_env` and:
+ *   struct pc_src_state *pc_env_slot(struct pc_env *, __u32 index);   source-table slot
+ *   struct pc_admit *pc_env_admit(struct pc_env *, __u32 index);      admission entry
+ *   struct pc_sketch *pc_env_sketch(struct pc_env *);                 this CPU's sketch
+ *   int pc_env_allowed(struct pc_env *, const struct pc_addr *src);   on the allowlist
+ *   int pc_env_blocked(struct pc_env *, const struct pc_addr *key, const struct pc_addr *src,
+ *                      __u64 now, __u64 *expires);                    blocked now (exact key,
+ *                                                                     then prefixes of src)
+ *   void pc_env_emit(struct pc_env *, const struct pc_packet *, __u8 type, __u8 kind, __u64 now);
+ * (BPF: map lookups and the ring buffer; C++: the in-memory tables.) */
+#pragma once
+
+#include "portcullis/admit.h"
+#include "portcullis/control.h"
+#include "portcullis/event.h"
+#include "portcullis/stats.h"
+#include "portcullis/update.h"
+
+enum pc_verdict {
+	PC_VERDICT_PASS = 0,
+	PC_VERDICT_DROP = 1,
+};
+
+struct pc_ingress_ctx {
+	struct pc_env *env;
+	struct pc_stats *st;
+	const struct pc_control *ctl;
+	const volatile struct pc_tuning *t;
+	__u64 now;
+};
+
+PC_INLINE int pc_any_blocks(const struct pc_control *ctl)
+{
+	return ctl->nr_blocks || ctl->nr_prefix_blocks;
+}
+
+PC_INLINE int pc_popcount32(__u32 x)
+{
+	x = x - ((x >> 1) & 0x55555555u);
+	x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+	x = (x + (x >> 4)) & 0x0f0f0f0fu;
+	return (int)((x * 0x01010101u) >> 24);
+}
+
+/* Strength of an admission entry, on the scale of a slot's evidence. */
+PC_INLINE __s32 pc_admit_strength(const struct pc_admit *a)
+{
+	__s32 targets = pc_popcount32(a->targets);
+	__s32 rejects = a->rejects < targets ? a->rejects : targets;
+
+	return targets + rejects + ((a->flags & PC_ADMIT_ILLEGAL) ? 3 : 0);
+}
+
+/* An entry a newcomer may take: free, idle, or holding no evidence (at most one target). */
+PC_INLINE int pc_admit_replaceable(const struct pc_admit *a, __u32 now32, __u32 idle32)
+{
+	if (!(a->flags & PC_ADMIT_USED))
+		return 2;
+	if ((__s32)(now32 - a->last_seen) > (__s32)idle32)
+		return 2;
+	return a->flags == PC_ADMIT_USED && pc_popcount32(a->targets) <= 1;
+}
+
+PC_INLINE int pc_admit_holds(const struct pc_admit *a, const struct pc_addr *key)
+{
+	__u32 seq = PC_READ_ONCE(a->seq);
+	int same;
+
+	if (seq & 1)
+		return 0;
+	pc_barrier();
+	same = (a->flags & PC_ADMIT_USED) && pc_addr_eq(&a->key, key);
+	pc_barrier();
+	return same && PC_READ_ONCE(a->seq) == seq;
+}
+
+PC_INLINE int pc_admit_claim(struct pc_admit *a, const struct pc_addr *key, __u32 now32)
+{
+	__u32 seq = PC_READ_ONCE(a->seq);
+
+	if (seq & 1)
+		return 0;
+	if (__sync_val_compare_and_swap(&a->seq, seq, seq + 1) != seq)
+		return 0;
+	pc_barrier();
+	a->key = *key;
+	a->targets = 0;
+	a->last_seen = now32;
+	a->score = 0;
+	a->rejects = 0;
+	a->flags = PC_ADMIT_USED;
+	pc_barrier();
+	__sync_fetch_and_add(&a->seq, 1);
+	return 1;
+}
+
+/* Leading zeros of a nonzero word (BPF has no instruction for it). */
+PC_INLINE __u8 pc_clz32(__u32 x)
+{
+	__u8 n = 0;
+
+	if (!(x & 0xffff0000u)) { n += 16; x <<= 16; }
+	if (!(x & 0xff000000u)) { n += 8; x <<= 8; }
+	if (!(x & 0xf0000000u)) { n += 4; x <<= 4; }
+	if (!(x & 0xc0000000u)) { n += 2; x <<= 2; }
+	if (!(x & 0x80000000u)) { n += 1; }
+	return n;
+}
+
+/* Counts a source that holds no full slot in this CPU's HyperLogLog. */
+PC_INLINE void pc_sketch_add(struct pc_sketch *sk, __u32 hash)
+{
+	__u32 h = pc_mix32(hash ^ 0x68e31da4u);
+	__u32 reg = (h >> (32 - PC_HLL_BITS)) & (PC_HLL_REGS - 1);
+	__u32 rest = (h << PC_HLL_BITS) | (1u << (PC_HLL_BITS - 1)); /* never 0 */
+	__u8 rank = (__u8)(pc_clz32(rest) + 1);
+
+	if (sk && sk->reg[reg] < rank)
+		sk->reg[reg] = rank;
+}
+
+/* The admission tier's part of a packet from a source without a slot. Returns the strength to
+ * promote with (> 0), or 0 to stay; *entry is the source's entry (0 when it got none). */
+PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *p,
+			      const struct pc_addr *key, __u32 hash, int *force,
+			      struct pc_admit **entry, __u32 *idle_before)
+{
+	const volatile struct pc_tuning *t = c->t;
+	__u32 idx = pc_admit_index(hash, t);
+	__u32 now32 = (__u32)c->now, idle32 = (__u32)t->idle_timeout;
+	struct pc_admit *x = pc_env_admit(c->env, idx);
+	struct pc_admit *y = pc_env_admit(c->env, idx | 1);
+	struct pc_admit *a = 0;
+	__u32 bit;
+	int rx, ry;
+
+	*force = 0;
+	*entry = 0;
+	if (!x || !y)
+		return 0;
+	if (pc_admit_holds(x, key)) {
+		a = x;
+	} else if (pc_admit_holds(y, key)) {
+		a = y;
+	} else {
+		/* A newcomer takes a free or idle entry, else one without evidence (the older of
+		 * two), never one that has shown evidence: a flood of one-target sources churns
+		 * among itself. */
+		rx = pc_admit_replaceable(x, now32, idle32);
+		ry = pc_admit_replaceable(y, now32, idle32);
+		if (ry > rx || (ry == rx && ry && (__s32)(y->last_seen - x->last_seen) < 0))
+			a = y;
+		else if (rx)
+			a = x;
+		if (!a || !pc_admit_claim(a, key, now32)) {
+			c->st->admit_full++;
+			return 0;
+		}
+		c->st->admitted++;
+	}
+	*entry = a;
+	*idle_before = now32 - a->last_seen;
+	PC_WRITE_ONCE(a->last_seen, now32);
+	if (pc_kind_is_illegal(p->kind))
+		a->flags |= PC_ADMIT_ILLEGAL;
+	if (pc_kind_is_probe(p->kind) || p->kind == PC_KIND_IPPROTO ||
+	    (p->kind == PC_KIND_FRAGMENT && p->dport)) {
+		bit = 1u << (pc_target_hash(p, pc_addr_fold(&p->dst)) >> 27);
+		if (!(PC_READ_ONCE(a->targets) & bit) &&
+		    !(__sync_fetch_and_or(&a->targets, bit) & bit) && a->score < 0xff00)
+			a->score += pc_probe_weight(p, t);
+	}
+	if (a->flags & PC_ADMIT_PROMOTE)
+		*force = 1;
+	if (*force || (a->flags & PC_ADMIT_ILLEGAL) ||
+	    pc_popcount32(a->targets) >= t->admit_targets)
+		return pc_admit_strength(a);
+	return 0;
+}
+
+/* Finds src's slot, or promotes it from the admission tier into one. *fresh: just installed. */
+PC_INLINE struct pc_src_state *pc_slot_for(struct pc_ingress_ctx *c, const struct pc_packet *p,
+					   const struct pc_addr *key, int *fresh)
+{
+	const volatile struct pc_tuning *t = c->t;
+	__u32 hash = pc_addr_hash(key, t->hash_seed);
+	__u32 idx = hash & t->slot_mask & ~1u;
+	struct pc_src_state *a = pc_env_slot(c->env, idx);
+	struct pc_src_state *b = pc_env_slot(c->env, idx | 1);
+	struct pc_src_state *s;
+	struct pc_admit *entry;
+	__u32 idle_before = 0, targets;
+	__s32 strength;
+	int force, evicted;
+
+	*fresh = 0;
+	if (!a || !b)
+		return 0;
+	if (pc_slot_holds(a, key))
+		return a;
+	if (pc_slot_holds(b, key))
+		return b;
+	strength = pc_admit_step(c, p, key, hash, &force, &entry, &idle_before);
+	if (!strength) {
+		pc_sketch_add(pc_env_sketch(c->env), hash);
+		return 0;
+	}
+	s = pc_slot_victim(a, b, strength, force, c->now, t);
+	if (!s) {
+		entry->flags |= PC_ADMIT_STUCK;
+		c->st->promote_refused++;
+		pc_sketch_add(pc_env_sketch(c->env), hash);
+		return 0;
+	}
+	evicted = (s->flags & PC_SRC_USED) != 0;
+	if (!pc_slot_claim(s, key, pc_key_prefix_len(key, t), c->now))
+		return 0; /* another CPU installed a source there this instant */
+	/* What the source showed in the admission tier comes along: its strength, its distinct
+	 * targets (before this packet, which the update counts) for the slow rule's counter of
+	 * its kind, and its score when its last probe there was inside one score window. */
+	targets = (__u32)pc_popcount32(entry->targets) - 1;
+	s->evidence = strength;
+	s->admitted_targets = targets;
+	if (p->kind == PC_KIND_SYN)
+		s->syn_targets = targets;
+	else if (p->kind == PC_KIND_FIN || p->kind == PC_KIND_XMAS || p->kind == PC_KIND_MAIMON)
+		s->fin_targets = targets;
+	if (idle_before < t->score_window && entry->score > pc_probe_weight(p, t))
+		s->win_score[PC_KIND_INDEX(p->kind)] =
+			entry->score - pc_probe_weight(p, t); /* this packet scores below */
+	s->gen = c->ctl->gen - 1; /* the list check below runs for the newcomer */
+	entry->flags = 0;         /* the entry is free for the next newcomer */
+	c->st->promotions++;
+	if (evicted)
+		c->st->evictions++;
+	*fresh = 1;
+	return s;
+}
+
+/* The list check of a source without a slot, uncached. */
+PC_INLINE int pc_untracked_verdict(struct pc_ingress_ctx *c, const struct pc_addr *key,
+				   const struct pc_addr *src)
+{
+	__u64 expires;
+
+	c->st->untracked++;
+	if (!pc_any_blocks(c->ctl) || !pc_env_blocked(c->env, key, src, c->now, &expires))
+		return PC_VERDICT_PASS;
+	if (c->ctl->nr_allow && pc_env_allowed(c->env, src)) {
+		c->st->allowed++;
+		return PC_VERDICT_PASS;
+	}
+	c->st->dropped++;
+	return PC_VERDICT_DROP;
+}
+
+/* One packet from p->src, already parsed. */
+PC_INLINE int pc_ingress(struct pc_ingress_ctx *c, const struct pc_packet *p)
+{
+	const volatile struct pc_tuning *t = c->t;
+	struct pc_addr key = p->src;
+	struct pc_src_state *s;
+	int fresh, probe_port;
+	__u64 expires;
+	__u8 kind;
+
+	pc_addr_aggregate(&key, t);
+	if (!pc_dst_watched(c->ctl, &p->dst)) {
+		/* Not ours to score, but a blocked source stays blocked for every destination. */
+		c->st->not_watched++;
+		if (pc_any_blocks(c->ctl) && pc_env_blocked(c->env, &key, &p->src, c->now, &expires)) {
+			c->st->dropped++;
+			return PC_VERDICT_DROP;
+		}
+		return PC_VERDICT_PASS;
+	}
+	if (p->kind == PC_KIND_SYN)
+		c->st->syn_probes++;
+	s = pc_slot_for(c, p, &key, &fresh);
+	if (!s)
+		return pc_untracked_verdict(c, &key, &p->src);
+
+	if (s->gen != c->ctl->gen) {
+		__u8 flags = s->flags & ~(PC_SRC_ALLOWED | PC_SRC_BLOCKED);
+
+		if (c->ctl->nr_allow && pc_env_allowed(c->env, &p->src)) {
+			flags |= PC_SRC_ALLOWED;
+		} else if (pc_any_blocks(c->ctl) &&
+			   pc_env_blocked(c->env, &key, &p->src, c->now, &expires)) {
+			flags |= PC_SRC_BLOCKED;
+			s->block_expires = expires;
+		}
+		s->flags = flags;
+		s->gen = c->ctl->gen;
+	}
+	if (s->flags & PC_SRC_ALLOWED) {
+		c->st->allowed++;
+		return PC_VERDICT_PASS;
+	}
+	if (s->flags & PC_SRC_BLOCKED) {
+		/* The cached expiry: blocks end on time with no lookup per packet. */
+		if (!s->block_expires || (__s64)(s->block_expires - c->now) > 0) {
+			s->drops++;
+			c->st->dropped++;
+			return PC_VERDICT_DROP;
+		}
+		s->flags &= ~PC_SRC_BLOCKED; /* expired */
+	}
+
+	kind = pc_source_update(s, p, c->now, t, &probe_port);
+	if (pc_kind_is_illegal(kind)) {
+		if (s->win_events < t->event_burst) {
+			s->win_events++;
+			pc_env_emit(c->env, p, PC_EVENT_ANOMALY, kind, c->now);
+			c->st->events++;
+		} else {
+			c->st->events_limited++;
+		}
+	}
+	if (probe_port && t->report_ports) {
+		pc_env_emit(c->env, p, PC_EVENT_PORT, kind, c->now);
+		c->st->events++;
+	}
+	return PC_VERDICT_PASS;
+}
+
+/* One answer the host sends to p->dst: into the peer's slot, or its admission entry (a
+ * rejected probe is evidence there too). Egress never creates state. */
+PC_INLINE void pc_egress(struct pc_ingress_ctx *c, const struct pc_packet *p)
+{
+	const volatile struct pc_tuning *t = c->t;
+	struct pc_addr key = p->dst;
+	struct pc_src_state *a, *b;
+	struct pc_admit *x, *y;
+	__u32 hash, idx;
+
+	if (!pc_is_answer(p))
+		return;
+	c->st->answers++;
+	pc_addr_aggregate(&key, t);
+	hash = pc_addr_hash(&key, t->hash_seed);
+	idx = hash & t->slot_mask & ~1u;
+	a = pc_env_slot(c->env, idx);
+	b = pc_env_slot(c->env, idx | 1);
+	if (!a || !b)
+		return;
+	if (pc_slot_holds(a, &key)) {
+		pc_answer_update(a, p);
+		return;
+	}
+	if (pc_slot_holds(b, &key)) {
+		pc_answer_update(b, p);
+		return;
+	}
+	if (!pc_answer_rejects(p))
+		return;
+	idx = pc_admit_index(hash, t);
+	x = pc_env_admit(c->env, idx);
+	y = pc_env_admit(c->env, idx | 1);
+	if (x && pc_admit_holds(x, &key) && x->rejects != 0xff)
+		x->rejects++;
+	else if (y && pc_admit_holds(y, &key) && y->rejects != 0xff)
+		y->rejects++;
+}
