@@ -163,7 +163,9 @@ uint64_t answersVersion(const pc_src_state& s) {
   return uint64_t(s.packets) + s.synack_out + s.rst_out + s.fin_out + s.unreach_out;
 }
 
-uint32_t closedAnswers(const pc_src_state& s) { return s.rst_out + s.unreach_out; }
+uint32_t closedAnswers(const pc_src_state& s) {
+  return s.rst_out + s.unreach_out + s.admitted_rejects;
+}
 
 template <size_t N>
 uint32_t newBitsOf(const __u64* now, std::array<__u64, N>& seen) {
@@ -207,6 +209,7 @@ Engine::Track& Engine::trackFor(size_t table, size_t index, const pc_src_state& 
     t->addr = slot.key;
     t->firstSeen = slot.first_seen;
     t->slowStart = slot.first_seen;
+    takePendingPorts(*t);
   }
   return *t;
 }
@@ -460,7 +463,6 @@ void Engine::poll() {
       // Only sources with new packets or answers can have new evidence ...
       if (!known || t->version != answersVersion(slot)) {
         Track& track = trackFor(i, index, slot);
-        if (!known) takePendingPorts(track);
         track.version = answersVersion(slot);
         evaluate(track, table, slot);
         evaluateSlow(track, table, slot, now, false);

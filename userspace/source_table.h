@@ -18,8 +18,9 @@ static_assert(sizeof(pc_src_state) == 768, "pc_src_state is part of the pinned m
 static_assert(offsetof(pc_src_state, key) == 8);
 static_assert(offsetof(pc_src_state, win_score) == 96);
 static_assert(offsetof(pc_src_state, halfopen) == 688);
-static_assert(sizeof(pc_admit) == 32, "pc_admit is part of the pinned map format");
+static_assert(sizeof(pc_admit) == 40, "pc_admit is part of the pinned map format");
 static_assert(offsetof(pc_admit, key) == 8);
+static_assert(offsetof(pc_admit, seq) == 24);
 static_assert(sizeof(pc_sketch) == PC_HLL_REGS);
 static_assert(sizeof(pc_tuning) == 56);
 static_assert(sizeof(pc_stats) % 8 == 0, "pc_stats is summed as an array of __u64");

@@ -2,7 +2,7 @@
  *
  * On a busy server almost every source is a client whose packets all go to one (destination,
  * port), or a spoofed address that sends one or two SYNs. Neither earns a full slot (source.h):
- * they live here, 32 bytes each, in a fixed array of two-way buckets. A source that reaches
+ * they live here, 40 bytes each, in a fixed array of two-way buckets. A source that reaches
  * `admit_targets` distinct targets (or sends an illegal flag combination) is promoted to the
  * source table, taking the slot of a weaker holder. One that cannot (both holders stronger)
  * keeps counting here, so no scanner is ever invisible: the controller reads this array,
@@ -15,7 +15,7 @@
 #include "portcullis/addr.h"
 
 #define PC_ADMIT_DEFAULT (4 * 16384) /* entries; a power of two */
-#define PC_ADMIT_TARGET_BITS 32
+#define PC_ADMIT_TARGET_BITS 64
 
 enum pc_admit_flags {
 	PC_ADMIT_USED = 1 << 3,    /* the entry holds a source */
@@ -25,15 +25,16 @@ enum pc_admit_flags {
 };
 
 struct pc_admit {
+	__u64 targets;       /* bitmap of hashed (destination, port or protocol) targets */
+	struct pc_addr key;  /* network byte order; the aggregated source */
 	__u32 seq;           /* seqlock, as in struct pc_src_state */
-	__u32 targets;       /* bitmap of hashed (destination, port or protocol) targets */
-	struct pc_addr key;  /* network byte order; the aggregated source; all zero = free */
 	__u32 last_seen;     /* low 32 bits of the ticks: compared with wrap-safe arithmetic */
 	__u16 score;         /* port weights of its distinct targets, carried into its first score
 			      * window when it is promoted within one */
 	__u8 rejects;        /* probes the host rejected (RST, unreachable), from the egress side;
 			      * saturates */
 	__u8 flags;          /* enum pc_admit_flags */
+	__u32 reserved;
 };
 
 /* HyperLogLog registers of the sources that held no full slot, per CPU; the controller merges

@@ -46,23 +46,35 @@ PC_INLINE int pc_popcount32(__u32 x)
 	return (int)((x * 0x01010101u) >> 24);
 }
 
+PC_INLINE int pc_popcount64(__u64 x)
+{
+	return pc_popcount32((__u32)x) + pc_popcount32((__u32)(x >> 32));
+}
+
 /* Strength of an admission entry, on the scale of a slot's evidence. */
 PC_INLINE __s32 pc_admit_strength(const struct pc_admit *a)
 {
-	__s32 targets = pc_popcount32(a->targets);
+	__s32 targets = pc_popcount64(a->targets);
 	__s32 rejects = a->rejects < targets ? a->rejects : targets;
 
 	return targets + rejects + ((a->flags & PC_ADMIT_ILLEGAL) ? 3 : 0);
 }
 
-/* An entry a newcomer may take: free, idle, or holding no evidence (at most one target). */
-PC_INLINE int pc_admit_replaceable(const struct pc_admit *a, __u32 now32, __u32 idle32)
+/* How readily a newcomer may take an entry: 3 free or idle, 2 no evidence (at most one
+ * target), 1 some evidence but silent for `quiet` (a spoofed address's two SYNs came and went;
+ * a scanner keeps probing), 0 never. */
+PC_INLINE int pc_admit_replaceable(const struct pc_admit *a, __u32 now32, __u32 idle32,
+				   __u32 quiet32)
 {
-	if (!(a->flags & PC_ADMIT_USED))
+	__s32 silent = (__s32)(now32 - a->last_seen);
+
+	if (!(a->flags & PC_ADMIT_USED) || silent > (__s32)idle32)
+		return 3;
+	if (a->flags != PC_ADMIT_USED)
+		return 0;
+	if (pc_popcount64(a->targets) <= 1)
 		return 2;
-	if ((__s32)(now32 - a->last_seen) > (__s32)idle32)
-		return 2;
-	return a->flags == PC_ADMIT_USED && pc_popcount32(a->targets) <= 1;
+	return silent > (__s32)quiet32;
 }
 
 PC_INLINE int pc_admit_holds(const struct pc_admit *a, const struct pc_addr *key)
@@ -132,10 +144,11 @@ PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *
 	const volatile struct pc_tuning *t = c->t;
 	__u32 idx = pc_admit_index(hash, t);
 	__u32 now32 = (__u32)c->now, idle32 = (__u32)t->idle_timeout;
+	__u32 quiet32 = (__u32)t->score_window * 4;
 	struct pc_admit *x = pc_env_admit(c->env, idx);
 	struct pc_admit *y = pc_env_admit(c->env, idx | 1);
 	struct pc_admit *a = 0;
-	__u32 bit;
+	__u64 bit;
 	int rx, ry;
 
 	*force = 0;
@@ -147,11 +160,11 @@ PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *
 	} else if (pc_admit_holds(y, key)) {
 		a = y;
 	} else {
-		/* A newcomer takes a free or idle entry, else one without evidence (the older of
-		 * two), never one that has shown evidence: a flood of one-target sources churns
-		 * among itself. */
-		rx = pc_admit_replaceable(x, now32, idle32);
-		ry = pc_admit_replaceable(y, now32, idle32);
+		/* A newcomer takes a free or idle entry, else one without evidence, else one whose
+		 * evidence went quiet (the older of two alike); never one still showing evidence:
+		 * a flood of one-target sources churns among itself. */
+		rx = pc_admit_replaceable(x, now32, idle32, quiet32);
+		ry = pc_admit_replaceable(y, now32, idle32, quiet32);
 		if (ry > rx || (ry == rx && ry && (__s32)(y->last_seen - x->last_seen) < 0))
 			a = y;
 		else if (rx)
@@ -169,7 +182,7 @@ PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *
 		a->flags |= PC_ADMIT_ILLEGAL;
 	if (pc_kind_is_probe(p->kind) || p->kind == PC_KIND_IPPROTO ||
 	    (p->kind == PC_KIND_FRAGMENT && p->dport)) {
-		bit = 1u << (pc_target_hash(p, pc_addr_fold(&p->dst)) >> 27);
+		bit = 1ull << (pc_target_hash(p, pc_addr_fold(&p->dst)) >> 26);
 		if (!(PC_READ_ONCE(a->targets) & bit) &&
 		    !(__sync_fetch_and_or(&a->targets, bit) & bit) && a->score < 0xff00)
 			a->score += pc_probe_weight(p, t);
@@ -177,7 +190,7 @@ PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *
 	if (a->flags & PC_ADMIT_PROMOTE)
 		*force = 1;
 	if (*force || (a->flags & PC_ADMIT_ILLEGAL) ||
-	    pc_popcount32(a->targets) >= t->admit_targets)
+	    pc_popcount64(a->targets) >= t->admit_targets)
 		return pc_admit_strength(a);
 	return 0;
 }
@@ -220,13 +233,17 @@ PC_INLINE struct pc_src_state *pc_slot_for(struct pc_ingress_ctx *c, const struc
 	if (!pc_slot_claim(s, key, pc_key_prefix_len(key, t), c->now))
 		return 0; /* another CPU installed a source there this instant */
 	/* What the source showed in the admission tier comes along: its strength, its distinct
-	 * targets (before this packet, which the update counts) for the slow rule's counter of
-	 * its kind, and its score when its last probe there was inside one score window. */
-	targets = (__u32)pc_popcount32(entry->targets) - 1;
+	 * targets (before this packet, which the update counts), its rejected probes, the slow
+	 * rule's counter of its kind (for SYNs only the rejected ones: the SYN-ACKs it got there
+	 * were not recorded), and its score when its last probe there was inside one window. */
+	targets = (__u32)pc_popcount64(entry->targets) - 1;
 	s->evidence = strength;
 	s->admitted_targets = targets;
+	s->admitted_rejects = entry->rejects;
+	s->packets = targets; /* at least one packet per target, in the summary's counts */
+	s->count[PC_KIND_INDEX(p->kind)] = targets;
 	if (p->kind == PC_KIND_SYN)
-		s->syn_targets = targets;
+		s->syn_targets = entry->rejects < targets ? entry->rejects : targets;
 	else if (p->kind == PC_KIND_FIN || p->kind == PC_KIND_XMAS || p->kind == PC_KIND_MAIMON)
 		s->fin_targets = targets;
 	if (idle_before < t->score_window && entry->score > pc_probe_weight(p, t))
@@ -281,8 +298,14 @@ PC_INLINE int pc_ingress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 	if (p->kind == PC_KIND_SYN)
 		c->st->syn_probes++;
 	s = pc_slot_for(c, p, &key, &fresh);
-	if (!s)
+	if (!s) {
+		/* --save-ports lists a source's ports from its first probe, slot or not. */
+		if (t->report_ports && pc_kind_is_probe(p->kind) && p->kind != PC_KIND_ICMP_ECHO) {
+			pc_env_emit(c->env, p, PC_EVENT_PORT, p->kind, c->now);
+			c->st->events++;
+		}
 		return pc_untracked_verdict(c, &key, &p->src);
+	}
 
 	if (s->gen != c->ctl->gen) {
 		__u8 flags = s->flags & ~(PC_SRC_ALLOWED | PC_SRC_BLOCKED);

@@ -85,7 +85,7 @@ struct pc_src_state {
 	__u16 fp_zmap;            /* probes with zmap's: IP ID 54321 */
 	__u16 reserved2;
 	__u32 drops;              /* packets dropped from the cached block status */
-	__u32 reserved3;
+	__u32 admitted_rejects;   /* probes the host rejected while it was in the admission tier */
 };
 
 /* Slots are looked up in pairs (two-way set associative) at index hash & ~1. */

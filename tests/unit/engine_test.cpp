@@ -104,12 +104,16 @@ TEST(Benign, FiftyConnectionsToOneOpenPortIn300msRaiseNothing) {
   EXPECT_TRUE(alerts.empty()) << alerts.size() << " alerts, first: " << alerts[0].rule;
 }
 
-TEST(Benign, AClientTouchingOneClosedPortOnceIsSuspiciousNeverAnAlert) {
-  ScanSpec s{"connect", "198.18.0.4", "198.18.0.1", {8080}, {}, kStart};
-  auto events = run(testing::scanTraffic(s));
-  ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].event, "suspicious");
-  EXPECT_EQ(events[0].rule, "slow");
+TEST(Benign, AClientTouchingOneClosedPortOnceHoldsNoSlotAndRaisesNothing) {
+  // One target is no evidence (DESIGN.md): the client stays in the admission tier. The
+  // control in the same run, a source that touches three closed ports, is tracked and judged.
+  ScanSpec client{"connect", "198.18.0.4", "198.18.0.1", {8080}, {}, kStart};
+  ScanSpec control{"connect", "198.18.0.5", "198.18.0.1", {8081, 8082, 8083}, {}, kStart};
+  auto events = run(testing::merge({testing::scanTraffic(client), testing::scanTraffic(control)}));
+  for (const Alert& e : events) EXPECT_NE(e.src, "198.18.0.4") << e.event << " " << e.rule;
+  EXPECT_TRUE(std::any_of(events.begin(), events.end(), [](const Alert& e) {
+    return e.src == "198.18.0.5" && e.rule == "slow";
+  })) << "the control source was not judged";
 }
 
 TEST(Duplicates, ARepeatedScanAlertsOncePerRuleAndKind) {
