@@ -9,6 +9,14 @@
 #define PC_INLINE static inline __attribute__((always_inline))
 #endif
 
+/* A step big enough to be its own BPF subprogram: the verifier then prunes the states of the
+ * caller and the callee apart instead of walking every combination of their branches. */
+#if defined(__bpf__)
+#define PC_STEP static __attribute__((noinline))
+#else
+#define PC_STEP static inline
+#endif
+
 #if defined(__bpf__)
 #define PC_UNROLL _Pragma("unroll")
 #else

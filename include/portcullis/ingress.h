@@ -196,7 +196,7 @@ PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *
 }
 
 /* Finds src's slot, or promotes it from the admission tier into one. *fresh: just installed. */
-PC_INLINE struct pc_src_state *pc_slot_for(struct pc_ingress_ctx *c, const struct pc_packet *p,
+PC_STEP struct pc_src_state *pc_slot_for(struct pc_ingress_ctx *c, const struct pc_packet *p,
 					   const struct pc_addr *key, int *fresh)
 {
 	const volatile struct pc_tuning *t = c->t;
@@ -281,7 +281,7 @@ PC_INLINE int pc_ingress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 	const volatile struct pc_tuning *t = c->t;
 	struct pc_addr key = p->src;
 	struct pc_src_state *s;
-	int fresh, probe_port;
+	int fresh, probe_port, looked_up = 0;
 	__u64 expires;
 	__u8 kind;
 
@@ -316,6 +316,7 @@ PC_INLINE int pc_ingress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 			   pc_env_blocked(c->env, &key, &p->src, c->now, &expires)) {
 			flags |= PC_SRC_BLOCKED;
 			s->block_expires = expires;
+			looked_up = 1; /* the entry counted this drop */
 		}
 		s->flags = flags;
 		s->gen = c->ctl->gen;
@@ -327,7 +328,8 @@ PC_INLINE int pc_ingress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 	if (s->flags & PC_SRC_BLOCKED) {
 		/* The cached expiry: blocks end on time with no lookup per packet. */
 		if (!s->block_expires || (__s64)(s->block_expires - c->now) > 0) {
-			s->drops++;
+			if (!looked_up)
+				s->drops++;
 			c->st->dropped++;
 			return PC_VERDICT_DROP;
 		}

@@ -392,7 +392,7 @@ PC_INLINE __u32 pc_target_hash(const struct pc_packet *p, __u32 dst_fold)
 
 /* Updates s with packet p at time now; returns the packet's effective kind (after the flow
  * filter). Windows roll here. *probe_port is set for probes that carry a port. */
-PC_INLINE __u8 pc_source_update(struct pc_src_state *s, const struct pc_packet *p, __u64 now,
+PC_STEP __u8 pc_source_update(struct pc_src_state *s, const struct pc_packet *p, __u64 now,
 				const volatile struct pc_tuning *t, int *probe_port)
 {
 	__u32 dst_fold = pc_addr_fold(&p->dst);
