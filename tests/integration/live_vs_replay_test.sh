@@ -22,8 +22,8 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
   for ns in "$NS_V" "$NS_A" "$NS_D" "$NS_H"; do ip netns del "$ns" 2>/dev/null; done
-  rm -rf "/sys/fs/bpf/portcullis/$IF_V" "/sys/fs/bpf/portcullis/$IF_VD" \
-    "/sys/fs/bpf/portcullis/$IF_VH" "$dir"
+  rm -rf /sys/fs/bpf/portcullis/net*/"$IF_V" /sys/fs/bpf/portcullis/net*/"$IF_VD" \
+    /sys/fs/bpf/portcullis/net*/"$IF_VH" "$dir"
 }
 trap cleanup EXIT
 

@@ -19,7 +19,7 @@ cleanup() {
   [ -n "$watch_pid" ] && kill -INT "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
   ip netns del "$NS_V" 2>/dev/null
   ip netns del "$NS_A" 2>/dev/null
-  rm -rf "/sys/fs/bpf/portcullis/$IF_V" "$out" "$err"
+  rm -rf /sys/fs/bpf/portcullis/net*/"$IF_V" "$out" "$err"
 }
 trap cleanup EXIT
 
@@ -59,7 +59,8 @@ if [ "$rc" -eq 0 ] && ! ip -n "$NS_V" link show "$IF_V" | grep -q "prog/xdp"; th
 else
   fail "Ctrl-C detaches cleanly (exit $rc)"; ip -n "$NS_V" link show "$IF_V"
 fi
-if [ ! -e "/sys/fs/bpf/portcullis/$IF_V/pc_sources" ]; then
+# Pins live under the watch's network namespace: /sys/fs/bpf/portcullis/net<inode>/<iface>.
+if ! ls /sys/fs/bpf/portcullis/net*/"$IF_V"/pc_sources >/dev/null 2>&1; then
   pass "a clean stop leaves no stale source table pinned"
 else
   fail "a clean stop leaves no stale source table pinned"

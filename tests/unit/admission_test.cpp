@@ -1,0 +1,146 @@
+// The admission and eviction rules of the shared ingress path (portcullis/ingress.h), run
+// through the pcap backend's table: who earns a slot, who keeps it, who is pushed out.
+// Each rule has a test here that fails when the rule is removed.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "memory_table.h"
+#include "net_util.h"
+#include "support/packet_cases.h"
+
+namespace portcullis {
+namespace {
+
+constexpr uint64_t kStart = 1'700'000'000'000'000ull;
+constexpr int kEthernet = 1;  // DLT_EN10MB
+const std::string kHost = "198.18.0.1";
+
+class Admission : public ::testing::Test {
+ protected:
+  // Two slots: one bucket, so every promotion competes with the two holders.
+  explicit Admission(uint32_t slots = 2) : table_("test", slots, RuleConfig{}, false, 0x1234) {
+    table_.setWatchedDestinations({*parseAddr(kHost)});
+  }
+
+  void send(const std::string& src, uint16_t dport, uint8_t flags = PC_TCP_SYN,
+            uint16_t sport = 40000) {
+    auto f = testing::synFrame(src, kHost, dport, sport, flags);
+    table_.handleFrame(f.data(), f.size(), kEthernet, now_);
+    now_ += 1000;  // 1 ms
+  }
+  void answer(const std::string& peer, uint16_t hostPort, uint8_t flags, uint16_t sport = 40000) {
+    auto f = testing::synFrame(kHost, peer, sport, hostPort, flags);
+    table_.handleFrame(f.data(), f.size(), kEthernet, now_);
+  }
+  // A client's complete connection to one port.
+  void connection(const std::string& client, uint16_t port, uint16_t sport) {
+    send(client, port, PC_TCP_SYN, sport);
+    answer(client, port, PC_TCP_SYN | PC_TCP_ACK, sport);
+    send(client, port, PC_TCP_ACK, sport);
+  }
+  // A scanner's SYN probe to a closed port, and the host's RST.
+  void probe(const std::string& scanner, uint16_t port) {
+    send(scanner, port);
+    answer(scanner, port, PC_TCP_RST | PC_TCP_ACK);
+  }
+  bool tracked(const std::string& src) { return table_.find(*parseAddr(src)) != nullptr; }
+  void wait(uint64_t micros) { now_ += micros; }
+
+  MemoryTable table_;
+  uint64_t now_ = kStart;
+};
+
+TEST_F(Admission, OneTargetEarnsNoSlotWhateverThePacketCount) {
+  for (uint16_t sport = 1000; sport < 1100; ++sport) connection("10.0.0.1", 80, sport);
+  EXPECT_FALSE(tracked("10.0.0.1")) << "a client of one port is not evidence";
+  EXPECT_EQ(table_.stats().promotions, 0u);
+  for (uint16_t port : {1, 2, 3}) probe("10.0.0.2", port);  // control
+  EXPECT_TRUE(tracked("10.0.0.2")) << "three distinct targets earn a slot";
+}
+
+TEST_F(Admission, TwoProbeSpoofedSourcesNeverHoldASlot) {
+  for (int i = 0; i < 2000; ++i) {
+    std::string spoofed = "100.64." + std::to_string(i / 250) + "." + std::to_string(i % 250);
+    send(spoofed, uint16_t(1000 + i % 7));
+    send(spoofed, uint16_t(2000 + i % 11));
+  }
+  EXPECT_EQ(table_.stats().promotions, 0u);
+  wait(2'000'000);  // the burst is over; its entries have gone quiet
+  for (uint16_t port = 1; port <= 20; ++port) probe("198.51.100.9", port);
+  EXPECT_TRUE(tracked("198.51.100.9")) << "the scanner inside the flood got its slot";
+}
+
+TEST_F(Admission, AStrongerScannerEvictsTheWeakestHolder) {
+  // Two holders with three targets each fill the only bucket.
+  for (const std::string h : {"10.1.0.1", "10.1.0.2"}) {
+    for (uint16_t port : {7001, 7002, 7003}) send(h, port);
+    ASSERT_TRUE(tracked(h));
+  }
+  for (uint16_t port = 1; port <= 40; ++port) probe("198.51.100.10", port);
+  EXPECT_TRUE(tracked("198.51.100.10"));
+  EXPECT_EQ(table_.stats().evictions, 1u);
+  EXPECT_TRUE(tracked("10.1.0.1") != tracked("10.1.0.2")) << "exactly one holder was evicted";
+}
+
+TEST_F(Admission, ClientsNeverEvictAScanner) {
+  for (uint16_t port = 1; port <= 60; ++port) probe("198.51.100.11", port);
+  for (uint16_t port = 1; port <= 60; ++port) probe("198.51.100.12", port);
+  ASSERT_TRUE(tracked("198.51.100.11"));
+  ASSERT_TRUE(tracked("198.51.100.12"));
+  // Clients of three services each, completing every connection.
+  for (int c = 0; c < 200; ++c) {
+    std::string client = "10.2." + std::to_string(c / 200) + "." + std::to_string(c % 200);
+    for (uint16_t port : {80, 443, 25}) connection(client, port, uint16_t(30000 + c));
+  }
+  EXPECT_TRUE(tracked("198.51.100.11"));
+  EXPECT_TRUE(tracked("198.51.100.12"));
+  EXPECT_GT(table_.stats().promote_refused, 0u) << "clients did ask for the slots";
+}
+
+TEST_F(Admission, AQuietTwoTargetEntryMakesRoomForANewScanner) {
+  // Admission entries: 8 (four buckets of two). Fill them with two-target sources that then
+  // fall silent; a scanner arriving later must still be admitted and promoted.
+  for (int i = 0; i < 64; ++i) {
+    std::string s = "100.65.0." + std::to_string(i);
+    send(s, 5000);
+    send(s, 5001);
+  }
+  wait(5'000'000);  // longer than the quiet time (4 score windows)
+  for (uint16_t port = 1; port <= 10; ++port) probe("198.51.100.13", port);
+  EXPECT_TRUE(tracked("198.51.100.13"));
+}
+
+TEST_F(Admission, IllegalFlagsEarnASlotAtOnce) {
+  send("10.3.0.1", 80, 0);  // NULL
+  EXPECT_TRUE(tracked("10.3.0.1"));
+}
+
+TEST_F(Admission, IPv6SourcesAreOneSourcePerSlash64) {
+  for (uint16_t port = 1; port <= 30; ++port) {
+    std::string src = "fd00:bad:1:2::" + std::to_string(port);
+    auto f = testing::synFrame(src, "fd00:198:18::1", port);
+    table_.setWatchedDestinations({*parseAddr("fd00:198:18::1")});
+    table_.handleFrame(f.data(), f.size(), kEthernet, now_);
+    now_ += 1000;
+  }
+  const pc_src_state* s = table_.find(*parseAddr("fd00:bad:1:2::ffff"));
+  ASSERT_TRUE(s) << "any address of the /64 finds its slot";
+  EXPECT_EQ(s->prefix_len, 64);
+  EXPECT_EQ(formatAddr(s->key), "fd00:bad:1:2::");
+}
+
+TEST_F(Admission, OtherIpProtocolsAreTheirOwnKindNeverSyns) {
+  // A GRE packet: protocol 47. Built by hand: the test packet builder speaks TCP.
+  auto f = testing::synFrame("203.0.113.7", kHost, 80);
+  f[14 + 9] = 47;
+  for (int i = 0; i < 50; ++i) {
+    table_.handleFrame(f.data(), f.size(), kEthernet, now_);
+    now_ += 1'000'000;
+  }
+  EXPECT_FALSE(tracked("203.0.113.7")) << "one protocol is one target";
+  EXPECT_EQ(table_.stats().syn_probes, 0u) << "GRE is never a SYN";
+}
+
+}  // namespace
+}  // namespace portcullis
