@@ -45,7 +45,8 @@ reaches_port() {  # the client namespace fetches from the open port
     grep -q hello
 }
 attacker_reaches() { ip netns exec "$NS_A" ping -c1 -W1 198.18.0.1 >/dev/null 2>&1; }
-ops() { "$PORTCULLIS" "$@" --pin-root "$pins"; }
+# The operator's commands run in the watch's network namespace: pins are per namespace.
+ops() { nsenter --net=/run/netns/"$NS_V" "$PORTCULLIS" "$@" --pin-root "$pins"; }
 
 TTL=6
 start_watch "$dir/w1.json" || { fail "watch --block started"; cat "$dir/w1.json.err"; finish; exit 1; }

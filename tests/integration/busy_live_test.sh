@@ -145,9 +145,9 @@ scan() {
 }
 # How full the source table is (as `portcullis status` reads it from the pins).
 table() {
-  echo "INFO: $(since "$t_load") s into the load, $1: $("$PORTCULLIS" status --json -i "$IF_S" \
+  echo "INFO: $(since "$t_load") s into the load, $1: $(nsenter --net=/run/netns/"$NS_S" "$PORTCULLIS" status --json -i "$IF_S" \
     --pin-root "$pins" --state-dir "$state" 2>&1 |
-    jq -c 'if type == "array" then .[] else . end | {sources, packets, untracked, events_lost}' \
+    jq -c 'if type == "array" then .[] else . end | {sources, packets, untracked, untracked_sources, admission, evictions, events_lost}' \
       2>/dev/null | head -1)"
 }
 # Spread over the load (at 25 %, 45 % and 65 % of its planned length), so each scan meets a

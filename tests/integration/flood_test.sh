@@ -36,7 +36,7 @@ watch_pid=$!
 wait_for 10 "auto-block on" "$dir/w.err" || { fail "watch started"; cat "$dir/w.err"; finish; exit 1; }
 grep -o "maps take [^;]*" "$dir/w.err" | head -1 | sed 's/^/INFO: /'
 
-stat_packets() { "$PORTCULLIS" status --json -i "$IF_V" --pin-root "$pins" --state-dir "$state" |
+stat_packets() { nsenter --net=/run/netns/"$NS_V" "$PORTCULLIS" status --json -i "$IF_V" --pin-root "$pins" --state-dir "$state" |
   grep -o '"packets":[0-9]*' | cut -d: -f2; }
 cpu_ticks() { awk '{print $14 + $15}' /proc/"$watch_pid"/stat; }
 rss_kb() { awk '/VmRSS/ {print $2}' /proc/"$watch_pid"/status; }
@@ -67,7 +67,7 @@ if grep -q '"event":"block"[^}]*"src":"198.18.0.77"' "$dir/w.json"; then
 else
   pass "the allowlisted host was never blocked"
 fi
-tracked=$("$PORTCULLIS" status --json -i "$IF_V" --pin-root "$pins" --state-dir "$state" |
+tracked=$(nsenter --net=/run/netns/"$NS_V" "$PORTCULLIS" status --json -i "$IF_V" --pin-root "$pins" --state-dir "$state" |
   grep -o '"tracked":[0-9]*,"slots":[0-9]*')
 echo "INFO: source table after the flood: $tracked"
 slots=${tracked##*:}; used=$(sed -E 's/"tracked":([0-9]+).*/\1/' <<<"$tracked")
