@@ -478,9 +478,12 @@ int runWatch(WatchArgs& args) {
                                           w->xdp->clock());
     bl->setAllowlist(allow);
     if (blocker) blocker->setBlocklist(w->index, bl.get(), w->xdp->ticksPerSecond());
-    std::fprintf(stderr, "portcullis: %s: maps take %.1f MiB (source table %u slots of %zu B)%s\n",
+    std::fprintf(stderr,
+                 "portcullis: %s: maps take %.1f MiB (source table %u slots of %zu B, admission "
+                 "tier %zu entries of %zu B, untracked-sources sketch %d registers per CPU)%s\n",
                  w->iface.c_str(), double(w->xdp->mapMemoryBytes()) / (1 << 20),
                  unsigned(w->xdp->slots().size()), sizeof(pc_src_state),
+                 w->xdp->admission().size(), sizeof(pc_admit), PC_HLL_REGS,
                  w->xdp->adopted() ? "; adopted the previous watch's maps and blocks" : "");
     if (size_t n = bl->size()) {
       std::fprintf(stderr, "portcullis: %s: %zu blocklist entries in force\n", w->iface.c_str(), n);

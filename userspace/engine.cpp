@@ -242,7 +242,15 @@ void Engine::raise(Track& track, const SourceTable& table, const pc_src_state& s
   bool grown = !fresh && a.ports >= r.ports * rules_.growthFactor &&
                a.ports >= r.ports + rules_.growthMin;
   r.lastActive = now ? now : 1;
-  if (!fresh && !grown) return;
+  if (!fresh && !grown) {
+    // Not news, but the evidence behind it may be (the scanner reset our SYN-ACKs since):
+    // the blocker sees every evaluation of a live incident, not just its first alert.
+    if (hook_ && a.event == "alert") {
+      Alert again = a;
+      hook_(again, track.table, slot);
+    }
+    return;
+  }
   r.ports = a.ports;
   if (a.event == "alert") track.alertsByRule[a.rule]++;
   write(a, track.table, slot);

@@ -206,7 +206,7 @@ PC_STEP struct pc_src_state *pc_slot_for(struct pc_ingress_ctx *c, const struct 
 	struct pc_src_state *b = pc_env_slot(c->env, idx | 1);
 	struct pc_src_state *s;
 	struct pc_admit *entry;
-	__u32 idle_before = 0, targets;
+	__u32 idle_before = 0, targets, entry_seq;
 	__s32 strength;
 	int force, evicted;
 
@@ -222,16 +222,25 @@ PC_STEP struct pc_src_state *pc_slot_for(struct pc_ingress_ctx *c, const struct 
 		pc_sketch_add(pc_env_sketch(c->env), hash);
 		return 0;
 	}
+	/* One CPU promotes a source: the one that takes its entry's sequence count to odd. (The
+	 * others count this packet as untracked; their next finds the slot.) */
+	entry_seq = PC_READ_ONCE(entry->seq);
+	if ((entry_seq & 1) ||
+	    __sync_val_compare_and_swap(&entry->seq, entry_seq, entry_seq + 1) != entry_seq)
+		return 0;
 	s = pc_slot_victim(a, b, strength, force, c->now, t);
 	if (!s) {
 		entry->flags |= PC_ADMIT_STUCK;
+		__sync_fetch_and_add(&entry->seq, 1);
 		c->st->promote_refused++;
 		pc_sketch_add(pc_env_sketch(c->env), hash);
 		return 0;
 	}
 	evicted = (s->flags & PC_SRC_USED) != 0;
-	if (!pc_slot_claim(s, key, pc_key_prefix_len(key, t), c->now))
+	if (!pc_slot_claim(s, key, pc_key_prefix_len(key, t), c->now)) {
+		__sync_fetch_and_add(&entry->seq, 1);
 		return 0; /* another CPU installed a source there this instant */
+	}
 	/* What the source showed in the admission tier comes along: its strength, its distinct
 	 * targets (before this packet, which the update counts), its rejected probes, the slow
 	 * rule's counter of its kind (for SYNs only the rejected ones: the SYN-ACKs it got there
@@ -251,6 +260,8 @@ PC_STEP struct pc_src_state *pc_slot_for(struct pc_ingress_ctx *c, const struct 
 			entry->score - pc_probe_weight(p, t); /* this packet scores below */
 	s->gen = c->ctl->gen - 1; /* the list check below runs for the newcomer */
 	entry->flags = 0;         /* the entry is free for the next newcomer */
+	pc_barrier();
+	__sync_fetch_and_add(&entry->seq, 1);
 	c->st->promotions++;
 	if (evicted)
 		c->st->evictions++;
