@@ -188,3 +188,16 @@ static __always_inline void pc_env_emit(struct pc_env *env, const struct pc_pack
 }
 
 #include "portcullis/ingress.h"
+
+/* One packet's context: the maps, the tuning, the time. */
+static __always_inline void pc_bind(struct pc_ingress_ctx *c, struct pc_env *env,
+				    struct pc_stats *st, const struct pc_control *ctl)
+{
+	env->st = st;
+	env->ctl = ctl;
+	c->env = env;
+	c->st = st;
+	c->ctl = ctl;
+	c->t = &pc_tuning;
+	c->now = bpf_jiffies64();
+}

@@ -32,13 +32,7 @@ int portcullis_egress(struct __sk_buff *skb)
 	ctl = bpf_map_lookup_elem(&pc_control, &zero);
 	if (!st || !ctl)
 		return TC_ACT_OK;
-	env.st = st;
-	env.ctl = ctl;
-	c.env = &env;
-	c.st = st;
-	c.ctl = ctl;
-	c.t = &pc_tuning;
-	c.now = bpf_jiffies64();
+	pc_bind(&c, &env, st, ctl);
 	pc_egress(&c, &p);
 	return TC_ACT_OK;
 }

@@ -58,12 +58,6 @@ int portcullis(struct xdp_md *ctx)
 	if (rc == PC_PARSE_FRAGMENT)
 		st->fragments++;
 
-	env.st = st;
-	env.ctl = ctl;
-	c.env = &env;
-	c.st = st;
-	c.ctl = ctl;
-	c.t = &pc_tuning;
-	c.now = bpf_jiffies64();
+	pc_bind(&c, &env, st, ctl);
 	return pc_ingress(&c, &p) == PC_VERDICT_DROP ? XDP_DROP : XDP_PASS;
 }

@@ -306,8 +306,6 @@ PC_INLINE int pc_ingress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 		}
 		return PC_VERDICT_PASS;
 	}
-	if (p->kind == PC_KIND_SYN)
-		c->st->syn_probes++;
 	s = pc_slot_for(c, p, &key, &fresh);
 	if (!s) {
 		/* --save-ports lists a source's ports from its first probe, slot or not. */
@@ -347,6 +345,10 @@ PC_INLINE int pc_ingress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 		s->flags &= ~PC_SRC_BLOCKED; /* expired */
 	}
 
+	/* Only tracked sources count towards "are the answers visible": a spoofed flood the host
+	 * cannot answer at line rate must not switch the response-aware rules off. */
+	if (p->kind == PC_KIND_SYN)
+		c->st->syn_probes++;
 	kind = pc_source_update(s, p, c->now, t, &probe_port);
 	if (pc_kind_is_illegal(kind)) {
 		if (s->win_events < t->event_burst) {
@@ -376,7 +378,6 @@ PC_INLINE void pc_egress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 
 	if (!pc_is_answer(p))
 		return;
-	c->st->answers++;
 	pc_addr_aggregate(&key, t);
 	hash = pc_addr_hash(&key, t->hash_seed);
 	idx = hash & t->slot_mask & ~1u;
@@ -385,10 +386,12 @@ PC_INLINE void pc_egress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 	if (!a || !b)
 		return;
 	if (pc_slot_holds(a, &key)) {
+		c->st->answers++;
 		pc_answer_update(a, p);
 		return;
 	}
 	if (pc_slot_holds(b, &key)) {
+		c->st->answers++;
 		pc_answer_update(b, p);
 		return;
 	}

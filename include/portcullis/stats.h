@@ -22,6 +22,6 @@ struct pc_stats {
 			     * are still counted in the untracked-sources sketch) */
 	__u64 promotions;   /* sources moved from the admission tier to a full slot */
 	__u64 promote_refused; /* promotions refused: both holders were stronger */
-	__u64 answers;      /* the host's answers seen (SYN-ACK, RST, FIN, ICMP errors) */
-	__u64 syn_probes;   /* SYNs to watched destinations: the answers' denominator */
+	__u64 answers;      /* the host's answers to tracked sources (SYN-ACK, RST, FIN, ICMP errors) */
+	__u64 syn_probes;   /* SYNs from tracked sources: the answers' denominator */
 };

@@ -132,14 +132,26 @@ TEST_F(Admission, IPv6SourcesAreOneSourcePerSlash64) {
 
 TEST_F(Admission, OtherIpProtocolsAreTheirOwnKindNeverSyns) {
   // A GRE packet: protocol 47. Built by hand: the test packet builder speaks TCP.
-  auto f = testing::synFrame("203.0.113.7", kHost, 80);
-  f[14 + 9] = 47;
-  for (int i = 0; i < 50; ++i) {
-    table_.handleFrame(f.data(), f.size(), kEthernet, now_);
-    now_ += 1'000'000;
-  }
+  auto gre = testing::synFrame("203.0.113.7", kHost, 80);
+  gre[14 + 9] = 47;
+  auto sendGre = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      table_.handleFrame(gre.data(), gre.size(), kEthernet, now_);
+      now_ += 1'000'000;
+    }
+  };
+  sendGre(50);
   EXPECT_FALSE(tracked("203.0.113.7")) << "one protocol is one target";
-  EXPECT_EQ(table_.stats().syn_probes, 0u) << "GRE is never a SYN";
+  // The same peer also probes three TCP ports (now it is tracked): its GRE packets are
+  // counted as their own kind, never as SYNs.
+  for (uint16_t port : {1, 2, 3}) send("203.0.113.7", port);
+  const pc_src_state* s = table_.find(*parseAddr("203.0.113.7"));
+  ASSERT_TRUE(s);
+  uint32_t syns = s->count[PC_KIND_SYN], protos = s->count[PC_KIND_IPPROTO];
+  sendGre(50);
+  EXPECT_EQ(s->count[PC_KIND_IPPROTO] - protos, 50u);
+  EXPECT_EQ(s->count[PC_KIND_SYN], syns) << "GRE is never a SYN";
+  EXPECT_EQ(s->proto_targets, 1u);
 }
 
 }  // namespace
