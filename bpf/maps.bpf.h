@@ -42,6 +42,14 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PC_SOURCES_DEFAULT / 2); /* one per slot pair; resized by the loader */
+	__type(key, __u32);
+	__type(value, struct pc_slot_tags);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_tags SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, PC_ADMIT_DEFAULT); /* resized by the loader */
 	__type(key, __u32);
 	__type(value, struct pc_admit);
@@ -115,6 +123,11 @@ struct pc_env {
 static __always_inline struct pc_src_state *pc_env_slot(struct pc_env *env, __u32 idx)
 {
 	return bpf_map_lookup_elem(&pc_sources, &idx);
+}
+
+static __always_inline struct pc_slot_tags *pc_env_tags(struct pc_env *env, __u32 pair)
+{
+	return bpf_map_lookup_elem(&pc_tags, &pair);
 }
 
 static __always_inline struct pc_admit *pc_env_admit(struct pc_env *env, __u32 idx)

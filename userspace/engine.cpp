@@ -503,6 +503,10 @@ void Engine::takePendingPorts(Track& track) {
 // promote it (evicting the weaker holder), so the rules judge it in full from its next packet.
 void Engine::reportStuck(size_t tableIndex) {
   const SourceTable& table = *tables_[tableIndex];
+  // Only a refused promotion makes a stuck entry: no scan of the tier while none happened.
+  uint64_t refused = table.stats().promote_refused;
+  if (refused == answerWatch_[tableIndex].refusedSeen) return;
+  answerWatch_[tableIndex].refusedSeen = refused;
   auto entries = table.admission();
   const uint32_t bar = std::max<uint32_t>(2 * table.tuning().admit_targets, 8);
   size_t reported = 0;

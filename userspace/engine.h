@@ -151,6 +151,7 @@ class Engine {
   /// Answers seen against SYNs, judged per period of answersMinSyns SYNs, per table.
   struct AnswerWatch {
     uint64_t syns = 0, answers = 0;  ///< at the start of the current period
+    uint64_t refusedSeen = 0;        ///< promotions refused, as of the last stuck-entry scan
     bool visible = true;
     bool said = false;
   };

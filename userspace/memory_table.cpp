@@ -13,6 +13,7 @@
 struct pc_env {
   pc_src_state* slots;
   size_t nslots;
+  pc_slot_tags* tags;
   pc_admit* admit;
   size_t nadmit;
   pc_sketch* sketch;
@@ -22,6 +23,9 @@ struct pc_env {
 
 static pc_src_state* pc_env_slot(pc_env* env, __u32 idx) {
   return idx < env->nslots ? &env->slots[idx] : nullptr;
+}
+static pc_slot_tags* pc_env_tags(pc_env* env, __u32 pair) {
+  return pair < env->nslots / 2 ? &env->tags[pair] : nullptr;
 }
 static pc_admit* pc_env_admit(pc_env* env, __u32 idx) {
   return idx < env->nadmit ? &env->admit[idx] : nullptr;
@@ -55,7 +59,9 @@ namespace portcullis {
 namespace {
 
 constexpr int kDltLinuxSll2 = 276;  // not in every libpcap's dlt.h
-constexpr size_t kConnectionEntries = size_t(1) << 20;  // 16 MiB, replay without --dst-ip only
+// 65,536 entries (1 MiB, so it stays in cache): the connections going on at once, four ways per
+// bucket, least recently seen replaced. Replay without --dst-ip only.
+constexpr size_t kConnectionEntries = size_t(1) << 16;
 
 uint32_t randomSeed() {
   std::random_device rd;
@@ -67,7 +73,7 @@ uint32_t randomSeed() {
 
 MemoryTable::MemoryTable(std::string name, uint32_t slots, const RuleConfig& rules,
                          bool reportPorts, uint32_t hashSeed)
-    : name_(std::move(name)), slots_(slots), admit_(size_t(slots) * 4) {
+    : name_(std::move(name)), slots_(slots), tags_(slots / 2), admit_(size_t(slots) * 4) {
   pc_tuning_defaults(&tuning_, ticksPerSecond());
   tuning_.score_window = uint64_t(rules.scoreWindowMs) * 1000;
   tuning_.flow_window = uint64_t(rules.flowWindowS) * 1'000'000;
@@ -149,7 +155,7 @@ MemoryTable::Role MemoryTable::connectionRole(const pc_packet& p) {
   bool answersOpen = p.l4proto == PC_IPPROTO_TCP && p.kind == PC_KIND_SYNACK;
   // Four ways per bucket, the least recently seen replaced: a new connection never pushes out
   // one still going on, however many have come and gone.
-  Connection* bucket = &connections_[((h >> 40) & (kConnectionEntries / 4 - 1)) * 4];
+  Connection* bucket = &connections_[((h >> 44) & (kConnectionEntries / 4 - 1)) * 4];
   Connection* entry = nullptr;
   for (int i = 0; i < 4; ++i) {
     if ((bucket[i].tag & ~uint64_t(1)) == tag) entry = &bucket[i];
@@ -171,15 +177,15 @@ MemoryTable::Role MemoryTable::connectionRole(const pc_packet& p) {
 }
 
 void MemoryTable::ingress(const pc_packet& p) {
-  pc_env env{slots_.data(), slots_.size(), admit_.data(), admit_.size(), &sketch_, &allow_,
-             &events_};
+  pc_env env{slots_.data(), slots_.size(), tags_.data(), admit_.data(), admit_.size(), &sketch_,
+             &allow_, &events_};
   pc_ingress_ctx c{&env, &stats_, &control_, &tuning_, now_};
   pc_ingress(&c, &p);
 }
 
 void MemoryTable::egress(const pc_packet& p) {
-  pc_env env{slots_.data(), slots_.size(), admit_.data(), admit_.size(), &sketch_, &allow_,
-             &events_};
+  pc_env env{slots_.data(), slots_.size(), tags_.data(), admit_.data(), admit_.size(), &sketch_,
+             &allow_, &events_};
   pc_ingress_ctx c{&env, &stats_, &control_, &tuning_, now_};
   pc_egress(&c, &p);
 }

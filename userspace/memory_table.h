@@ -69,6 +69,7 @@ class MemoryTable final : public SourceTable {
 
   std::string name_;
   std::vector<pc_src_state> slots_;
+  std::vector<pc_slot_tags> tags_;
   std::vector<pc_admit> admit_;
   pc_sketch sketch_{};
   pc_tuning tuning_{};

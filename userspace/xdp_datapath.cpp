@@ -189,6 +189,7 @@ std::unique_ptr<XdpDatapath> XdpDatapath::attach(const XdpOptions& options, std:
   dp->tuning_ = t;
   bpf_map__set_max_entries(skel->maps.pc_sources, options.slots);
   bpf_map__set_max_entries(skel->maps.pc_admit, options.slots * 4);
+  bpf_map__set_max_entries(skel->maps.pc_tags, options.slots / 2);
 
   if (int err = xdp_ingress__load(skel); err) {
     error = "cannot load the XDP program: " + errnoText(err);
@@ -331,7 +332,8 @@ XdpDatapath::~XdpDatapath() {
   // A clean stop leaves only the lists behind: the next watch starts with fresh evidence (and
   // may be a newer program with another table layout) but keeps every block.
   if (skel_) {
-    for (bpf_map* m : {skel_->maps.pc_sources, skel_->maps.pc_admit, skel_->maps.pc_stats,
+    for (bpf_map* m : {skel_->maps.pc_sources, skel_->maps.pc_tags, skel_->maps.pc_admit,
+                       skel_->maps.pc_stats,
                        skel_->maps.pc_sketch, skel_->maps.pc_events, skel_->maps.pc_control}) {
       bpf_map__unpin(m, nullptr);
     }

@@ -4,6 +4,7 @@
  *
  * The includer defines, before including this header, `struct pc_env` and:
  *   struct pc_src_state *pc_env_slot(struct pc_env *, __u32 index);   source-table slot
+ *   struct pc_slot_tags *pc_env_tags(struct pc_env *, __u32 pair);     tags of a slot pair
  *   struct pc_admit *pc_env_admit(struct pc_env *, __u32 index);      admission entry
  *   struct pc_sketch *pc_env_sketch(struct pc_env *);                 this CPU's sketch
  *   int pc_env_allowed(struct pc_env *, const struct pc_addr *src);   on the allowlist
@@ -90,7 +91,10 @@ PC_INLINE int pc_admit_holds(const struct pc_admit *a, const struct pc_addr *key
 	return same && PC_READ_ONCE(a->seq) == seq;
 }
 
-PC_INLINE int pc_admit_claim(struct pc_admit *a, const struct pc_addr *key, __u32 now32)
+/* Claims entry a for key, with its first target already in (the claimer owns the entry, so no
+ * atomic operation is needed for it). */
+PC_INLINE int pc_admit_claim(struct pc_admit *a, const struct pc_addr *key, __u32 now32,
+			     __u64 first_target, __u16 first_score)
 {
 	__u32 seq = PC_READ_ONCE(a->seq);
 
@@ -100,13 +104,13 @@ PC_INLINE int pc_admit_claim(struct pc_admit *a, const struct pc_addr *key, __u3
 		return 0;
 	pc_barrier();
 	a->key = *key;
-	a->targets = 0;
+	a->targets = first_target;
 	a->last_seen = now32;
-	a->score = 0;
+	a->score = first_score;
 	a->rejects = 0;
 	a->flags = PC_ADMIT_USED;
 	pc_barrier();
-	__sync_fetch_and_add(&a->seq, 1);
+	PC_WRITE_ONCE(a->seq, seq + 2);
 	return 1;
 }
 
@@ -148,13 +152,18 @@ PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *
 	struct pc_admit *x = pc_env_admit(c->env, idx);
 	struct pc_admit *y = pc_env_admit(c->env, idx | 1);
 	struct pc_admit *a = 0;
+	int rx, ry, newcomer = 0;
 	__u64 bit;
-	int rx, ry;
 
 	*force = 0;
 	*entry = 0;
 	if (!x || !y)
 		return 0;
+	if (pc_kind_is_probe(p->kind) || p->kind == PC_KIND_IPPROTO ||
+	    (p->kind == PC_KIND_FRAGMENT && p->dport))
+		bit = 1ull << (pc_target_hash(p, pc_addr_fold(&p->dst)) >> 26);
+	else
+		bit = 0;
 	if (pc_admit_holds(x, key)) {
 		a = x;
 	} else if (pc_admit_holds(y, key)) {
@@ -169,21 +178,26 @@ PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *
 			a = y;
 		else if (rx)
 			a = x;
-		if (!a || !pc_admit_claim(a, key, now32)) {
+		if (!a || !pc_admit_claim(a, key, now32, bit, bit ? pc_probe_weight(p, t) : 0)) {
 			c->st->admit_full++;
 			return 0;
 		}
 		c->st->admitted++;
+		newcomer = 1;
 	}
 	*entry = a;
-	*idle_before = now32 - a->last_seen;
-	PC_WRITE_ONCE(a->last_seen, now32);
-	if (pc_kind_is_illegal(p->kind))
-		a->flags |= PC_ADMIT_ILLEGAL;
-	if (pc_kind_is_probe(p->kind) || p->kind == PC_KIND_IPPROTO ||
-	    (p->kind == PC_KIND_FRAGMENT && p->dport)) {
-		bit = 1ull << (pc_target_hash(p, pc_addr_fold(&p->dst)) >> 26);
-		if (!(PC_READ_ONCE(a->targets) & bit) &&
+	if (newcomer) {
+		*idle_before = 0;
+		if (pc_kind_is_illegal(p->kind))
+			a->flags |= PC_ADMIT_ILLEGAL;
+		else if (t->admit_targets > 1)
+			return 0; /* one target: nothing more to decide */
+	} else {
+		*idle_before = now32 - a->last_seen;
+		PC_WRITE_ONCE(a->last_seen, now32);
+		if (pc_kind_is_illegal(p->kind))
+			a->flags |= PC_ADMIT_ILLEGAL;
+		if (bit && !(PC_READ_ONCE(a->targets) & bit) &&
 		    !(__sync_fetch_and_or(&a->targets, bit) & bit) && a->score < 0xff00)
 			a->score += pc_probe_weight(p, t);
 	}
@@ -210,18 +224,28 @@ PC_STEP struct pc_src_state *pc_slot_for(struct pc_ingress_ctx *c, const struct 
 	__s32 strength;
 	int force, evicted;
 
+	struct pc_slot_tags *tags = pc_env_tags(c->env, idx >> 1);
+	__u32 tag = hash | 1;
+
 	*fresh = 0;
-	if (!a || !b)
+	if (!a || !b || !tags)
 		return 0;
-	if (pc_slot_holds(a, key))
+	/* The tags first: a source without a slot never touches the slots themselves. */
+	if (PC_READ_ONCE(tags->tag[0]) == tag && pc_slot_holds(a, key))
 		return a;
-	if (pc_slot_holds(b, key))
+	if (PC_READ_ONCE(tags->tag[1]) == tag && pc_slot_holds(b, key))
 		return b;
 	strength = pc_admit_step(c, p, key, hash, &force, &entry, &idle_before);
 	if (!strength) {
 		pc_sketch_add(pc_env_sketch(c->env), hash);
 		return 0;
 	}
+	/* Promotion is rare: confirm on the slots themselves (a tag may lag its claim by an
+	 * instant on another CPU). */
+	if (pc_slot_holds(a, key))
+		return a;
+	if (pc_slot_holds(b, key))
+		return b;
 	/* One CPU promotes a source: the one that takes its entry's sequence count to odd. (The
 	 * others count this packet as untracked; their next finds the slot.) */
 	entry_seq = PC_READ_ONCE(entry->seq);
@@ -241,6 +265,7 @@ PC_STEP struct pc_src_state *pc_slot_for(struct pc_ingress_ctx *c, const struct 
 		__sync_fetch_and_add(&entry->seq, 1);
 		return 0; /* another CPU installed a source there this instant */
 	}
+	PC_WRITE_ONCE(tags->tag[s == b], tag);
 	/* What the source showed in the admission tier comes along: its strength, its distinct
 	 * targets (before this packet, which the update counts), its rejected probes, the slow
 	 * rule's counter of its kind (for SYNs only the rejected ones: the SYN-ACKs it got there
@@ -373,6 +398,7 @@ PC_INLINE void pc_egress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 	const volatile struct pc_tuning *t = c->t;
 	struct pc_addr key = p->dst;
 	struct pc_src_state *a, *b;
+	struct pc_slot_tags *tags;
 	struct pc_admit *x, *y;
 	__u32 hash, idx;
 
@@ -383,14 +409,15 @@ PC_INLINE void pc_egress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 	idx = hash & t->slot_mask & ~1u;
 	a = pc_env_slot(c->env, idx);
 	b = pc_env_slot(c->env, idx | 1);
-	if (!a || !b)
+	tags = pc_env_tags(c->env, idx >> 1);
+	if (!a || !b || !tags)
 		return;
-	if (pc_slot_holds(a, &key)) {
+	if (PC_READ_ONCE(tags->tag[0]) == (hash | 1) && pc_slot_holds(a, &key)) {
 		c->st->answers++;
 		pc_answer_update(a, p);
 		return;
 	}
-	if (pc_slot_holds(b, &key)) {
+	if (PC_READ_ONCE(tags->tag[1]) == (hash | 1) && pc_slot_holds(b, &key)) {
 		c->st->answers++;
 		pc_answer_update(b, p);
 		return;

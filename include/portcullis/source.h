@@ -88,5 +88,12 @@ struct pc_src_state {
 	__u32 admitted_rejects;   /* probes the host rejected while it was in the admission tier */
 };
 
+/* One per slot pair: a 32-bit tag of each holder's key (its slot hash | 1; 0 = none), so a
+ * packet from a source without a slot (every packet of a spoofed flood) reads 8 hot bytes, not
+ * two cold 768-byte slots. A tag is only a hint: a match is confirmed on the slot itself. */
+struct pc_slot_tags {
+	__u32 tag[2];
+};
+
 /* Slots are looked up in pairs (two-way set associative) at index hash & ~1. */
 #define PC_SOURCES_DEFAULT 16384

@@ -176,7 +176,7 @@ PC_INLINE int pc_slot_claim(struct pc_src_state *s, const struct pc_addr *src, _
 	s->flow_start = now;
 	s->flags = PC_SRC_USED;
 	pc_barrier();
-	__sync_fetch_and_add(&s->seq, 1);
+	PC_WRITE_ONCE(s->seq, seq + 2); /* a plain store releases on x86 (TSO); see README */
 	return 1;
 }
 
