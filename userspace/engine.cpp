@@ -603,6 +603,20 @@ double jaccard(const __u64* a, const __u64* b, size_t words) {
   return uni ? double(inter) / double(uni) : 0;
 }
 
+// The share of the smaller footprint that lies in the larger one: a decoy's probes repeat the
+// real scanner's, but a scanner blocked mid-scan stops growing its footprint (its later probes
+// are dropped before they are counted), so its footprint is a part of the decoys', not equal.
+double containment(const __u64* a, const __u64* b, size_t words) {
+  uint64_t inter = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < words; ++i) {
+    inter += uint64_t(std::popcount(a[i] & b[i]));
+    na += uint64_t(std::popcount(a[i]));
+    nb += uint64_t(std::popcount(b[i]));
+  }
+  uint64_t smaller = std::min(na, nb);
+  return smaller ? double(inter) / double(smaller) : 0;
+}
+
 }  // namespace
 
 // Snort's decoy and distributed port scans, as one event naming every source. Decoys repeat
@@ -649,7 +663,10 @@ void Engine::detectGroups(bool settleNow) {
         continue;
       }
       double similarity = jaccard(a.ports, b.ports, PC_PORT_WORDS);
-      if (similarity >= 0.6 && dominantProbeKind(a) == dominantProbeKind(b)) decoy.join(i, j);
+      if (containment(a.ports, b.ports, PC_PORT_WORDS) >= 0.8 &&
+          dominantProbeKind(a) == dominantProbeKind(b)) {
+        decoy.join(i, j);
+      }
       if (similarity <= 0.25) dist.join(i, j);
     }
   }

@@ -116,6 +116,33 @@ TEST(Benign, AClientTouchingOneClosedPortOnceHoldsNoSlotAndRaisesNothing) {
   })) << "the control source was not judged";
 }
 
+TEST(ProtocolScan, WalkingIpProtocolNumbersIsAnIpprotoScan) {
+  // nmap -sO: one packet per protocol number. A tunnel peer in the same capture speaks one
+  // protocol (GRE) all along, and is no scanner.
+  std::vector<TimedFrame> frames;
+  uint64_t t = kStart;
+  for (uint8_t proto = 40; proto < 80; ++proto) {
+    if (proto == 6 || proto == 17) continue;
+    auto f = testing::synFrame("198.18.0.9", "198.18.0.1", 0);
+    f[14 + 9] = proto;
+    frames.push_back({t, f});
+    t += 20'000;
+  }
+  auto gre = testing::synFrame("203.0.113.7", "198.18.0.1", 0);
+  gre[14 + 9] = 47;
+  for (int i = 0; i < 60; ++i) frames.push_back({kStart + uint64_t(i) * 1'000'000, gre});
+  std::sort(frames.begin(), frames.end(),
+            [](const TimedFrame& a, const TimedFrame& b) { return a.tsMicros < b.tsMicros; });
+  auto alerts = run(frames);
+  auto scan = std::find_if(alerts.begin(), alerts.end(), [](const Alert& a) {
+    return a.src == "198.18.0.9" && a.event == "alert";
+  });
+  ASSERT_NE(scan, alerts.end()) << "the protocol scan was not reported";
+  EXPECT_EQ(scan->scan, "ipproto");
+  EXPECT_EQ(scan->rule, "rate");
+  for (const Alert& a : alerts) EXPECT_NE(a.src, "203.0.113.7") << a.rule;
+}
+
 TEST(Duplicates, ARepeatedScanAlertsOncePerRuleAndKind) {
   // The same 60 ports three times over, within the quiet period: one score, one rate alert.
   std::vector<uint16_t> ports;
