@@ -42,8 +42,10 @@ enum pc_kind {
  * the arrays keep the struct's 8-byte alignment). */
 #define PC_KIND_ARRAY 20
 
-/* A kind as an index that a verifier (and a reader of hostile maps) can see is in bounds. */
-#define PC_KIND_INDEX(k) ((k) < PC_KIND_MAX ? (__u32)(k) : (__u32)PC_KIND_OTHER)
+/* A kind as an index that every verifier can see is in bounds: a mask (the 6.1 verifier loses
+ * the bound of a compare-and-select), with the one kind above 15 as a constant. */
+#define PC_KIND_INDEX(k)                                                                      \
+	((k) == PC_KIND_IPPROTO ? (__u32)PC_KIND_IPPROTO : (__u32)(k) & 15u)
 
 #define PC_KIND_BIT(k) (1u << (k))
 
