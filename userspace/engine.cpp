@@ -603,9 +603,7 @@ double jaccard(const __u64* a, const __u64* b, size_t words) {
   return uni ? double(inter) / double(uni) : 0;
 }
 
-// The share of the smaller footprint that lies in the larger one: a decoy's probes repeat the
-// real scanner's, but a scanner blocked mid-scan stops growing its footprint (its later probes
-// are dropped before they are counted), so its footprint is a part of the decoys', not equal.
+// The share of the smaller footprint that lies in the larger one.
 double containment(const __u64* a, const __u64* b, size_t words) {
   uint64_t inter = 0, na = 0, nb = 0;
   for (size_t i = 0; i < words; ++i) {
@@ -663,10 +661,13 @@ void Engine::detectGroups(bool settleNow) {
         continue;
       }
       double similarity = jaccard(a.ports, b.ports, PC_PORT_WORDS);
-      if (containment(a.ports, b.ports, PC_PORT_WORDS) >= 0.8 &&
-          dominantProbeKind(a) == dominantProbeKind(b)) {
-        decoy.join(i, j);
-      }
+      // Decoys repeat the same probes: alike footprints, or one inside the other when the
+      // smaller one's source was blocked mid-scan (its later probes were dropped uncounted).
+      const pc_src_state& smaller = portCount(a) < portCount(b) ? a : b;
+      bool alike = similarity >= 0.6 ||
+                   ((smaller.flags & PC_SRC_BLOCKED) &&
+                    containment(a.ports, b.ports, PC_PORT_WORDS) >= 0.8);
+      if (alike && dominantProbeKind(a) == dominantProbeKind(b)) decoy.join(i, j);
       if (similarity <= 0.25) dist.join(i, j);
     }
   }
