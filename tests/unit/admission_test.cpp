@@ -111,6 +111,31 @@ TEST_F(Admission, AQuietTwoTargetEntryMakesRoomForANewScanner) {
   EXPECT_TRUE(tracked("198.51.100.13"));
 }
 
+TEST_F(Admission, OneTargetSourcesMakeRoomAtOnce) {
+  // A flood of one-SYN sources fills every admission entry; a scanner right behind it (no
+  // pause) still gets an entry, and its slot.
+  for (int i = 0; i < 500; ++i) send("100.66." + std::to_string(i / 250) + "." + std::to_string(i % 250), 80);
+  for (uint16_t port = 1; port <= 10; ++port) probe("198.51.100.14", port);
+  EXPECT_TRUE(tracked("198.51.100.14"));
+}
+
+TEST_F(Admission, AScannersEarlyEvidenceSurvivesAFloodOfNewcomers) {
+  // The scanner's two probes, and two-target sources in every other entry; then a burst of
+  // one-SYN newcomers; then the scanner's third probe. Entries still showing evidence are
+  // never taken, so the burst finds no room, and the third probe promotes the scanner.
+  probe("198.51.100.15", 1);
+  probe("198.51.100.15", 2);
+  for (int i = 0; i < 16; ++i) {
+    std::string s = "100.68.0." + std::to_string(i + 1);
+    send(s, 6001);
+    send(s, 6002);
+  }
+  for (int i = 0; i < 200; ++i) send("100.67.0." + std::to_string(i % 250), 80);
+  EXPECT_GT(table_.stats().admit_full, 0u) << "the burst did meet full buckets";
+  probe("198.51.100.15", 3);
+  EXPECT_TRUE(tracked("198.51.100.15"));
+}
+
 TEST_F(Admission, IllegalFlagsEarnASlotAtOnce) {
   send("10.3.0.1", 80, 0);  // NULL
   EXPECT_TRUE(tracked("10.3.0.1"));
