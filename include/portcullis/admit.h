@@ -34,7 +34,8 @@ struct pc_admit {
 	__u8 rejects;        /* probes the host rejected (RST, unreachable), from the egress side;
 			      * saturates */
 	__u8 flags;          /* enum pc_admit_flags */
-	__u32 reserved;
+	__u16 first_ports[2]; /* host byte order: the ports of its first two port probes (0 = none),
+			       * marked in the slot at promotion so their repeats count once */
 };
 
 /* HyperLogLog registers of the sources that held no full slot, per CPU; the controller merges

@@ -94,7 +94,7 @@ PC_INLINE int pc_admit_holds(const struct pc_admit *a, const struct pc_addr *key
 /* Claims entry a for key, with its first target already in (the claimer owns the entry, so no
  * atomic operation is needed for it). */
 PC_INLINE int pc_admit_claim(struct pc_admit *a, const struct pc_addr *key, __u32 now32,
-			     __u64 first_target, __u16 first_score)
+			     __u64 first_target, __u16 first_score, __u16 first_port)
 {
 	__u32 seq = PC_READ_ONCE(a->seq);
 
@@ -108,6 +108,8 @@ PC_INLINE int pc_admit_claim(struct pc_admit *a, const struct pc_addr *key, __u3
 	a->last_seen = now32;
 	a->score = first_score;
 	a->rejects = 0;
+	a->first_ports[0] = first_port;
+	a->first_ports[1] = 0;
 	a->flags = PC_ADMIT_USED;
 	pc_barrier();
 	PC_WRITE_ONCE(a->seq, seq + 2);
@@ -152,7 +154,7 @@ PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *
 	struct pc_admit *x = pc_env_admit(c->env, idx);
 	struct pc_admit *y = pc_env_admit(c->env, idx | 1);
 	struct pc_admit *a = 0;
-	int rx, ry, newcomer = 0;
+	int rx, ry, newcomer = 0, port_probe;
 	__u64 bit;
 
 	*force = 0;
@@ -164,6 +166,7 @@ PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *
 		bit = 1ull << (pc_target_hash(p, pc_addr_fold(&p->dst)) >> 26);
 	else
 		bit = 0;
+	port_probe = bit && (p->l4proto == PC_IPPROTO_TCP || p->l4proto == PC_IPPROTO_UDP);
 	if (pc_admit_holds(x, key)) {
 		a = x;
 	} else if (pc_admit_holds(y, key)) {
@@ -178,7 +181,8 @@ PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *
 			a = y;
 		else if (rx)
 			a = x;
-		if (!a || !pc_admit_claim(a, key, now32, bit, bit ? pc_probe_weight(p, t) : 0)) {
+		if (!a || !pc_admit_claim(a, key, now32, bit, bit ? pc_probe_weight(p, t) : 0,
+					  port_probe ? p->dport : 0)) {
 			c->st->admit_full++;
 			return 0;
 		}
@@ -198,8 +202,12 @@ PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *
 		if (pc_kind_is_illegal(p->kind))
 			a->flags |= PC_ADMIT_ILLEGAL;
 		if (bit && !(PC_READ_ONCE(a->targets) & bit) &&
-		    !(__sync_fetch_and_or(&a->targets, bit) & bit) && a->score < 0xff00)
-			a->score += pc_probe_weight(p, t);
+		    !(__sync_fetch_and_or(&a->targets, bit) & bit)) {
+			if (a->score < 0xff00)
+				a->score += pc_probe_weight(p, t);
+			if (port_probe && !a->first_ports[1] && a->first_ports[0] != p->dport)
+				a->first_ports[1] = p->dport;
+		}
 	}
 	if (a->flags & PC_ADMIT_PROMOTE)
 		*force = 1;
@@ -220,9 +228,9 @@ PC_STEP struct pc_src_state *pc_slot_for(struct pc_ingress_ctx *c, const struct 
 	struct pc_src_state *b = pc_env_slot(c->env, idx | 1);
 	struct pc_src_state *s;
 	struct pc_admit *entry;
-	__u32 idle_before = 0, targets, entry_seq;
+	__u32 idle_before = 0, targets, entry_seq, admitted;
 	__s32 strength;
-	int force, evicted;
+	int force, evicted, i;
 
 	struct pc_slot_tags *tags = pc_env_tags(c->env, idx >> 1);
 	__u32 tag = hash | 1;
@@ -272,7 +280,19 @@ PC_STEP struct pc_src_state *pc_slot_for(struct pc_ingress_ctx *c, const struct 
 	 * were not recorded), and its score when its last probe there was inside one window. */
 	targets = (__u32)pc_popcount64(entry->targets) - 1;
 	s->evidence = strength;
-	s->admitted_targets = targets;
+	/* Its first port probes go into the slot's bitmaps (for the destination of this packet:
+	 * exact for a scan of one host), so probing them again counts nothing twice. */
+	admitted = targets;
+	for (i = 0; i < 2; i++) {
+		__u16 port = entry->first_ports[i];
+
+		if (!port || port == p->dport || !admitted)
+			continue;
+		if (!pc_bit_test_set(s->ports, pc_mix32(port) >> 22))
+			admitted--;
+		pc_bit_test_set(s->win_seen, pc_fib_bits(pc_addr_fold(&p->dst) + port, 8));
+	}
+	s->admitted_targets = admitted;
 	s->admitted_rejects = entry->rejects;
 	s->packets = targets; /* at least one packet per target, in the summary's counts */
 	s->count[PC_KIND_INDEX(p->kind)] = targets;

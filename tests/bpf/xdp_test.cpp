@@ -391,6 +391,10 @@ TEST_F(XdpTwoCpus, OneSourceOnBothCpusKeepsExactCountsAndScore) {
     truthScore += pc_port_weight(uint16_t(p));
   }
   constexpr int kRepeat = 500;
+  // The source earns its slot first, from one CPU: this test is about many CPUs updating one
+  // slot. (A promotion racing with another CPU's probes may count a probe of those moments
+  // twice: the admission tier counted it, and the slot counts it again. README, "Many CPUs".)
+  for (size_t i = 0; i < 3; ++i) run(testing::synFrame("198.18.7.1", "198.18.0.1", ports[i]));
   // Both CPUs send every probe, in opposite orders, each packet 500 times over.
   onTwoCpus([&](int cpu) {
     for (size_t i = 0; i < ports.size(); ++i) {
@@ -402,9 +406,7 @@ TEST_F(XdpTwoCpus, OneSourceOnBothCpusKeepsExactCountsAndScore) {
   ASSERT_TRUE(two);
   int bits = 0;
   for (__u64 w : two->ports) bits += std::popcount(w);
-  // The first targets were counted in the admission tier and carried in (admitted_targets); a
-  // probe the other CPU sent while this one promoted the source may count twice (at most one
-  // per other CPU per promotion).
+  // The first targets were counted in the admission tier and carried in (admitted_targets).
   uint32_t distinct = uint32_t(bits) + two->admitted_targets;
   EXPECT_NEAR(double(distinct), double(ports.size()), ports.size() * 0.01)
       << "distinct ports within 1 % of the truth";
