@@ -22,7 +22,13 @@ enum pc_admit_flags {
 	PC_ADMIT_PROMOTE = 1 << 0, /* set by the controller: promote on the next packet */
 	PC_ADMIT_ILLEGAL = 1 << 1, /* sent an illegal flag combination */
 	PC_ADMIT_STUCK = 1 << 2,   /* reached the promotion bar but every holder was stronger */
+	PC_ADMIT_OFFERED = 1 << 4, /* the host sent it a SYN-ACK (egress) */
+	PC_ADMIT_RESET = 1 << 5,   /* it then sent an RST: a half-open probe (a SYN scan) */
+	PC_ADMIT_ACKED = 1 << 6,   /* it then sent an ACK: a completed handshake */
 };
+
+/* The flags that make an entry more than a source's first packets. */
+#define PC_ADMIT_EVIDENCE_FLAGS (PC_ADMIT_PROMOTE | PC_ADMIT_ILLEGAL | PC_ADMIT_STUCK)
 
 struct pc_admit {
 	__u64 targets;       /* bitmap of hashed (destination, port or protocol) targets */

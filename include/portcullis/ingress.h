@@ -71,7 +71,7 @@ PC_INLINE int pc_admit_replaceable(const struct pc_admit *a, __u32 now32, __u32 
 
 	if (!(a->flags & PC_ADMIT_USED) || silent > (__s32)idle32)
 		return 3;
-	if (a->flags != PC_ADMIT_USED)
+	if (a->flags & PC_ADMIT_EVIDENCE_FLAGS)
 		return 0;
 	if (pc_popcount64(a->targets) <= 1)
 		return 2;
@@ -199,6 +199,15 @@ PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *
 	} else {
 		*idle_before = now32 - a->last_seen;
 		PC_WRITE_ONCE(a->last_seen, now32);
+		/* Its answer to a SYN-ACK the host sent it, remembered for its slot: only the real
+		 * sender sees SYN-ACKs (the blocker's evidence). */
+		if ((a->flags & PC_ADMIT_OFFERED) && p->l4proto == PC_IPPROTO_TCP &&
+		    !(p->tcp_flags & PC_TCP_SYN)) {
+			if (p->tcp_flags & PC_TCP_RST)
+				a->flags |= PC_ADMIT_RESET;
+			else if (p->tcp_flags & PC_TCP_ACK)
+				a->flags |= PC_ADMIT_ACKED;
+		}
 		if (pc_kind_is_illegal(p->kind))
 			a->flags |= PC_ADMIT_ILLEGAL;
 		if (bit && !(PC_READ_ONCE(a->targets) & bit) &&
@@ -294,6 +303,10 @@ PC_STEP struct pc_src_state *pc_slot_for(struct pc_ingress_ctx *c, const struct 
 	}
 	s->admitted_targets = admitted;
 	s->admitted_rejects = entry->rejects;
+	if (entry->flags & PC_ADMIT_RESET)
+		s->reset_after_synack = 1;
+	if (entry->flags & PC_ADMIT_ACKED)
+		s->acked = 1;
 	s->packets = targets; /* at least one packet per target, in the summary's counts */
 	s->count[PC_KIND_INDEX(p->kind)] = targets;
 	if (p->kind == PC_KIND_SYN)
@@ -419,8 +432,9 @@ PC_INLINE void pc_egress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 	struct pc_addr key = p->dst;
 	struct pc_src_state *a, *b;
 	struct pc_slot_tags *tags;
-	struct pc_admit *x, *y;
+	struct pc_admit *x, *y, *e = 0;
 	__u32 hash, idx;
+	int offer;
 
 	if (!pc_is_answer(p))
 		return;
@@ -442,13 +456,23 @@ PC_INLINE void pc_egress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 		pc_answer_update(b, p);
 		return;
 	}
-	if (!pc_answer_rejects(p))
+	offer = p->l4proto == PC_IPPROTO_TCP &&
+		(p->tcp_flags & (PC_TCP_SYN | PC_TCP_ACK)) == (PC_TCP_SYN | PC_TCP_ACK);
+	if (!offer && !pc_answer_rejects(p))
 		return;
 	idx = pc_admit_index(hash, t);
 	x = pc_env_admit(c->env, idx);
 	y = pc_env_admit(c->env, idx | 1);
-	if (x && pc_admit_holds(x, &key) && x->rejects != 0xff)
-		x->rejects++;
-	else if (y && pc_admit_holds(y, &key) && y->rejects != 0xff)
-		y->rejects++;
+	if (x && pc_admit_holds(x, &key))
+		e = x;
+	else if (y && pc_admit_holds(y, &key))
+		e = y;
+	if (!e)
+		return;
+	if (offer) {
+		if (!(e->flags & PC_ADMIT_OFFERED))
+			e->flags |= PC_ADMIT_OFFERED;
+	} else if (e->rejects != 0xff) {
+		e->rejects++;
+	}
 }
