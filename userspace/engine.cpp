@@ -106,21 +106,20 @@ Engine::Engine(const RuleConfig& rules, AlertSink& sink, bool savePorts)
 void Engine::addTable(const SourceTable* table) {
   tables_.push_back(table);
   tracks_.emplace_back(table->slots().size());
-  answerWatch_.emplace_back();
+  tableWatch_.emplace_back();
 }
 
 bool Engine::answersVisible(size_t tableIndex) const {
-  return tableIndex >= answerWatch_.size() || answerWatch_[tableIndex].visible;
+  return tableIndex >= tableWatch_.size() || tableWatch_[tableIndex].visible;
 }
 
 // The host's answers are what the slow and trw rules read: a SYN the host seems never to
 // answer is a closed port to them. When the answers are not visible at all (no egress
 // program, asymmetric routing, a one-way capture) every client would look like a scanner,
 // so those rules stand down, and the detector says so once each way.
-void Engine::judgeAnswers(size_t tableIndex) {
-  AnswerWatch& w = answerWatch_[tableIndex];
-  pc_stats st = tables_[tableIndex]->stats();
-  if (st.syn_probes < w.syns || st.answers < w.answers) w = AnswerWatch{};  // table restarted
+void Engine::judgeAnswers(size_t tableIndex, const pc_stats& st) {
+  TableWatch& w = tableWatch_[tableIndex];
+  if (st.syn_probes < w.syns || st.answers < w.answers) w = TableWatch{};  // table restarted
   uint64_t syns = st.syn_probes - w.syns;
   if (syns < rules_.answersMinSyns) return;
   uint64_t answers = st.answers - w.answers;
@@ -455,7 +454,8 @@ void Engine::poll() {
     auto slots = table.slots();
     int64_t idle = int64_t(rules_.forgetS) * int64_t(table.ticksPerSecond());
     auto idleSince = [&](uint64_t ticks) { return int64_t(now - ticks) > idle; };
-    judgeAnswers(i);
+    const pc_stats st = table.stats();  // one read of the per-CPU counters per poll
+    judgeAnswers(i, st);
     for (size_t index = 0; index < slots.size(); ++index) {
       std::unique_ptr<Track>& t = tracks_[i][index];
       // The datapath writes the slot while we read: the rules see one consistent copy.
@@ -485,7 +485,7 @@ void Engine::poll() {
         evaluateSlow(*t, table, slot, now, false);
       }
     }
-    reportStuck(i);
+    reportStuck(i, st);
   }
   detectGroups(false);
 }
@@ -501,12 +501,12 @@ void Engine::takePendingPorts(Track& track) {
 // No blind spot: a source that showed many targets but found both holders of its slot pair
 // stronger is still counted in its admission entry. Report it once, and ask the datapath to
 // promote it (evicting the weaker holder), so the rules judge it in full from its next packet.
-void Engine::reportStuck(size_t tableIndex) {
+void Engine::reportStuck(size_t tableIndex, const pc_stats& st) {
   const SourceTable& table = *tables_[tableIndex];
   // Only a refused promotion makes a stuck entry: no scan of the tier while none happened.
-  uint64_t refused = table.stats().promote_refused;
-  if (refused == answerWatch_[tableIndex].refusedSeen) return;
-  answerWatch_[tableIndex].refusedSeen = refused;
+  uint64_t refused = st.promote_refused;
+  if (refused == tableWatch_[tableIndex].refusedSeen) return;
+  tableWatch_[tableIndex].refusedSeen = refused;
   auto entries = table.admission();
   const uint32_t bar = std::max<uint32_t>(2 * table.tuning().admit_targets, 8);
   size_t reported = 0;

@@ -121,8 +121,8 @@ class Engine {
   void evaluateShape(Track& track, const SourceTable& table, const pc_src_state& slot,
                      uint64_t now);
   void detectGroups(bool settleNow);
-  void judgeAnswers(size_t tableIndex);
-  void reportStuck(size_t tableIndex);
+  void judgeAnswers(size_t tableIndex, const pc_stats& st);
+  void reportStuck(size_t tableIndex, const pc_stats& st);
   void takePendingPorts(Track& track);
   void flushTrack(Track& track, size_t slotIndex);
   /// Reports `a` (rule, score and anything special set by the caller) unless the same rule and
@@ -148,14 +148,15 @@ class Engine {
   /// activity: the only ones group detection needs to compare.
   std::map<std::pair<size_t, size_t>, uint64_t> groupCandidates_;
   std::vector<Track> retired_;  ///< forgotten sources, kept (bounded) for the summary
-  /// Answers seen against SYNs, judged per period of answersMinSyns SYNs, per table.
-  struct AnswerWatch {
+  /// Per table: answers seen against SYNs (judged per period of answersMinSyns SYNs), and the
+  /// refused promotions already looked at for stuck sources.
+  struct TableWatch {
     uint64_t syns = 0, answers = 0;  ///< at the start of the current period
     uint64_t refusedSeen = 0;        ///< promotions refused, as of the last stuck-entry scan
     bool visible = true;
     bool said = false;
   };
-  std::vector<AnswerWatch> answerWatch_;
+  std::vector<TableWatch> tableWatch_;
   /// Admission entries already reported as stuck (by table and index, with the key).
   std::map<std::pair<size_t, size_t>, pc_addr> stuckReported_;
   /// --save-ports: ports probed by sources still in the admission tier (bounded).

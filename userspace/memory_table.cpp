@@ -177,17 +177,21 @@ MemoryTable::Role MemoryTable::connectionRole(const pc_packet& p) {
 }
 
 void MemoryTable::ingress(const pc_packet& p) {
-  pc_env env{slots_.data(), slots_.size(), tags_.data(), admit_.data(), admit_.size(), &sketch_,
-             &allow_, &events_};
+  pc_env env = bind();
   pc_ingress_ctx c{&env, &stats_, &control_, &tuning_, now_};
   pc_ingress(&c, &p);
 }
 
 void MemoryTable::egress(const pc_packet& p) {
-  pc_env env{slots_.data(), slots_.size(), tags_.data(), admit_.data(), admit_.size(), &sketch_,
-             &allow_, &events_};
+  pc_env env = bind();
   pc_ingress_ctx c{&env, &stats_, &control_, &tuning_, now_};
   pc_egress(&c, &p);
+}
+
+// The ingress path's view of these tables.
+pc_env MemoryTable::bind() {
+  return {slots_.data(), slots_.size(), tags_.data(), admit_.data(), admit_.size(), &sketch_,
+          &allow_, &events_};
 }
 
 void MemoryTable::handleFrame(const uint8_t* data, size_t len, int linkType, uint64_t tsMicros) {

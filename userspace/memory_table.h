@@ -12,6 +12,8 @@
 #include "rules.h"
 #include "source_table.h"
 
+struct pc_env;
+
 namespace portcullis {
 
 /// The pcap backend's source table: the XDP program's per-packet path (portcullis/ingress.h:
@@ -64,6 +66,7 @@ class MemoryTable final : public SourceTable {
 
  private:
   enum class Role { Unknown, Opener, Answerer };
+  pc_env bind();
   Role connectionRole(const pc_packet& p);
   bool isHost(const pc_addr& a) const;
 

@@ -80,15 +80,7 @@ PC_INLINE int pc_admit_replaceable(const struct pc_admit *a, __u32 now32, __u32 
 
 PC_INLINE int pc_admit_holds(const struct pc_admit *a, const struct pc_addr *key)
 {
-	__u32 seq = PC_READ_ONCE(a->seq);
-	int same;
-
-	if (seq & 1)
-		return 0;
-	pc_barrier();
-	same = (a->flags & PC_ADMIT_USED) && pc_addr_eq(&a->key, key);
-	pc_barrier();
-	return same && PC_READ_ONCE(a->seq) == seq;
+	return pc_seq_key_matches(&a->seq, &a->flags, PC_ADMIT_USED, &a->key, key);
 }
 
 /* Claims entry a for key, with its first target already in (the claimer owns the entry, so no
@@ -96,13 +88,10 @@ PC_INLINE int pc_admit_holds(const struct pc_admit *a, const struct pc_addr *key
 PC_INLINE int pc_admit_claim(struct pc_admit *a, const struct pc_addr *key, __u32 now32,
 			     __u64 first_target, __u16 first_score, __u16 first_port)
 {
-	__u32 seq = PC_READ_ONCE(a->seq);
+	__u32 seq;
 
-	if (seq & 1)
+	if (!pc_seq_write_begin(&a->seq, &seq))
 		return 0;
-	if (__sync_val_compare_and_swap(&a->seq, seq, seq + 1) != seq)
-		return 0;
-	pc_barrier();
 	a->key = *key;
 	a->targets = first_target;
 	a->last_seen = now32;
@@ -111,8 +100,7 @@ PC_INLINE int pc_admit_claim(struct pc_admit *a, const struct pc_addr *key, __u3
 	a->first_ports[0] = first_port;
 	a->first_ports[1] = 0;
 	a->flags = PC_ADMIT_USED;
-	pc_barrier();
-	PC_WRITE_ONCE(a->seq, seq + 2);
+	pc_seq_write_end(&a->seq, seq);
 	return 1;
 }
 

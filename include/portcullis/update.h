@@ -125,19 +125,46 @@ PC_INLINE __u32 pc_admit_index(__u32 hash, const volatile struct pc_tuning *t)
 	return pc_mix32(hash ^ 0x2545f491u) & t->admit_mask & ~1u;
 }
 
-/* Whether slot s holds src, read consistently: its sequence count is even (no CPU is installing
- * a new owner) and unchanged across the key compare, so a half-written key never matches. */
-PC_INLINE int pc_slot_holds(const struct pc_src_state *s, const struct pc_addr *src)
+/* The sequence count (seqlock) that guards an owner's key, in slots and admission entries. A
+ * reader matches a key only when the count is even (no CPU is installing a new owner) and
+ * unchanged across the compare, so a half-written key never matches. */
+PC_INLINE int pc_seq_key_matches(const __u32 *seq, const __u8 *flags, __u8 used,
+				 const struct pc_addr *stored, const struct pc_addr *key)
 {
-	__u32 seq = PC_READ_ONCE(s->seq);
+	__u32 before = PC_READ_ONCE(*seq);
 	int same;
 
-	if (seq & 1)
+	if (before & 1)
 		return 0;
 	pc_barrier();
-	same = (s->flags & PC_SRC_USED) && pc_addr_eq(&s->key, src);
+	same = (*flags & used) && pc_addr_eq(stored, key);
 	pc_barrier();
-	return same && PC_READ_ONCE(s->seq) == seq;
+	return same && PC_READ_ONCE(*seq) == before;
+}
+
+/* A writer takes the count from even to odd (one CPU wins), installs the owner, and releases
+ * it with a plain store after a compiler barrier, which orders it on x86 (TSO). */
+PC_INLINE int pc_seq_write_begin(__u32 *seq, __u32 *before)
+{
+	*before = PC_READ_ONCE(*seq);
+	if (*before & 1)
+		return 0;
+	if (__sync_val_compare_and_swap(seq, *before, *before + 1) != *before)
+		return 0;
+	pc_barrier();
+	return 1;
+}
+
+PC_INLINE void pc_seq_write_end(__u32 *seq, __u32 before)
+{
+	pc_barrier();
+	PC_WRITE_ONCE(*seq, before + 2);
+}
+
+/* Whether slot s holds src, read consistently. */
+PC_INLINE int pc_slot_holds(const struct pc_src_state *s, const struct pc_addr *src)
+{
+	return pc_seq_key_matches(&s->seq, &s->flags, PC_SRC_USED, &s->key, src);
 }
 
 PC_INLINE int pc_slot_idle(const struct pc_src_state *s, __u64 now,
@@ -160,13 +187,10 @@ PC_INLINE __s32 pc_slot_strength(const struct pc_src_state *s)
 PC_INLINE int pc_slot_claim(struct pc_src_state *s, const struct pc_addr *src, __u8 prefix_len,
 			    __u64 now)
 {
-	__u32 seq = PC_READ_ONCE(s->seq);
+	__u32 seq;
 
-	if (seq & 1)
+	if (!pc_seq_write_begin(&s->seq, &seq))
 		return 0;
-	if (__sync_val_compare_and_swap(&s->seq, seq, seq + 1) != seq)
-		return 0;
-	pc_barrier();
 	__builtin_memset((__u8 *)s + sizeof(s->seq), 0, sizeof(*s) - sizeof(s->seq));
 	s->key = *src;
 	s->prefix_len = prefix_len;
@@ -175,8 +199,7 @@ PC_INLINE int pc_slot_claim(struct pc_src_state *s, const struct pc_addr *src, _
 	s->win_start = now;
 	s->flow_start = now;
 	s->flags = PC_SRC_USED;
-	pc_barrier();
-	PC_WRITE_ONCE(s->seq, seq + 2); /* a plain store releases on x86 (TSO); see README */
+	pc_seq_write_end(&s->seq, seq);
 	return 1;
 }
 
