@@ -9,10 +9,10 @@
 #include <string>
 #include <unistd.h>
 
-#include "engine.h"
-#include "memory_table.h"
-#include "pcap_source.h"
-#include "replayer.h"
+#include "detect/engine.h"
+#include "datapath/memory_table.h"
+#include "datapath/pcap_source.h"
+#include "datapath/replayer.h"
 #include "support/scan_traffic.h"
 
 namespace {

@@ -16,13 +16,13 @@
 #include <string>
 #include <thread>
 
-#include "kernel_clock.h"
+#include "datapath/kernel_clock.h"
 #include "portcullis/control.h"
 #include "portcullis/event.h"
 #include "portcullis/update.h"
-#include "net_util.h"
-#include "source_table.h"
-#include "xdp_datapath.h"
+#include "datapath/net_util.h"
+#include "datapath/source_table.h"
+#include "datapath/xdp_datapath.h"
 #include "support/packet_cases.h"
 #include "support/privilege.h"
 #include "tc_egress.skel.h"

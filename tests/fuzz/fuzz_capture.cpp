@@ -10,14 +10,14 @@
 #include <cstdint>
 #include <string>
 
-#include "alert.h"
-#include "engine.h"
+#include "report/alert.h"
+#include "detect/engine.h"
 #include "mem_file.h"
-#include "memory_table.h"
-#include "net_util.h"
-#include "pcap_source.h"
-#include "replayer.h"
-#include "rules.h"
+#include "datapath/memory_table.h"
+#include "datapath/net_util.h"
+#include "datapath/pcap_source.h"
+#include "datapath/replayer.h"
+#include "detect/rules.h"
 
 namespace {
 

@@ -29,7 +29,7 @@
 #include <string>
 #include <vector>
 
-#include "cli.h"
+#include "app/cli.h"
 #include "mem_file.h"
 
 namespace {

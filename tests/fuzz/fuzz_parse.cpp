@@ -19,12 +19,12 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "alert.h"
-#include "engine.h"
-#include "memory_table.h"
-#include "net_util.h"
-#include "replayer.h"
-#include "rules.h"
+#include "report/alert.h"
+#include "detect/engine.h"
+#include "datapath/memory_table.h"
+#include "datapath/net_util.h"
+#include "datapath/replayer.h"
+#include "detect/rules.h"
 
 namespace {
 

@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
-#include "engine.h"
-#include "memory_table.h"
-#include "replayer.h"
+#include "detect/engine.h"
+#include "datapath/memory_table.h"
+#include "datapath/replayer.h"
 #include "support/pcap_writer.h"
 
 namespace portcullis::testing {

@@ -5,8 +5,8 @@
 
 #include <string>
 
-#include "memory_table.h"
-#include "net_util.h"
+#include "datapath/memory_table.h"
+#include "datapath/net_util.h"
 #include "support/packet_cases.h"
 
 namespace portcullis {

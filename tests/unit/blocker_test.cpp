@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <fstream>
 
-#include "blocker.h"
-#include "net_util.h"
+#include "respond/blocker.h"
+#include "datapath/net_util.h"
 
 namespace portcullis {
 namespace {

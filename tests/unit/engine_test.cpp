@@ -3,9 +3,9 @@
 
 #include <algorithm>
 
-#include "engine.h"
-#include "memory_table.h"
-#include "replayer.h"
+#include "detect/engine.h"
+#include "datapath/memory_table.h"
+#include "datapath/replayer.h"
 #include "support/engine_run.h"
 #include "support/packet_cases.h"
 #include "support/scan_traffic.h"

@@ -1,7 +1,7 @@
 // The shared parser, compiled as C++, over the same table the BPF tests feed the XDP program.
 #include <gtest/gtest.h>
 
-#include "net_util.h"
+#include "datapath/net_util.h"
 #include "portcullis/parse.h"
 #include "support/packet_cases.h"
 

@@ -1,8 +1,8 @@
-#include "pcap_source.h"
+#include "datapath/pcap_source.h"
 
 #include <pcap/pcap.h>
 
-#include "net_util.h"
+#include "datapath/net_util.h"
 
 namespace portcullis {
 

@@ -5,12 +5,12 @@
 #include <utility>
 #include <vector>
 
-#include "net_util.h"
+#include "datapath/net_util.h"
 #include "portcullis/admit.h"
 #include "portcullis/event.h"
 #include "portcullis/update.h"
-#include "rules.h"
-#include "source_table.h"
+#include "detect/rules.h"
+#include "datapath/source_table.h"
 
 struct pc_env;
 

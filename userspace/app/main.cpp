@@ -1,5 +1,5 @@
 #include <CLI/CLI.hpp>
 
-#include "cli.h"
+#include "app/cli.h"
 
 int main(int argc, char** argv) { return portcullis::runCli(argc, argv); }

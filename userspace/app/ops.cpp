@@ -1,4 +1,4 @@
-#include "ops.h"
+#include "app/ops.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -11,14 +11,14 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "alert.h"
-#include "blocker.h"
-#include "blocklist.h"
-#include "estimate.h"
-#include "kernel_clock.h"
-#include "net_util.h"
-#include "source_table.h"
-#include "xdp_datapath.h"
+#include "report/alert.h"
+#include "respond/blocker.h"
+#include "respond/blocklist.h"
+#include "detect/estimate.h"
+#include "datapath/kernel_clock.h"
+#include "datapath/net_util.h"
+#include "datapath/source_table.h"
+#include "datapath/xdp_datapath.h"
 
 namespace portcullis {
 

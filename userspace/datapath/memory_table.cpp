@@ -1,4 +1,4 @@
-#include "memory_table.h"
+#include "datapath/memory_table.h"
 
 #include <pcap/dlt.h>
 

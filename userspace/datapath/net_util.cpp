@@ -1,4 +1,4 @@
-#include "net_util.h"
+#include "datapath/net_util.h"
 
 #include <sys/stat.h>
 

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "alert.h"
-#include "blocklist.h"
-#include "net_util.h"
+#include "report/alert.h"
+#include "respond/blocklist.h"
+#include "datapath/net_util.h"
 #include "portcullis/source.h"
 
 namespace portcullis {

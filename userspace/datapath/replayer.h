@@ -3,8 +3,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "engine.h"
-#include "memory_table.h"
+#include "detect/engine.h"
+#include "datapath/memory_table.h"
 
 namespace portcullis {
 

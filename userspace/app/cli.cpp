@@ -1,4 +1,4 @@
-#include "cli.h"
+#include "app/cli.h"
 
 #include <bpf/libbpf.h>
 #include <poll.h>
@@ -17,20 +17,20 @@
 #include <unistd.h>
 #include <set>
 
-#include "alert.h"
-#include "engine.h"
-#include "kernel_clock.h"
-#include "memory_table.h"
-#include "net_util.h"
-#include "blocker.h"
-#include "blocklist.h"
-#include "metrics.h"
-#include "ops.h"
-#include "pcap_source.h"
-#include "privileges.h"
-#include "replayer.h"
-#include "rules.h"
-#include "xdp_datapath.h"
+#include "report/alert.h"
+#include "detect/engine.h"
+#include "datapath/kernel_clock.h"
+#include "datapath/memory_table.h"
+#include "datapath/net_util.h"
+#include "respond/blocker.h"
+#include "respond/blocklist.h"
+#include "report/metrics.h"
+#include "app/ops.h"
+#include "datapath/pcap_source.h"
+#include "app/privileges.h"
+#include "datapath/replayer.h"
+#include "detect/rules.h"
+#include "datapath/xdp_datapath.h"
 
 namespace portcullis {
 

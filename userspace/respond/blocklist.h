@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "kernel_clock.h"
-#include "net_util.h"
+#include "datapath/kernel_clock.h"
+#include "datapath/net_util.h"
 #include "portcullis/control.h"
 
 namespace portcullis {

@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "kernel_clock.h"
+#include "datapath/kernel_clock.h"
 #include "portcullis/update.h"
-#include "source_table.h"
+#include "datapath/source_table.h"
 
 struct xdp_ingress;
 struct tc_egress;

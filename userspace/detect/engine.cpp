@@ -1,4 +1,4 @@
-#include "engine.h"
+#include "detect/engine.h"
 
 #include <algorithm>
 #include <bit>
@@ -6,8 +6,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "estimate.h"
-#include "net_util.h"
+#include "detect/estimate.h"
+#include "datapath/net_util.h"
 
 namespace portcullis {
 

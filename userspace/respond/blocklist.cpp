@@ -1,5 +1,5 @@
-#include "blocklist.h"
-#include "net_util.h"
+#include "respond/blocklist.h"
+#include "datapath/net_util.h"
 
 #include <bpf/bpf.h>
 #include <unistd.h>

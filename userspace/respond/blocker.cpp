@@ -1,7 +1,7 @@
-#include "blocker.h"
-#include "estimate.h"
+#include "respond/blocker.h"
+#include "detect/estimate.h"
 
-#include "kernel_clock.h"
+#include "datapath/kernel_clock.h"
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>

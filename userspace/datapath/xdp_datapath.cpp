@@ -1,5 +1,5 @@
-#include "xdp_datapath.h"
-#include "net_util.h"
+#include "datapath/xdp_datapath.h"
+#include "datapath/net_util.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>

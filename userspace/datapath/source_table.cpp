@@ -1,4 +1,4 @@
-#include "source_table.h"
+#include "datapath/source_table.h"
 
 #include <atomic>
 #include <bit>

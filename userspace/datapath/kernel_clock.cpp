@@ -1,4 +1,4 @@
-#include "kernel_clock.h"
+#include "datapath/kernel_clock.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>

@@ -1,4 +1,4 @@
-#include "replayer.h"
+#include "datapath/replayer.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "alert.h"
+#include "report/alert.h"
 
 #include <ctime>
 #include <nlohmann/json.hpp>

@@ -11,10 +11,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "alert.h"
+#include "report/alert.h"
 #include "portcullis/event.h"
-#include "rules.h"
-#include "source_table.h"
+#include "detect/rules.h"
+#include "datapath/source_table.h"
 
 namespace portcullis {
 
