@@ -13,7 +13,8 @@ pass() { echo "PASS: $*"; PASSES=$((PASSES + 1)); }
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 skip() { echo "SKIP: $*"; SKIPS=$((SKIPS + 1)); }
 
-# Outside CI a missing privilege skips the whole script; with CI=true it fails it.
+# Outside CI a missing privilege skips the whole script (exit 77, which ctest reports as a skip:
+# SKIP_RETURN_CODE); with CI=true it fails it.
 require_root() {
   local why=""
   [ "$(id -u)" -eq 0 ] || why="needs root (namespaces, XDP)"
@@ -25,7 +26,7 @@ require_root() {
       exit 1
     fi
     echo "SKIP: $why"
-    exit 0
+    exit 77
   fi
 }
 
@@ -64,7 +65,14 @@ wait_for() {
   return 1
 }
 
+# The script's status: 1 if a case failed; 77 (a skip) if no case passed, since a script that
+# checked nothing has not passed; 0 otherwise. With CI=true a script that checked nothing fails.
 finish() {
   echo "$PASSES passed, $FAILS failed, $SKIPS skipped"
-  [ "$FAILS" -eq 0 ]
+  [ "$FAILS" -eq 0 ] || return 1
+  if [ "$PASSES" -eq 0 ]; then
+    [ "${CI:-}" = "true" ] && { echo "FAIL: CI=true and no case ran"; return 1; }
+    return 77
+  fi
+  return 0
 }
