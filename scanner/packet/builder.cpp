@@ -57,6 +57,99 @@ void put16(uint8_t* p, uint16_t v) {
   p[1] = static_cast<uint8_t>(v);
 }
 
+using Layers = std::vector<PacketBuilder::Layer>;
+
+const PacketBuilder::Layer* layerAfter(const Layers& layers, size_t i) {
+  return i + 1 < layers.size() ? &layers[i + 1] : nullptr;
+}
+
+// Serialises layer `i` at `p` and fills in the fields that describe the next layer and the
+// lengths; `rest` counts this layer and everything after it.
+void serializeLayer(const Layers& layers, size_t i, uint8_t* p, size_t rest) {
+  const PacketBuilder::Layer* next = layerAfter(layers, i);
+  std::visit(
+      [&](const auto& h) {
+        using T = std::decay_t<decltype(h)>;
+        if constexpr (std::is_same_v<T, Ipv6Header>) {
+          h.serialize(p, protocolOf(next));
+        } else {
+          h.serialize(p);
+        }
+        if constexpr (std::is_same_v<T, EthernetHeader>) {
+          if (!h.etherTypeSet()) {
+            put16(p + 12, etherTypeOf(next));
+          }
+        } else if constexpr (std::is_same_v<T, VlanHeader>) {
+          if (!h.etherTypeSet()) {
+            put16(p + 2, etherTypeOf(next));
+          }
+        } else if constexpr (std::is_same_v<T, Ipv4Header>) {
+          if (!h.totalLengthSet()) {
+            put16(p + 2, static_cast<uint16_t>(rest));
+          }
+          if (!h.protocolSet()) {
+            p[9] = protocolOf(next);
+          }
+        } else if constexpr (std::is_same_v<T, Ipv6Header>) {
+          if (!h.payloadLengthSet()) {
+            put16(p + 4, static_cast<uint16_t>(rest - Ipv6Header::kFixedSize));
+          }
+        } else if constexpr (std::is_same_v<T, UdpHeader>) {
+          if (!h.lengthSet()) {
+            put16(p + 4, static_cast<uint16_t>(rest));
+          }
+        }
+      },
+      layers[i]);
+}
+
+// The nearest network layer in front of layer `i`, whose addresses a transport checksum covers.
+const PacketBuilder::Layer* networkLayerBefore(const Layers& layers, size_t i) {
+  for (size_t j = i; j-- > 0;) {
+    if (std::holds_alternative<Ipv4Header>(layers[j]) ||
+        std::holds_alternative<Ipv6Header>(layers[j])) {
+      return &layers[j];
+    }
+  }
+  return nullptr;
+}
+
+// Fills in layer `i`'s transport checksum (when it has one and it was not set) over `len` bytes
+// from `p`, this header and everything after it.
+void fillTransportChecksum(const Layers& layers, size_t i, uint8_t* p, size_t len) {
+  const PacketBuilder::Layer& l = layers[i];
+  const std::span<const uint8_t> body(p, len);
+  const PacketBuilder::Layer* ip = networkLayerBefore(layers, i);
+  auto pseudo = [&](uint8_t proto) -> uint32_t {
+    if (ip == nullptr) {
+      return 0;
+    }
+    if (const auto* v4 = std::get_if<Ipv4Header>(ip)) {
+      return pseudoHeaderSum(v4->src(), v4->dst(), proto, static_cast<uint32_t>(len));
+    }
+    const auto& v6 = std::get<Ipv6Header>(*ip);
+    return pseudoHeaderSum(v6.src(), v6.dst(), proto, static_cast<uint32_t>(len));
+  };
+  auto fill = [&](size_t at, uint32_t start, bool zeroMeansNone) {
+    p[at] = 0;
+    p[at + 1] = 0;
+    uint16_t sum = checksumFinish(checksumAdd(start, body));
+    if (zeroMeansNone && sum == 0) {
+      sum = 0xffff;  // RFC 768: a computed zero is sent as all ones
+    }
+    put16(p + at, sum);
+  };
+  if (const auto* t = std::get_if<TcpHeader>(&l); t && !t->checksumSet()) {
+    fill(16, pseudo(kIpProtoTcp), false);
+  } else if (const auto* u = std::get_if<UdpHeader>(&l); u && !u->checksumSet()) {
+    fill(6, pseudo(kIpProtoUdp), true);
+  } else if (const auto* c = std::get_if<IcmpHeader>(&l); c && !c->checksumSet()) {
+    fill(2, 0, false);
+  } else if (const auto* c6 = std::get_if<Icmpv6Header>(&l); c6 && !c6->checksumSet()) {
+    fill(2, pseudo(kIpProtoIcmpv6), false);
+  }
+}
+
 }  // namespace
 
 std::vector<uint8_t> PacketBuilder::build() const {
@@ -69,96 +162,17 @@ std::vector<uint8_t> PacketBuilder::build() const {
   std::vector<uint8_t> out(total + payload_.size());
   std::copy(payload_.begin(), payload_.end(), out.begin() + static_cast<ptrdiff_t>(total));
 
-  auto next = [&](size_t i) -> const Layer* {
-    return i + 1 < layers_.size() ? &layers_[i + 1] : nullptr;
-  };
-
-  // Pass 1: serialise and fill in the fields that describe the next layer and lengths.
   for (size_t i = 0; i < layers_.size(); ++i) {
-    uint8_t* p = out.data() + offsets[i];
-    const size_t rest = out.size() - offsets[i];  // this layer and everything after it
-    std::visit(
-        [&](const auto& h) {
-          using T = std::decay_t<decltype(h)>;
-          if constexpr (std::is_same_v<T, Ipv6Header>) {
-            h.serialize(p, protocolOf(next(i)));
-          } else {
-            h.serialize(p);
-          }
-          if constexpr (std::is_same_v<T, EthernetHeader>) {
-            if (!h.etherTypeSet()) {
-              put16(p + 12, etherTypeOf(next(i)));
-            }
-          } else if constexpr (std::is_same_v<T, VlanHeader>) {
-            if (!h.etherTypeSet()) {
-              put16(p + 2, etherTypeOf(next(i)));
-            }
-          } else if constexpr (std::is_same_v<T, Ipv4Header>) {
-            if (!h.totalLengthSet()) {
-              put16(p + 2, static_cast<uint16_t>(rest));
-            }
-            if (!h.protocolSet()) {
-              p[9] = protocolOf(next(i));
-            }
-          } else if constexpr (std::is_same_v<T, Ipv6Header>) {
-            if (!h.payloadLengthSet()) {
-              put16(p + 4, static_cast<uint16_t>(rest - Ipv6Header::kFixedSize));
-            }
-          } else if constexpr (std::is_same_v<T, UdpHeader>) {
-            if (!h.lengthSet()) {
-              put16(p + 4, static_cast<uint16_t>(rest));
-            }
-          }
-        },
-        layers_[i]);
+    serializeLayer(layers_, i, out.data() + offsets[i], out.size() - offsets[i]);
   }
 
-  // Pass 2: transport checksums, innermost first so an ICMP error quoting a packet built in the
-  // same builder sees final bytes. Each uses the nearest network layer in front of it.
+  // Transport checksums innermost first, so an ICMP error quoting a packet built in the same
+  // builder sees final bytes.
   for (size_t i = layers_.size(); i-- > 0;) {
-    const Layer& l = layers_[i];
-    uint8_t* p = out.data() + offsets[i];
-    const size_t len = out.size() - offsets[i];
-    const std::span<const uint8_t> body(p, len);
-    const Layer* ip = nullptr;
-    for (size_t j = i; j-- > 0;) {
-      if (std::holds_alternative<Ipv4Header>(layers_[j]) ||
-          std::holds_alternative<Ipv6Header>(layers_[j])) {
-        ip = &layers_[j];
-        break;
-      }
-    }
-    auto pseudo = [&](uint8_t proto) -> uint32_t {
-      if (ip == nullptr) {
-        return 0;
-      }
-      if (const auto* v4 = std::get_if<Ipv4Header>(ip)) {
-        return pseudoHeaderSum(v4->src(), v4->dst(), proto, static_cast<uint32_t>(len));
-      }
-      const auto& v6 = std::get<Ipv6Header>(*ip);
-      return pseudoHeaderSum(v6.src(), v6.dst(), proto, static_cast<uint32_t>(len));
-    };
-    auto fill = [&](size_t at, uint32_t start, bool zeroMeansNone) {
-      p[at] = 0;
-      p[at + 1] = 0;
-      uint16_t sum = checksumFinish(checksumAdd(start, body));
-      if (zeroMeansNone && sum == 0) {
-        sum = 0xffff;  // RFC 768: a computed zero is sent as all ones
-      }
-      put16(p + at, sum);
-    };
-    if (const auto* t = std::get_if<TcpHeader>(&l); t && !t->checksumSet()) {
-      fill(16, pseudo(kIpProtoTcp), false);
-    } else if (const auto* u = std::get_if<UdpHeader>(&l); u && !u->checksumSet()) {
-      fill(6, pseudo(kIpProtoUdp), true);
-    } else if (const auto* c = std::get_if<IcmpHeader>(&l); c && !c->checksumSet()) {
-      fill(2, 0, false);
-    } else if (const auto* c6 = std::get_if<Icmpv6Header>(&l); c6 && !c6->checksumSet()) {
-      fill(2, pseudo(kIpProtoIcmpv6), false);
-    }
+    fillTransportChecksum(layers_, i, out.data() + offsets[i], out.size() - offsets[i]);
   }
 
-  // Pass 3: IPv4 header checksums, over the header only.
+  // IPv4 header checksums, over the header only.
   for (size_t i = 0; i < layers_.size(); ++i) {
     if (const auto* v4 = std::get_if<Ipv4Header>(&layers_[i]); v4 && !v4->checksumSet()) {
       uint8_t* p = out.data() + offsets[i];

@@ -28,10 +28,11 @@ bool ParsedPacket::tcpSeq(uint32_t& seq) const {
   return true;
 }
 
-bool parsePacket(std::span<const uint8_t> data, LinkType link, ParsedPacket& out) {
-  out = ParsedPacket{};
-  size_t off = 0;
-  uint16_t etherType = 0;
+namespace {
+
+// Where the IP header starts and which EtherType announces it; false when the frame is too short.
+bool parseLinkLayer(std::span<const uint8_t> data, LinkType link, ParsedPacket& out, size_t& off,
+                    uint16_t& etherType) {
   if (link == LinkType::kEthernet) {
     if (data.size() < sizeof(EthernetWire)) {
       return false;
@@ -62,67 +63,71 @@ bool parsePacket(std::span<const uint8_t> data, LinkType link, ParsedPacket& out
     }
     etherType = (data[0] >> 4) == 6 ? kEtherTypeIpv6 : kEtherTypeIpv4;
   }
+  return true;
+}
 
-  const uint8_t* base = data.data();
-  size_t end = data.size();
-  if (etherType == kEtherTypeIpv4) {
-    if (end < off + sizeof(Ipv4Wire) || (base[off] >> 4) != 4) {
-      return false;
-    }
-    const size_t ihl = static_cast<size_t>(base[off] & 0x0f) * 4;
-    const size_t total = get16(base + off + 2);
-    if (ihl < sizeof(Ipv4Wire) || off + ihl > end) {
-      return false;
-    }
-    // A quoted datagram is usually cut short: trust the capture length when it is smaller.
-    if (total >= ihl && off + total < end) {
-      end = off + total;
-    }
-    out.ipv4 = reinterpret_cast<const Ipv4Wire*>(base + off);
-    out.network = {base + off, end - off};
-    out.protocol = out.ipv4->protocol;
-    out.laterFragment = (get16(base + off + 6) & 0x1fff) != 0;
-    off += ihl;
-  } else if (etherType == kEtherTypeIpv6) {
-    if (end < off + sizeof(Ipv6Wire) || (base[off] >> 4) != 6) {
-      return false;
-    }
-    const size_t total = sizeof(Ipv6Wire) + get16(base + off + 4);
-    if (off + total < end) {
-      end = off + total;
-    }
-    out.ipv6 = reinterpret_cast<const Ipv6Wire*>(base + off);
-    out.network = {base + off, end - off};
-    uint8_t nh = out.ipv6->nextHeader;
-    off += sizeof(Ipv6Wire);
-    // Walk at most 8 extension headers: enough for real traffic, bounded for hostile input.
-    for (int i = 0; i < 8; ++i) {
-      if (nh == kIpv6ExtHopByHop || nh == kIpv6ExtRouting || nh == kIpv6ExtDestOptions) {
-        if (end < off + 8) {
-          return true;
-        }
-        const size_t len = (static_cast<size_t>(base[off + 1]) + 1) * 8;
-        nh = base[off];
-        off += len;
-      } else if (nh == kIpv6ExtFragment) {
-        if (end < off + 8) {
-          return true;
-        }
-        out.laterFragment = (get16(base + off + 2) & 0xfff8) != 0;
-        nh = base[off];
-        off += 8;
-      } else {
-        break;
+// How parsing goes on after the network layer: a malformed header fails the whole packet, a
+// truncated IPv6 extension header ends it successfully with no transport layer.
+enum class NetworkStep { kFail, kStop, kContinue };
+
+NetworkStep parseIpv4Layer(const uint8_t* base, size_t& off, size_t& end, ParsedPacket& out) {
+  if (end < off + sizeof(Ipv4Wire) || (base[off] >> 4) != 4) {
+    return NetworkStep::kFail;
+  }
+  const size_t ihl = static_cast<size_t>(base[off] & 0x0f) * 4;
+  const size_t total = get16(base + off + 2);
+  if (ihl < sizeof(Ipv4Wire) || off + ihl > end) {
+    return NetworkStep::kFail;
+  }
+  // A quoted datagram is usually cut short: trust the capture length when it is smaller.
+  if (total >= ihl && off + total < end) {
+    end = off + total;
+  }
+  out.ipv4 = reinterpret_cast<const Ipv4Wire*>(base + off);
+  out.network = {base + off, end - off};
+  out.protocol = out.ipv4->protocol;
+  out.laterFragment = (get16(base + off + 6) & 0x1fff) != 0;
+  off += ihl;
+  return NetworkStep::kContinue;
+}
+
+NetworkStep parseIpv6Layer(const uint8_t* base, size_t& off, size_t& end, ParsedPacket& out) {
+  if (end < off + sizeof(Ipv6Wire) || (base[off] >> 4) != 6) {
+    return NetworkStep::kFail;
+  }
+  const size_t total = sizeof(Ipv6Wire) + get16(base + off + 4);
+  if (off + total < end) {
+    end = off + total;
+  }
+  out.ipv6 = reinterpret_cast<const Ipv6Wire*>(base + off);
+  out.network = {base + off, end - off};
+  uint8_t nh = out.ipv6->nextHeader;
+  off += sizeof(Ipv6Wire);
+  // Walk at most 8 extension headers: enough for real traffic, bounded for hostile input.
+  for (int i = 0; i < 8; ++i) {
+    if (nh == kIpv6ExtHopByHop || nh == kIpv6ExtRouting || nh == kIpv6ExtDestOptions) {
+      if (end < off + 8) {
+        return NetworkStep::kStop;
       }
+      const size_t len = (static_cast<size_t>(base[off + 1]) + 1) * 8;
+      nh = base[off];
+      off += len;
+    } else if (nh == kIpv6ExtFragment) {
+      if (end < off + 8) {
+        return NetworkStep::kStop;
+      }
+      out.laterFragment = (get16(base + off + 2) & 0xfff8) != 0;
+      nh = base[off];
+      off += 8;
+    } else {
+      break;
     }
-    out.protocol = nh;
-  } else {
-    return false;
   }
-  if (off > end || out.laterFragment) {
-    return true;
-  }
+  out.protocol = nh;
+  return NetworkStep::kContinue;
+}
 
+void parseTransportLayer(const uint8_t* base, size_t off, size_t end, ParsedPacket& out) {
   out.transport = {base + off, end - off};
   const size_t avail = end - off;
   if (out.protocol == kIpProtoTcp && avail >= sizeof(TcpWire)) {
@@ -140,6 +145,32 @@ bool parsePacket(std::span<const uint8_t> data, LinkType link, ParsedPacket& out
     out.icmp = reinterpret_cast<const IcmpWire*>(base + off);
     out.payload = {base + off + sizeof(IcmpWire), avail - sizeof(IcmpWire)};
   }
+}
+
+}  // namespace
+
+bool parsePacket(std::span<const uint8_t> data, LinkType link, ParsedPacket& out) {
+  out = ParsedPacket{};
+  size_t off = 0;
+  uint16_t etherType = 0;
+  if (!parseLinkLayer(data, link, out, off, etherType)) {
+    return false;
+  }
+  const uint8_t* base = data.data();
+  size_t end = data.size();
+  NetworkStep step = NetworkStep::kFail;
+  if (etherType == kEtherTypeIpv4) {
+    step = parseIpv4Layer(base, off, end, out);
+  } else if (etherType == kEtherTypeIpv6) {
+    step = parseIpv6Layer(base, off, end, out);
+  }
+  if (step == NetworkStep::kFail) {
+    return false;
+  }
+  if (step == NetworkStep::kStop || off > end || out.laterFragment) {
+    return true;
+  }
+  parseTransportLayer(base, off, end, out);
   return true;
 }
 

@@ -101,26 +101,27 @@ bool parseArpReply(const uint8_t* frame, size_t len, net::Ipv4Address& senderIp,
   return true;
 }
 
-std::optional<std::vector<ArpReply>> arpPing(const std::string& iface, net::Ipv4Address source,
-                                             const std::vector<net::Ipv4Address>& hosts,
-                                             const ArpConfig& cfg, std::string& error) {
-  UniqueFd fd(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ARP)));
+namespace {
+
+// A packet socket bound to `iface` for ARP frames, and the interface's MAC address.
+bool openArpSocket(const std::string& iface, UniqueFd& fd, net::MacAddress& ourMac,
+                   std::string& error) {
+  fd.reset(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ARP)));
   if (!fd) {
     error = std::string("cannot open a packet socket for ARP: ") + std::strerror(errno);
-    return std::nullopt;
+    return false;
   }
   const unsigned ifindex = if_nametoindex(iface.c_str());
   if (ifindex == 0) {
     error = "no such interface '" + iface + "'";
-    return std::nullopt;
+    return false;
   }
   ifreq ifr{};
   std::strncpy(ifr.ifr_name, iface.c_str(), IFNAMSIZ - 1);
   if (ioctl(fd.get(), SIOCGIFHWADDR, &ifr) != 0) {
     error = "cannot read the MAC address of '" + iface + "': " + std::strerror(errno);
-    return std::nullopt;
+    return false;
   }
-  net::MacAddress ourMac;
   std::memcpy(ourMac.bytes.data(), ifr.ifr_hwaddr.sa_data, 6);
   sockaddr_ll ll{};
   ll.sll_family = AF_PACKET;
@@ -128,70 +129,111 @@ std::optional<std::vector<ArpReply>> arpPing(const std::string& iface, net::Ipv4
   ll.sll_ifindex = static_cast<int>(ifindex);
   if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ll), sizeof(ll)) != 0) {
     error = "cannot bind to '" + iface + "': " + std::strerror(errno);
-    return std::nullopt;
+    return false;
   }
   const int rcvbuf = 4 << 20;  // a few thousand replies may arrive in one burst
   setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  return true;
+}
 
-  std::vector<ArpReply> replies(hosts.size());
-  std::vector<int64_t> sentUs(hosts.size(), 0);
-  std::unordered_map<uint32_t, size_t> index;
-  index.reserve(hosts.size() * 2);
-  for (size_t i = 0; i < hosts.size(); ++i) index.emplace(hosts[i].value, i);
-  size_t unanswered = index.size();  // duplicates share one slot
-  RttEstimator rtt(cfg.initialTimeoutUs, cfg.minTimeoutUs, cfg.maxTimeoutUs);
+// One ARP sweep: rounds of requests to the hosts still silent, each followed by a wait of one
+// RTO for their replies.
+class ArpSweep {
+ public:
+  ArpSweep(int fd, const net::MacAddress& ourMac, net::Ipv4Address source,
+           const std::vector<net::Ipv4Address>& hosts, const ArpConfig& cfg)
+      : fd_(fd), ourMac_(ourMac), source_(source), hosts_(hosts), cfg_(cfg),
+        replies_(hosts.size()), sentUs_(hosts.size(), 0),
+        rtt_(cfg.initialTimeoutUs, cfg.minTimeoutUs, cfg.maxTimeoutUs) {
+    index_.reserve(hosts.size() * 2);
+    for (size_t i = 0; i < hosts.size(); ++i) index_.emplace(hosts[i].value, i);
+    unanswered_ = index_.size();  // duplicates share one slot
+  }
 
-  auto drain = [&] {
-    uint8_t buf[256];
-    for (;;) {
-      const ssize_t n = recv(fd.get(), buf, sizeof(buf), MSG_DONTWAIT);
-      if (n < 0) return;
-      net::Ipv4Address ip;
-      net::MacAddress mac;
-      if (!parseArpReply(buf, static_cast<size_t>(n), ip, mac)) continue;
-      const auto it = index.find(ip.value);
-      if (it == index.end() || replies[it->second].answered) continue;
-      ArpReply& r = replies[it->second];
-      r.answered = true;
-      r.mac = mac;
-      r.rttUs = std::max<int64_t>(monotonicMicros() - sentUs[it->second], 1);
-      rtt.addSample(r.rttUs);
-      --unanswered;
+  std::vector<ArpReply> run() {
+    for (int round = 0; round <= cfg_.maxRetries && unanswered_ > 0; ++round) {
+      sendRound();
+      awaitReplies(monotonicMicros() + rtt_.rtoUs());
     }
-  };
+    // Duplicated targets share their first copy's answer.
+    for (size_t i = 0; i < hosts_.size(); ++i) replies_[i] = replies_[index_[hosts_[i].value]];
+    return replies_;
+  }
 
-  for (int round = 0; round <= cfg.maxRetries && unanswered > 0; ++round) {
+ private:
+  void sendRound() {
     const int64_t roundStart = monotonicMicros();
     size_t sent = 0;
-    for (const auto& [ip, i] : index) {
-      if (replies[i].answered) continue;
-      if (cfg.maxRate > 0) {
+    for (const auto& [ip, i] : index_) {
+      if (replies_[i].answered) continue;
+      if (cfg_.maxRate > 0) {
         // Pace against the round's start, so a slow send never bunches the next ones.
         const auto due = roundStart + static_cast<int64_t>(static_cast<double>(sent) * 1e6 /
-                                                           cfg.maxRate);
+                                                           cfg_.maxRate);
         const int64_t wait = due - monotonicMicros();
         if (wait > 0) std::this_thread::sleep_for(std::chrono::microseconds(wait));
       }
-      const auto frame = arpRequestFrame(ourMac, source, hosts[i]);
-      sentUs[i] = monotonicMicros();
+      const auto frame = arpRequestFrame(ourMac_, source_, hosts_[i]);
+      sentUs_[i] = monotonicMicros();
       for (int tries = 0; tries < 50; ++tries) {
-        if (send(fd.get(), frame.data(), frame.size(), 0) >= 0) break;
+        if (send(fd_, frame.data(), frame.size(), 0) >= 0) break;
         if (errno != ENOBUFS && errno != EAGAIN) break;
         std::this_thread::sleep_for(std::chrono::microseconds(200));  // device queue full
       }
       ++sent;
       if (sent % 64 == 0) drain();
     }
-    const int64_t deadline = monotonicMicros() + rtt.rtoUs();
-    for (int64_t now = monotonicMicros(); unanswered > 0 && now < deadline; now = monotonicMicros()) {
-      pollfd p{fd.get(), POLLIN, 0};
+  }
+
+  void awaitReplies(int64_t deadline) {
+    for (int64_t now = monotonicMicros(); unanswered_ > 0 && now < deadline;
+         now = monotonicMicros()) {
+      pollfd p{fd_, POLLIN, 0};
       const int ms = static_cast<int>(std::max<int64_t>((deadline - now + 999) / 1000, 1));
       if (poll(&p, 1, ms) > 0) drain();
     }
   }
-  // Duplicated targets share their first copy's answer.
-  for (size_t i = 0; i < hosts.size(); ++i) replies[i] = replies[index[hosts[i].value]];
-  return replies;
+
+  void drain() {
+    uint8_t buf[256];
+    for (;;) {
+      const ssize_t n = recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
+      if (n < 0) return;
+      net::Ipv4Address ip;
+      net::MacAddress mac;
+      if (!parseArpReply(buf, static_cast<size_t>(n), ip, mac)) continue;
+      const auto it = index_.find(ip.value);
+      if (it == index_.end() || replies_[it->second].answered) continue;
+      ArpReply& r = replies_[it->second];
+      r.answered = true;
+      r.mac = mac;
+      r.rttUs = std::max<int64_t>(monotonicMicros() - sentUs_[it->second], 1);
+      rtt_.addSample(r.rttUs);
+      --unanswered_;
+    }
+  }
+
+  int fd_;
+  const net::MacAddress& ourMac_;
+  net::Ipv4Address source_;
+  const std::vector<net::Ipv4Address>& hosts_;
+  const ArpConfig& cfg_;
+  std::vector<ArpReply> replies_;
+  std::vector<int64_t> sentUs_;
+  std::unordered_map<uint32_t, size_t> index_;
+  size_t unanswered_ = 0;
+  RttEstimator rtt_;
+};
+
+}  // namespace
+
+std::optional<std::vector<ArpReply>> arpPing(const std::string& iface, net::Ipv4Address source,
+                                             const std::vector<net::Ipv4Address>& hosts,
+                                             const ArpConfig& cfg, std::string& error) {
+  UniqueFd fd;
+  net::MacAddress ourMac;
+  if (!openArpSocket(iface, fd, ourMac, error)) return std::nullopt;
+  return ArpSweep(fd.get(), ourMac, source, hosts, cfg).run();
 }
 
 }  // namespace portcullis::scan

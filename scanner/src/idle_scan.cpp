@@ -471,12 +471,23 @@ int IdleScanner::probeZombie(int& sent, int& answered) {
 }
 
 bool IdleScanner::qualify(std::optional<net::Ipv4Address> spoofTest, std::string& error) {
+  std::array<int, kQualifyProbes> ids{};
+  int answered = 0;
+  if (!sampleQualifyIds(ids, answered, error) || !classifyZombie(ids, answered, error)) {
+    return false;
+  }
+  if (spoofTest && !checkSpoofedCounted(*spoofTest, error)) return false;
+  banner_ = "Idle scan using zombie " + spec_.host + " (" + zombie_.toString() + ":" +
+            std::to_string(spec_.probePort) + "); Class: " + std::string(ipIdClassName(class_));
+  return true;
+}
+
+bool IdleScanner::sampleQualifyIds(std::span<int> ids, int& answered, std::string& error) {
   std::array<uint32_t, kQualifyProbes> acks{};
   std::array<int64_t, kQualifyProbes> sentAt{};
-  std::array<int, kQualifyProbes> ids{};
-  ids.fill(-1);
+  std::fill(ids.begin(), ids.end(), -1);
   int sent = 0;
-  int answered = 0;
+  answered = 0;
   auto onReply = [&](uint32_t seq, uint16_t ipId) {
     for (int k = 0; k < sent; ++k) {
       if (ids[k] >= 0 || acks[k] != seq) continue;
@@ -509,6 +520,10 @@ bool IdleScanner::qualify(std::optional<net::Ipv4Address> spoofTest, std::string
       return answered == sent;
     });
   }
+  return true;
+}
+
+bool IdleScanner::classifyZombie(std::span<const int> ids, int answered, std::string& error) {
   const std::string where =
       "Idle scan zombie " + zombieName() + " port " + std::to_string(spec_.probePort);
   if (answered == 0) {
@@ -539,51 +554,50 @@ bool IdleScanner::qualify(std::optional<net::Ipv4Address> spoofTest, std::string
                                    static_cast<double>(pacing_.maxGroup));
     pacing_.sendDelayUs += 5000;
   }
+  return true;
+}
 
-  // Spoofing check: the zombie must spend IDs on packets that claim to come from the target.
-  if (spoofTest) {
-    for (int i = 0; i < 4; ++i) {
-      if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      if (!sendSpoofed(*spoofTest, zombie_, portBase_, spec_.probePort,
-                       net::tcp_flags::kSyn | net::tcp_flags::kAck,
-                       static_cast<uint32_t>(rng_()), static_cast<uint32_t>(rng_()), 0) &&
-          !error_.empty()) {
-        error = error_;
-        return false;
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    int ourProbes = 0;
-    int id = -1;
-    for (int attempt = 0; attempt < 2 && id < 0; ++attempt) {
-      int s = 0;
-      int a = 0;
-      id = probeZombie(s, a);
-      ourProbes += s;
-    }
-    if (id < 0) {
-      error = !error_.empty()
-                  ? error_
-                  : "idle scan zombie " + zombieName() + " stopped answering our probes";
+// The zombie must spend IDs on packets that claim to come from the target.
+bool IdleScanner::checkSpoofedCounted(net::Ipv4Address spoofTest, std::string& error) {
+  for (int i = 0; i < 4; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!sendSpoofed(spoofTest, zombie_, portBase_, spec_.probePort,
+                     net::tcp_flags::kSyn | net::tcp_flags::kAck,
+                     static_cast<uint32_t>(rng_()), static_cast<uint32_t>(rng_()), 0) &&
+        !error_.empty()) {
+      error = error_;
       return false;
     }
-    const int distance = ipIdDistance(class_, latestId_, static_cast<uint16_t>(id));
-    if (distance <= 0 || distance > 20000) {
-      error = "idle scan zombie " + zombieName() +
-              " behaves strangely: no valid IP ID distance after the spoofing test";
-      return false;
-    }
-    if (distance <= ourProbes) {
-      error = "idle scan zombie " + zombieName() + " (class: " +
-              std::string(ipIdClassName(class_)) +
-              ") did not count packets spoofed from " + spoofTest->toString() +
-              ": it keeps an IP ID per destination, or spoofed packets are filtered on the way";
-      return false;
-    }
-    latestId_ = static_cast<uint16_t>(id);
   }
-  banner_ = "Idle scan using zombie " + spec_.host + " (" + zombie_.toString() + ":" +
-            std::to_string(spec_.probePort) + "); Class: " + std::string(ipIdClassName(class_));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int ourProbes = 0;
+  int id = -1;
+  for (int attempt = 0; attempt < 2 && id < 0; ++attempt) {
+    int s = 0;
+    int a = 0;
+    id = probeZombie(s, a);
+    ourProbes += s;
+  }
+  if (id < 0) {
+    error = !error_.empty()
+                ? error_
+                : "idle scan zombie " + zombieName() + " stopped answering our probes";
+    return false;
+  }
+  const int distance = ipIdDistance(class_, latestId_, static_cast<uint16_t>(id));
+  if (distance <= 0 || distance > 20000) {
+    error = "idle scan zombie " + zombieName() +
+            " behaves strangely: no valid IP ID distance after the spoofing test";
+    return false;
+  }
+  if (distance <= ourProbes) {
+    error = "idle scan zombie " + zombieName() + " (class: " +
+            std::string(ipIdClassName(class_)) + ") did not count packets spoofed from " +
+            spoofTest.toString() +
+            ": it keeps an IP ID per destination, or spoofed packets are filtered on the way";
+    return false;
+  }
+  latestId_ = static_cast<uint16_t>(id);
   return true;
 }
 

@@ -160,6 +160,12 @@ class IdleScanner {
   IdleScanner(const ZombieSpec& spec, const IdleConfig& cfg);
 
   bool qualify(std::optional<net::Ipv4Address> spoofTest, std::string& error);
+  /// The qualification probes: one IP ID per probe in `ids` (-1 where none came back).
+  bool sampleQualifyIds(std::span<int> ids, int& answered, std::string& error);
+  /// Classifies the sampled IP IDs and refuses a zombie whose counter cannot be read.
+  bool classifyZombie(std::span<const int> ids, int answered, std::string& error);
+  /// Packets spoofed from `spoofTest` must move the zombie's counter.
+  bool checkSpoofedCounted(net::Ipv4Address spoofTest, std::string& error);
   uint16_t probeSourcePort() const;
   bool sendProbe(uint16_t sport, uint32_t ack);
   bool sendSpoofed(net::Ipv4Address src, net::Ipv4Address dst, uint16_t sport, uint16_t dport,

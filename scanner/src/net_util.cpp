@@ -20,10 +20,12 @@ void UniqueFd::reset(int fd) {
   fd_ = fd;
 }
 
-bool findRoute(const Address& dst, const std::string& forcedIface, Route& out,
-               std::string& error) {
-  const int family = dst.v6 ? AF_INET6 : AF_INET;
-  UniqueFd fd(::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+namespace {
+
+// The source address the kernel picks for `dst`: connecting a UDP socket sends nothing.
+bool kernelSourceFor(const Address& dst, const std::string& forcedIface, Address& source,
+                     std::string& error) {
+  UniqueFd fd(::socket(dst.v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!fd) {
     error = std::string("socket: ") + std::strerror(errno);
     return false;
@@ -59,37 +61,52 @@ bool findRoute(const Address& dst, const std::string& forcedIface, Route& out,
     error = std::string("getsockname: ") + std::strerror(errno);
     return false;
   }
-  out.source.v6 = dst.v6;
+  source.v6 = dst.v6;
   if (dst.v6) {
-    std::memcpy(out.source.v6addr.bytes.data(),
-                &reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr, 16);
+    std::memcpy(source.v6addr.bytes.data(), &reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr,
+                16);
   } else {
-    out.source.v4addr = net::Ipv4Address::fromNetworkOrder(
+    source.v4addr = net::Ipv4Address::fromNetworkOrder(
         reinterpret_cast<sockaddr_in*>(&local)->sin_addr.s_addr);
   }
+  return true;
+}
+
+// Sets `route.iface` and `route.loopback` from the interface holding `route.source`; leaves
+// them alone when none does.
+void findInterfaceOf(Route& route) {
+  const Address& source = route.source;
+  const int family = source.v6 ? AF_INET6 : AF_INET;
+  ifaddrs* ifs = nullptr;
+  if (getifaddrs(&ifs) != 0) return;
+  for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != family) continue;
+    bool match = false;
+    if (source.v6) {
+      match = std::memcmp(&reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr,
+                          source.v6addr.bytes.data(), 16) == 0;
+    } else {
+      match = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr ==
+              source.v4addr.networkOrder();
+    }
+    if (match) {
+      route.iface = i->ifa_name;
+      route.loopback = (i->ifa_flags & IFF_LOOPBACK) != 0;
+      break;
+    }
+  }
+  freeifaddrs(ifs);
+}
+
+}  // namespace
+
+bool findRoute(const Address& dst, const std::string& forcedIface, Route& out,
+               std::string& error) {
+  if (!kernelSourceFor(dst, forcedIface, out.source, error)) return false;
   if (!forcedIface.empty()) {
     out.iface = forcedIface;
   } else {
-    ifaddrs* ifs = nullptr;
-    if (getifaddrs(&ifs) == 0) {
-      for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
-        if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != family) continue;
-        bool match = false;
-        if (dst.v6) {
-          match = std::memcmp(&reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr,
-                              out.source.v6addr.bytes.data(), 16) == 0;
-        } else {
-          match = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr ==
-                  out.source.v4addr.networkOrder();
-        }
-        if (match) {
-          out.iface = i->ifa_name;
-          out.loopback = (i->ifa_flags & IFF_LOOPBACK) != 0;
-          break;
-        }
-      }
-      freeifaddrs(ifs);
-    }
+    findInterfaceOf(out);
   }
   // Traffic to our own addresses goes over lo whatever interface holds the address.
   const bool toSelf = dst == out.source;

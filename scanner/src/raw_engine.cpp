@@ -448,70 +448,86 @@ struct RawEngine::Impl {
     return it == hostIndex.end() ? -1 : static_cast<int32_t>(it->second);
   }
 
-  void onPacket(const uint8_t* data, size_t len) {
-    using namespace net;
-    ParsedPacket p;
-    if (!parsePacket({data, len}, linkType, p)) return;
-    AddrKey from;
-    uint8_t ttl = 0;
+  uint32_t slotOf(int32_t h, int32_t probe) const {
+    return static_cast<uint32_t>(static_cast<size_t>(h) * nprobes + static_cast<size_t>(probe));
+  }
+
+  // The sender and TTL of a packet addressed to our source; false for anything else.
+  bool addressedToUs(const net::ParsedPacket& p, AddrKey& from, uint8_t& ttl) const {
     if (v6) {
-      if (p.ipv6 == nullptr || keyOfWire(p.ipv6->dst) != srcMapped) return;
+      if (p.ipv6 == nullptr || keyOfWire(p.ipv6->dst) != srcMapped) return false;
       from = keyOfWire(p.ipv6->src);
       ttl = p.ipv6->hopLimit;
     } else {
-      if (p.ipv4 == nullptr || p.ipv4->dst != cfg.source.v4addr.networkOrder()) return;
+      if (p.ipv4 == nullptr || p.ipv4->dst != cfg.source.v4addr.networkOrder()) return false;
       from = mapIpv4(ntohl(p.ipv4->src));
       ttl = p.ipv4->ttl;
     }
-    const int64_t now = monotonicMicros();
-    const bool ping = cfg.scanType == ScanType::kPing;
-    auto slotOf = [this](int32_t h, int32_t probe) {
-      return static_cast<uint32_t>(static_cast<size_t>(h) * nprobes + static_cast<size_t>(probe));
-    };
+    return true;
+  }
 
+  void onPacket(const uint8_t* data, size_t len) {
+    net::ParsedPacket p;
+    if (!net::parsePacket({data, len}, linkType, p)) return;
+    AddrKey from;
+    uint8_t ttl = 0;
+    if (!addressedToUs(p, from, ttl)) return;
+    const int64_t now = monotonicMicros();
     if (p.tcp != nullptr) {
-      const int32_t h = hostOf(from);
-      const uint16_t sport = ntohs(p.tcp->srcPort);
-      const uint16_t dport = ntohs(p.tcp->dstPort);
-      if (h < 0 || tcpIndex[sport] < 0) return;
-      const AddrKey& hostKey = hostKeys[static_cast<size_t>(h)];
-      if (dport != sourcePortFor(hostKey, sport, kIpProtoTcp)) return;
-      const ProbeDef& probe = (*probes)[static_cast<size_t>(tcpIndex[sport])];
-      const uint32_t c = cookieFor(hostKey, dport, sport, kIpProtoTcp);
-      const uint8_t flags = p.tcp->flags;
-      bool valid = false;
-      if (flags & tcp_flags::kAck) {
-        // A SYN/ACK acknowledges our SYN only (data on a SYN is not accepted); a RST answering
-        // a segment without ACK acknowledges SYN, FIN and every data byte we sent.
-        const uint32_t adv = (flags & tcp_flags::kSyn)
-                                 ? 1u
-                                 : ((probe.tcpFlags & tcp_flags::kSyn) ? 1u : 0u) +
-                                       ((probe.tcpFlags & tcp_flags::kFin) ? 1u : 0u) +
-                                       static_cast<uint32_t>(cfg.dataLength);
-        valid = ntohl(p.tcp->ack) == c + adv;
-      }
-      if (!valid && (flags & tcp_flags::kRst) && (probe.tcpFlags & tcp_flags::kAck)) {
-        valid = ntohl(p.tcp->seq) == c;  // RST to an ACK takes its sequence from our ACK
-      }
-      if (!valid) return;
-      const auto v = tcpReplyVerdict(ping ? ScanType::kPing : cfg.scanType, flags,
-                                     ntohs(p.tcp->window));
-      if (!v) return;
-      Verdict verdict = *v;
-      if (ping) verdict.reason = (flags & tcp_flags::kRst) ? Reason::kReset : Reason::kSynAck;
-      complete(slotOf(h, tcpIndex[sport]), verdict, ttl, now);
-      return;
+      onTcpReply(p, from, ttl, now);
+    } else if (p.udp != nullptr) {
+      onUdpReply(p, from, ttl, now);
+    } else if (p.icmp != nullptr) {
+      onIcmpReply(p, from, ttl, now);
     }
-    if (p.udp != nullptr) {
-      const int32_t h = hostOf(from);
-      const uint16_t sport = ntohs(p.udp->srcPort);
-      const uint16_t dport = ntohs(p.udp->dstPort);
-      if (h < 0 || udpIndex[sport] < 0) return;
-      if (dport != sourcePortFor(hostKeys[static_cast<size_t>(h)], sport, kIpProtoUdp)) return;
-      complete(slotOf(h, udpIndex[sport]), udpReplyVerdict(), ttl, now);
-      return;
+  }
+
+  void onTcpReply(const net::ParsedPacket& p, const AddrKey& from, uint8_t ttl, int64_t now) {
+    using namespace net;
+    const bool ping = cfg.scanType == ScanType::kPing;
+    const int32_t h = hostOf(from);
+    const uint16_t sport = ntohs(p.tcp->srcPort);
+    const uint16_t dport = ntohs(p.tcp->dstPort);
+    if (h < 0 || tcpIndex[sport] < 0) return;
+    const AddrKey& hostKey = hostKeys[static_cast<size_t>(h)];
+    if (dport != sourcePortFor(hostKey, sport, kIpProtoTcp)) return;
+    const ProbeDef& probe = (*probes)[static_cast<size_t>(tcpIndex[sport])];
+    const uint32_t c = cookieFor(hostKey, dport, sport, kIpProtoTcp);
+    const uint8_t flags = p.tcp->flags;
+    bool valid = false;
+    if (flags & tcp_flags::kAck) {
+      // A SYN/ACK acknowledges our SYN only (data on a SYN is not accepted); a RST answering
+      // a segment without ACK acknowledges SYN, FIN and every data byte we sent.
+      const uint32_t adv = (flags & tcp_flags::kSyn)
+                               ? 1u
+                               : ((probe.tcpFlags & tcp_flags::kSyn) ? 1u : 0u) +
+                                     ((probe.tcpFlags & tcp_flags::kFin) ? 1u : 0u) +
+                                     static_cast<uint32_t>(cfg.dataLength);
+      valid = ntohl(p.tcp->ack) == c + adv;
     }
-    if (p.icmp == nullptr) return;
+    if (!valid && (flags & tcp_flags::kRst) && (probe.tcpFlags & tcp_flags::kAck)) {
+      valid = ntohl(p.tcp->seq) == c;  // RST to an ACK takes its sequence from our ACK
+    }
+    if (!valid) return;
+    const auto v = tcpReplyVerdict(ping ? ScanType::kPing : cfg.scanType, flags,
+                                   ntohs(p.tcp->window));
+    if (!v) return;
+    Verdict verdict = *v;
+    if (ping) verdict.reason = (flags & tcp_flags::kRst) ? Reason::kReset : Reason::kSynAck;
+    complete(slotOf(h, tcpIndex[sport]), verdict, ttl, now);
+  }
+
+  void onUdpReply(const net::ParsedPacket& p, const AddrKey& from, uint8_t ttl, int64_t now) {
+    const int32_t h = hostOf(from);
+    const uint16_t sport = ntohs(p.udp->srcPort);
+    const uint16_t dport = ntohs(p.udp->dstPort);
+    if (h < 0 || udpIndex[sport] < 0) return;
+    if (dport != sourcePortFor(hostKeys[static_cast<size_t>(h)], sport, net::kIpProtoUdp)) return;
+    complete(slotOf(h, udpIndex[sport]), udpReplyVerdict(), ttl, now);
+  }
+
+  void onIcmpReply(const net::ParsedPacket& p, const AddrKey& from, uint8_t ttl, int64_t now) {
+    using namespace net;
     const uint8_t type = p.icmp->type;
     const bool echoReply = v6 ? type == kIcmpv6EchoReply : type == kIcmpEchoReply;
     if (echoReply || (!v6 && type == kIcmpTimestampReply)) {
@@ -528,6 +544,13 @@ struct RawEngine::Impl {
       return;
     }
     if (type != (v6 ? kIcmpv6Unreachable : kIcmpUnreachable)) return;
+    onIcmpUnreachable(p, from, ttl, now);
+  }
+
+  // An ICMP error quoting one of our probes: matched by the quoted addresses, ports and cookie.
+  void onIcmpUnreachable(const net::ParsedPacket& p, const AddrKey& from, uint8_t ttl,
+                         int64_t now) {
+    using namespace net;
     const uint8_t code = v6 ? icmpv4CodeFor(p.icmp->code) : p.icmp->code;
     ParsedPacket q;
     if (!parsePacket(p.payload, LinkType::kRawIp, q)) return;
@@ -559,7 +582,7 @@ struct RawEngine::Impl {
       return;
     }
     std::optional<Verdict> v;
-    if (ping) {
+    if (cfg.scanType == ScanType::kPing) {
       // An error from the target itself proves it is up; one from a router proves nothing.
       if (from == quotedDst) v = Verdict{PortState::kOpen, Reason::kPortUnreach};
     } else {
@@ -567,6 +590,123 @@ struct RawEngine::Impl {
     }
     if (!v) return;
     complete(slotOf(h, idx), *v, ttl, now);
+  }
+
+  // Per-run state: the lookup tables replies are matched with, fresh slots and timing.
+  void beginRun(const std::vector<Address>& runHosts, const std::vector<ProbeDef>& runProbes) {
+    const size_t nhosts = runHosts.size();
+    hosts = &runHosts;
+    probes = &runProbes;
+    nprobes = runProbes.size();
+    hostIndex.clear();
+    hostIndex.reserve(nhosts * 2);
+    hostKeys.resize(nhosts);
+    for (size_t i = 0; i < nhosts; ++i) {
+      hostKeys[i] = keyOf(runHosts[i]);
+      hostIndex.emplace(hostKeys[i], static_cast<uint32_t>(i));
+    }
+    tcpIndex.assign(65536, -1);
+    udpIndex.assign(65536, -1);
+    echoIndex = -1;
+    timestampIndex = -1;
+    for (size_t i = 0; i < nprobes; ++i) {
+      const auto& p = runProbes[i];
+      const auto idx = static_cast<int32_t>(i);
+      switch (p.kind) {
+        case ProbeDef::Kind::kTcp: tcpIndex[p.port] = idx; break;
+        case ProbeDef::Kind::kUdp: udpIndex[p.port] = idx; break;
+        case ProbeDef::Kind::kIcmpEcho: echoIndex = idx; break;
+        case ProbeDef::Kind::kIcmpTimestamp: timestampIndex = idx; break;
+      }
+    }
+    slots.reset(new Slot[nhosts * nprobes]);
+    hostUp.reset(new std::atomic<uint8_t>[nhosts]);
+    for (size_t i = 0; i < nhosts; ++i) hostUp[i].store(0);
+    resetTiming(nhosts);
+  }
+
+  void resetTiming(size_t nhosts) {
+    const int64_t initUs = cfg.timing.initialRttTimeoutMs * 1000;
+    const int64_t minUs = cfg.timing.minRttTimeoutMs * 1000;
+    const int64_t maxUs = cfg.timing.maxRttTimeoutMs * 1000;
+    groupRtt.emplace(initUs, minUs, maxUs);
+    hostRtt.assign(nhosts, RttEstimator(initUs, minUs, maxUs));
+    const int64_t scanDelayUs = cfg.timing.scanDelayMs * 1000;
+    hostDelay.assign(nhosts, SendDelay(scanDelayUs, cfg.timing.maxScanDelayMs * 1000,
+                                       cfg.timing.level, cfg.scanType == ScanType::kUdp));
+    hostDelayUs.reset(new std::atomic<int64_t>[nhosts]);
+    for (size_t i = 0; i < nhosts; ++i) hostDelayUs[i].store(scanDelayUs);
+    double maxCwnd = cfg.congestion.maxCwnd;
+    if (cfg.timing.maxParallelism > 0) maxCwnd = cfg.timing.maxParallelism;
+    cfg.congestion.maxCwnd = maxCwnd;
+    cwnd = std::min(cfg.congestion.initialCwnd, maxCwnd);
+    ssthresh = cfg.congestion.initialSsthresh;
+    maxSuccessfulRetry = 0;
+    lastDropUs = 0;
+    inflight = 0;
+    finished = 0;
+    openFound = 0;
+    runStartUs = monotonicMicros();
+  }
+
+  // A random permutation of all slots, or with -r ports in order per host with hosts
+  // interleaved (probe-major), so one host never takes a burst.
+  std::vector<uint32_t> probeOrder() {
+    const size_t nhosts = hosts->size();
+    const size_t total = nhosts * nprobes;
+    std::vector<uint32_t> order(total);
+    if (cfg.randomize) {
+      std::iota(order.begin(), order.end(), 0u);
+      std::shuffle(order.begin(), order.end(), rng);
+    } else {
+      size_t k = 0;
+      for (size_t p = 0; p < nprobes; ++p)
+        for (size_t h = 0; h < nhosts; ++h) order[k++] = static_cast<uint32_t>(h * nprobes + p);
+    }
+    return order;
+  }
+
+  // What nmap's -d shows in its own words: how much was resent and whether the capture kept up
+  // (a dropped reply costs a retransmission and shrinks the window).
+  void reportRunStats(uint64_t sentProbes, uint64_t retransmissions) {
+    pcap_stat ps{};
+    pcap_stats(pcap.get(), &ps);
+    std::lock_guard<std::mutex> lock(mu);
+    std::fprintf(stderr,
+                 "raw engine: %llu probes sent (%llu retransmitted) in %.3f s, final window %.0f,"
+                 " RTO %lld us, capture dropped %u\n",
+                 static_cast<unsigned long long>(sentProbes),
+                 static_cast<unsigned long long>(retransmissions),
+                 static_cast<double>(monotonicMicros() - runStartUs) / 1e6, cwnd,
+                 static_cast<long long>(groupRtt->rtoUs()), ps.ps_drop);
+  }
+
+  // Turns the slots into outcomes and the RTT estimates into per-host timing, and frees the
+  // slots.
+  void collectResults(std::vector<SlotOutcome>& outcomes, std::vector<HostTiming>& timing,
+                      double startEpoch) {
+    const double endEpoch = epochSeconds();
+    for (size_t i = 0; i < outcomes.size(); ++i) {
+      const uint8_t r = slots[i].result.load();
+      SlotOutcome& o = outcomes[i];
+      if (r != 0 && r != kGaveUp) {
+        o.verdict = decodeVerdict(r);
+        o.ttl = slots[i].ttl.load();
+        o.answered = true;
+      } else {
+        o.verdict = noResponseVerdict(cfg.scanType);
+      }
+    }
+    for (size_t h = 0; h < timing.size(); ++h) {
+      auto& t = timing[h];
+      const RttEstimator& est = hostRtt[h].hasSample() ? hostRtt[h] : *groupRtt;
+      t.srttUs = est.srttUs();
+      t.rttvarUs = est.rttvarUs();
+      t.rtoUs = est.rtoUs();
+      t.startTime = startEpoch;
+      t.endTime = endEpoch;
+    }
+    slots.reset();
   }
 
   static void pcapCallback(u_char* user, const pcap_pkthdr* hdr, const u_char* bytes) {
@@ -672,302 +812,259 @@ std::unique_ptr<RawEngine> RawEngine::open(const EngineConfig& cfg, std::string&
   return std::unique_ptr<RawEngine>(new RawEngine(std::move(impl)));
 }
 
-std::vector<SlotOutcome> RawEngine::run(const std::vector<Address>& hosts,
-                                        const std::vector<ProbeDef>& probes,
-                                        std::vector<HostTiming>& timing) {
-  Impl& m = *impl_;
-  const EngineConfig& cfg = m.cfg;
-  const size_t nhosts = hosts.size();
-  const size_t nprobes = probes.size();
-  const size_t total = nhosts * nprobes;
-  std::vector<SlotOutcome> outcomes(total);
-  timing.assign(nhosts, HostTiming{});
-  if (total == 0) return outcomes;
+namespace {
 
-  m.hosts = &hosts;
-  m.probes = &probes;
-  m.nprobes = nprobes;
-  m.hostIndex.clear();
-  m.hostIndex.reserve(nhosts * 2);
-  m.hostKeys.resize(nhosts);
-  for (size_t i = 0; i < nhosts; ++i) {
-    m.hostKeys[i] = keyOf(hosts[i]);
-    m.hostIndex.emplace(m.hostKeys[i], static_cast<uint32_t>(i));
-  }
-  m.tcpIndex.assign(65536, -1);
-  m.udpIndex.assign(65536, -1);
-  m.echoIndex = -1;
-  m.timestampIndex = -1;
-  for (size_t i = 0; i < nprobes; ++i) {
-    const auto& p = probes[i];
-    const auto idx = static_cast<int32_t>(i);
-    switch (p.kind) {
-      case ProbeDef::Kind::kTcp: m.tcpIndex[p.port] = idx; break;
-      case ProbeDef::Kind::kUdp: m.udpIndex[p.port] = idx; break;
-      case ProbeDef::Kind::kIcmpEcho: m.echoIndex = idx; break;
-      case ProbeDef::Kind::kIcmpTimestamp: m.timestampIndex = idx; break;
-    }
-  }
-  m.slots.reset(new Slot[total]);
-  m.hostUp.reset(new std::atomic<uint8_t>[nhosts]);
-  for (size_t i = 0; i < nhosts; ++i) m.hostUp[i].store(0);
-  const int64_t initUs = cfg.timing.initialRttTimeoutMs * 1000;
-  const int64_t minUs = cfg.timing.minRttTimeoutMs * 1000;
-  const int64_t maxUs = cfg.timing.maxRttTimeoutMs * 1000;
-  m.groupRtt.emplace(initUs, minUs, maxUs);
-  m.hostRtt.assign(nhosts, RttEstimator(initUs, minUs, maxUs));
-  const int64_t scanDelayUs = cfg.timing.scanDelayMs * 1000;
-  m.hostDelay.assign(nhosts, SendDelay(scanDelayUs, cfg.timing.maxScanDelayMs * 1000,
-                                       cfg.timing.level, cfg.scanType == ScanType::kUdp));
-  m.hostDelayUs.reset(new std::atomic<int64_t>[nhosts]);
-  for (size_t i = 0; i < nhosts; ++i) m.hostDelayUs[i].store(scanDelayUs);
-  double maxCwnd = cfg.congestion.maxCwnd;
-  if (cfg.timing.maxParallelism > 0) maxCwnd = cfg.timing.maxParallelism;
-  m.cfg.congestion.maxCwnd = maxCwnd;
-  m.cwnd = std::min(cfg.congestion.initialCwnd, maxCwnd);
-  m.ssthresh = cfg.congestion.initialSsthresh;
-  m.maxSuccessfulRetry = 0;
-  m.lastDropUs = 0;
-  m.inflight = 0;
-  m.finished = 0;
-  m.openFound = 0;
-  m.runStartUs = monotonicMicros();
-  const double startEpoch = epochSeconds();
+// The sending side of one run: each pass gives up on timed-out hosts, expires probes older
+// than the RTO (queueing retries), sends what the window, the rate limits and the per-host
+// delays allow, and reports progress. The receiver thread completes slots meanwhile.
+class ProbeLoop {
+ public:
+  ProbeLoop(RawEngine::Impl& m, std::vector<uint32_t> order, std::vector<HostTiming>& timing)
+      : m_(m), cfg_(m.cfg), nhosts_(m.hosts->size()), nprobes_(m.nprobes),
+        total_(nhosts_ * nprobes_), order_(std::move(order)), timing_(timing),
+        pool_(m.rawFd.get(), m.v6, scopeIdOf(m.cfg.iface),
+              std::clamp(std::thread::hardware_concurrency(), 1u, 4u)),
+        batch_(pool_), hostTimedOut_(nhosts_, 0), hostTimeoutUs_(cfg_.timing.hostTimeoutMs * 1000),
+        nextSendUs_(nhosts_, 0), deferredCap_(std::min<size_t>(nhosts_, 1024)),
+        lastTickUs_(m.runStartUs), lastHostCheckUs_(m.runStartUs), lastProgressUs_(m.runStartUs),
+        pingMode_(cfg_.scanType == ScanType::kPing) {}
 
-  // Probe order: a random permutation of all slots, or with -r ports in order per host with
-  // hosts interleaved (probe-major), so one host never takes a burst.
-  std::vector<uint32_t> order(total);
-  if (cfg.randomize) {
-    std::iota(order.begin(), order.end(), 0u);
-    std::shuffle(order.begin(), order.end(), m.rng);
-  } else {
-    size_t k = 0;
-    for (size_t p = 0; p < nprobes; ++p)
-      for (size_t h = 0; h < nhosts; ++h) order[k++] = static_cast<uint32_t>(h * nprobes + p);
-  }
-
-  m.stopReceiver = false;
-  std::thread receiver([&m] { m.receiveLoop(); });
-
-  const unsigned txThreads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
-  const unsigned scopeId = cfg.iface.empty() ? 0 : if_nametoindex(cfg.iface.c_str());
-  TxPool pool(m.rawFd.get(), m.v6, scopeId, txThreads);
-  SendBatch batch(pool);
-  std::deque<Pending> pending;
-  std::deque<uint32_t> retries;
-  size_t nextFresh = 0;
-  std::vector<uint8_t> hostTimedOut(nhosts, 0);
-  const int64_t hostTimeoutUs = cfg.timing.hostTimeoutMs * 1000;
-  // Per-host pacing (--scan-delay and the delay grown on drops): a probe whose host is not due
-  // yet waits in `deferred`, which holds at most one probe per host, while others go out.
-  std::vector<int64_t> nextSendUs(nhosts, 0);
-  std::deque<uint32_t> deferred;
-  const size_t deferredCap = std::min<size_t>(nhosts, 1024);
-  int64_t lastTickUs = m.runStartUs;
-  int64_t lastHostCheckUs = m.runStartUs;
-  int64_t lastProgressUs = m.runStartUs;
-  double minRateTokens = 0;
-  double maxRateTokens = 1;
-  uint64_t sentProbes = 0;
-  uint64_t retransmissions = 0;
-  const bool pingMode = cfg.scanType == ScanType::kPing;
-
-  auto giveUp = [&](uint32_t idx) {
-    uint8_t expected = 0;
-    if (m.slots[idx].result.compare_exchange_strong(expected, kGaveUp)) m.finished.fetch_add(1);
-  };
-  auto skippable = [&](uint32_t idx) {
-    const size_t h = idx / nprobes;
-    return hostTimedOut[h] || (pingMode && m.hostUp[h].load(std::memory_order_relaxed));
-  };
-
-  while (m.finished.load() < total) {
-    const int64_t now = monotonicMicros();
-    const double dt = static_cast<double>(now - lastTickUs) / 1e6;
-    lastTickUs = now;
-
-    int64_t rto;
-    double cwnd;
-    int allowedRetries;
-    {
-      std::lock_guard<std::mutex> lock(m.mu);
-      rto = m.groupRtt->rtoUs();
-      cwnd = m.cwnd;
-      // nmap's adaptive retransmission: no more retries than were ever needed, plus one.
-      allowedRetries = std::min(cfg.timing.maxRetries, m.maxSuccessfulRetry + 1);
-    }
-
-    // Host timeouts, checked ten times a second.
-    if (hostTimeoutUs > 0 && now - lastHostCheckUs > 100000) {
-      lastHostCheckUs = now;
-      if (now - m.runStartUs > hostTimeoutUs) {
-        for (size_t h = 0; h < nhosts; ++h) {
-          if (hostTimedOut[h]) continue;
-          hostTimedOut[h] = 1;
-          timing[h].timedOut = true;
-          for (size_t p = 0; p < nprobes; ++p) giveUp(static_cast<uint32_t>(h * nprobes + p));
-        }
+  void run() {
+    while (m_.finished.load() < total_) {
+      const int64_t now = monotonicMicros();
+      const double dt = static_cast<double>(now - lastTickUs_) / 1e6;
+      lastTickUs_ = now;
+      int64_t rto;
+      double cwnd;
+      int allowedRetries;
+      {
+        std::lock_guard<std::mutex> lock(m_.mu);
+        rto = m_.groupRtt->rtoUs();
+        cwnd = m_.cwnd;
+        // nmap's adaptive retransmission: no more retries than were ever needed, plus one.
+        allowedRetries = std::min(cfg_.timing.maxRetries, m_.maxSuccessfulRetry + 1);
+      }
+      checkHostTimeouts(now);
+      expireProbes(now, rto, allowedRetries);
+      sendProbes(now, sendBudget(dt, cwnd));
+      giveUpWhenStalled();
+      reportProgress(now);
+      if (sentNow_ == 0) {
+        // Sleep until the next probe can expire or a slot opens; short, the receiver wakes us
+        // by freeing window room that we notice on the next pass.
+        std::this_thread::sleep_for(std::chrono::microseconds(paced_ ? 1000 : 100));
       }
     }
+    if (cfg_.progress && monotonicMicros() - m_.runStartUs >= 1000000) std::fprintf(stderr, "\n");
+  }
 
-    // Expire probes older than the RTO.
-    const uint32_t nowRel = m.elapsedUs(now);
-    while (!pending.empty() && static_cast<int64_t>(nowRel - pending.front().sentUs) >= rto) {
-      const Pending e = pending.front();
-      pending.pop_front();
-      Slot& s = m.slots[e.slot];
+  uint64_t sentProbes() const { return sentProbes_; }
+  uint64_t retransmissions() const { return retransmissions_; }
+
+ private:
+  static unsigned scopeIdOf(const std::string& iface) {
+    return iface.empty() ? 0 : if_nametoindex(iface.c_str());
+  }
+
+  void giveUp(uint32_t idx) {
+    uint8_t expected = 0;
+    if (m_.slots[idx].result.compare_exchange_strong(expected, kGaveUp)) m_.finished.fetch_add(1);
+  }
+
+  bool skippable(uint32_t idx) const {
+    const size_t h = idx / nprobes_;
+    return hostTimedOut_[h] || (pingMode_ && m_.hostUp[h].load(std::memory_order_relaxed));
+  }
+
+  // Checked ten times a second.
+  void checkHostTimeouts(int64_t now) {
+    if (hostTimeoutUs_ <= 0 || now - lastHostCheckUs_ <= 100000) return;
+    lastHostCheckUs_ = now;
+    if (now - m_.runStartUs <= hostTimeoutUs_) return;
+    for (size_t h = 0; h < nhosts_; ++h) {
+      if (hostTimedOut_[h]) continue;
+      hostTimedOut_[h] = 1;
+      timing_[h].timedOut = true;
+      for (size_t p = 0; p < nprobes_; ++p) giveUp(static_cast<uint32_t>(h * nprobes_ + p));
+    }
+  }
+
+  void expireProbes(int64_t now, int64_t rto, int allowedRetries) {
+    const uint32_t nowRel = m_.elapsedUs(now);
+    while (!pending_.empty() && static_cast<int64_t>(nowRel - pending_.front().sentUs) >= rto) {
+      const Pending e = pending_.front();
+      pending_.pop_front();
+      Slot& s = m_.slots[e.slot];
       if (s.sentUs.load() != e.sentUs) continue;
       if (s.outstanding.exchange(0) == 0) continue;  // answered meanwhile
-      m.inflight.fetch_sub(1);
+      m_.inflight.fetch_sub(1);
       if (s.result.load() != 0) continue;
       if (skippable(e.slot)) {
         giveUp(e.slot);
       } else if (s.tries.load() <= allowedRetries) {
-        retries.push_back(e.slot);
+        retries_.push_back(e.slot);
       } else {
         giveUp(e.slot);
       }
     }
+  }
 
-    // Decide how many probes may go now.
-    if (cfg.timing.maxRate > 0) {
-      maxRateTokens = std::min(maxRateTokens + dt * cfg.timing.maxRate,
-                               std::max(1.0, cfg.timing.maxRate / 100));
+  // How many probes may go now: the window's room, raised by --min-rate and capped by
+  // --max-rate (token buckets holding at most a hundredth of a second's worth).
+  int64_t sendBudget(double dt, double cwnd) {
+    if (cfg_.timing.maxRate > 0) {
+      maxRateTokens_ = std::min(maxRateTokens_ + dt * cfg_.timing.maxRate,
+                                std::max(1.0, cfg_.timing.maxRate / 100));
     }
-    if (cfg.timing.minRate > 0) {
-      minRateTokens = std::min(minRateTokens + dt * cfg.timing.minRate,
-                               std::max(1.0, cfg.timing.minRate / 100));
+    if (cfg_.timing.minRate > 0) {
+      minRateTokens_ = std::min(minRateTokens_ + dt * cfg_.timing.minRate,
+                                std::max(1.0, cfg_.timing.minRate / 100));
     }
-    int64_t windowRoom = static_cast<int64_t>(cwnd) - m.inflight.load();
+    int64_t windowRoom = static_cast<int64_t>(cwnd) - m_.inflight.load();
     int64_t budget = std::max<int64_t>(windowRoom, 0);
-    if (cfg.timing.minRate > 0) budget = std::max(budget, static_cast<int64_t>(minRateTokens));
-    if (cfg.timing.maxRate > 0) budget = std::min(budget, static_cast<int64_t>(maxRateTokens));
-    budget = std::min<int64_t>(budget, 256);
+    if (cfg_.timing.minRate > 0) budget = std::max(budget, static_cast<int64_t>(minRateTokens_));
+    if (cfg_.timing.maxRate > 0) budget = std::min(budget, static_cast<int64_t>(maxRateTokens_));
+    return std::min<int64_t>(budget, 256);
+  }
 
-    int64_t sentNow = 0;
-    bool paced = false;
-    auto due = [&](uint32_t idx) {
-      const size_t h = idx / nprobes;
-      const int64_t gap = m.hostDelayUs[h].load(std::memory_order_relaxed);
-      if (gap == 0) return true;
-      paced = true;
-      if (nextSendUs[h] > now) return false;
-      nextSendUs[h] = now + gap;
-      return true;
-    };
-    auto send = [&](uint32_t idx) {
-      Slot& s = m.slots[idx];
-      const uint8_t tryNo = s.tries.load();
-      const uint32_t sent = m.elapsedUs(monotonicMicros());
-      s.prevSentUs.store(s.sentUs.load());
-      s.sentUs.store(sent);
-      s.tries.store(static_cast<uint8_t>(tryNo + 1));
-      s.outstanding.store(1);
-      m.inflight.fetch_add(1);
-      m.sendSlot(batch, idx, tryNo);
-      pending.push_back({idx, sent});
-      ++sentNow;
-      ++sentProbes;
-      if (tryNo > 0) ++retransmissions;
-    };
-    auto dispatch = [&](uint32_t idx) {
-      if (skippable(idx)) {
-        giveUp(idx);
-      } else if (due(idx)) {
-        send(idx);
-      } else {
-        deferred.push_back(idx);
-      }
-    };
-    for (size_t n = deferred.size(); n > 0 && sentNow < budget; --n) {
-      const uint32_t idx = deferred.front();
-      deferred.pop_front();
-      if (m.slots[idx].result.load() == 0) dispatch(idx);
+  // Deferred probes whose host is due go first, then retries, then fresh probes. A probe whose
+  // host is not due yet (--scan-delay, or the delay grown on drops) waits in `deferred_`, which
+  // holds at most one probe per host, while others go out.
+  void sendProbes(int64_t now, int64_t budget) {
+    sentNow_ = 0;
+    paced_ = false;
+    for (size_t n = deferred_.size(); n > 0 && sentNow_ < budget; --n) {
+      const uint32_t idx = deferred_.front();
+      deferred_.pop_front();
+      if (m_.slots[idx].result.load() == 0) dispatch(idx, now);
     }
-    while (sentNow < budget && deferred.size() < deferredCap) {
-      if (!retries.empty()) {
-        const uint32_t idx = retries.front();
-        retries.pop_front();
-        if (m.slots[idx].result.load() == 0) dispatch(idx);
-      } else if (nextFresh < total) {
-        dispatch(order[nextFresh++]);
+    while (sentNow_ < budget && deferred_.size() < deferredCap_) {
+      if (!retries_.empty()) {
+        const uint32_t idx = retries_.front();
+        retries_.pop_front();
+        if (m_.slots[idx].result.load() == 0) dispatch(idx, now);
+      } else if (nextFresh_ < total_) {
+        dispatch(order_[nextFresh_++], now);
       } else {
         break;
       }
     }
-    batch.flush();
-    if (sentNow > 0) {
-      if (cfg.timing.maxRate > 0) maxRateTokens -= static_cast<double>(sentNow);
-      if (cfg.timing.minRate > 0) minRateTokens = std::max(0.0, minRateTokens - sentNow);
-    }
-
-    // Nothing in flight, nothing queued, nothing fresh: whatever is unresolved never will be.
-    if (pending.empty() && retries.empty() && deferred.empty() && nextFresh >= total &&
-        m.inflight.load() == 0) {
-      for (size_t i = 0; i < total; ++i) giveUp(static_cast<uint32_t>(i));
-    }
-
-    if (cfg.progress && now - lastProgressUs >= 1000000) {
-      lastProgressUs = now;
-      const double elapsed = static_cast<double>(now - m.runStartUs) / 1e6;
-      const double done = static_cast<double>(m.finished.load()) / static_cast<double>(total);
-      const double rate = static_cast<double>(sentProbes) / std::max(elapsed, 1e-3);
-      const double eta = done > 0 ? elapsed * (1 - done) / done : 0;
-      std::fprintf(stderr,
-                   "\rrate: %7.2f-kpps, %6.2f%% done, %u:%02u:%02u remaining, found=%llu   ",
-                   rate / 1000, done * 100, static_cast<unsigned>(eta) / 3600,
-                   static_cast<unsigned>(eta) / 60 % 60, static_cast<unsigned>(eta) % 60,
-                   static_cast<unsigned long long>(m.openFound.load()));
-      std::fflush(stderr);
-    }
-
-    if (sentNow == 0) {
-      // Sleep until the next probe can expire or a slot opens; short, the receiver wakes us by
-      // freeing window room that we notice on the next pass.
-      std::this_thread::sleep_for(std::chrono::microseconds(paced ? 1000 : 100));
+    batch_.flush();
+    if (sentNow_ > 0) {
+      if (cfg_.timing.maxRate > 0) maxRateTokens_ -= static_cast<double>(sentNow_);
+      if (cfg_.timing.minRate > 0) minRateTokens_ = std::max(0.0, minRateTokens_ - sentNow_);
     }
   }
-  if (cfg.progress && monotonicMicros() - m.runStartUs >= 1000000) std::fprintf(stderr, "\n");
 
+  void dispatch(uint32_t idx, int64_t now) {
+    if (skippable(idx)) {
+      giveUp(idx);
+    } else if (due(idx, now)) {
+      send(idx);
+    } else {
+      deferred_.push_back(idx);
+    }
+  }
+
+  bool due(uint32_t idx, int64_t now) {
+    const size_t h = idx / nprobes_;
+    const int64_t gap = m_.hostDelayUs[h].load(std::memory_order_relaxed);
+    if (gap == 0) return true;
+    paced_ = true;
+    if (nextSendUs_[h] > now) return false;
+    nextSendUs_[h] = now + gap;
+    return true;
+  }
+
+  void send(uint32_t idx) {
+    Slot& s = m_.slots[idx];
+    const uint8_t tryNo = s.tries.load();
+    const uint32_t sent = m_.elapsedUs(monotonicMicros());
+    s.prevSentUs.store(s.sentUs.load());
+    s.sentUs.store(sent);
+    s.tries.store(static_cast<uint8_t>(tryNo + 1));
+    s.outstanding.store(1);
+    m_.inflight.fetch_add(1);
+    m_.sendSlot(batch_, idx, tryNo);
+    pending_.push_back({idx, sent});
+    ++sentNow_;
+    ++sentProbes_;
+    if (tryNo > 0) ++retransmissions_;
+  }
+
+  // Nothing in flight, nothing queued, nothing fresh: whatever is unresolved never will be.
+  void giveUpWhenStalled() {
+    if (pending_.empty() && retries_.empty() && deferred_.empty() && nextFresh_ >= total_ &&
+        m_.inflight.load() == 0) {
+      for (size_t i = 0; i < total_; ++i) giveUp(static_cast<uint32_t>(i));
+    }
+  }
+
+  void reportProgress(int64_t now) {
+    if (!cfg_.progress || now - lastProgressUs_ < 1000000) return;
+    lastProgressUs_ = now;
+    const double elapsed = static_cast<double>(now - m_.runStartUs) / 1e6;
+    const double done = static_cast<double>(m_.finished.load()) / static_cast<double>(total_);
+    const double rate = static_cast<double>(sentProbes_) / std::max(elapsed, 1e-3);
+    const double eta = done > 0 ? elapsed * (1 - done) / done : 0;
+    std::fprintf(stderr,
+                 "\rrate: %7.2f-kpps, %6.2f%% done, %u:%02u:%02u remaining, found=%llu   ",
+                 rate / 1000, done * 100, static_cast<unsigned>(eta) / 3600,
+                 static_cast<unsigned>(eta) / 60 % 60, static_cast<unsigned>(eta) % 60,
+                 static_cast<unsigned long long>(m_.openFound.load()));
+    std::fflush(stderr);
+  }
+
+  RawEngine::Impl& m_;
+  const EngineConfig& cfg_;
+  const size_t nhosts_;
+  const size_t nprobes_;
+  const size_t total_;
+  const std::vector<uint32_t> order_;
+  std::vector<HostTiming>& timing_;
+  TxPool pool_;
+  SendBatch batch_;
+  std::deque<Pending> pending_;
+  std::deque<uint32_t> retries_;
+  size_t nextFresh_ = 0;
+  std::vector<uint8_t> hostTimedOut_;
+  const int64_t hostTimeoutUs_;
+  std::vector<int64_t> nextSendUs_;
+  std::deque<uint32_t> deferred_;
+  const size_t deferredCap_;
+  int64_t lastTickUs_;
+  int64_t lastHostCheckUs_;
+  int64_t lastProgressUs_;
+  double minRateTokens_ = 0;
+  double maxRateTokens_ = 1;
+  uint64_t sentProbes_ = 0;
+  uint64_t retransmissions_ = 0;
+  const bool pingMode_;
+  int64_t sentNow_ = 0;  // of the current pass
+  bool paced_ = false;   // the current pass met a host with a send delay
+};
+
+}  // namespace
+
+std::vector<SlotOutcome> RawEngine::run(const std::vector<Address>& hosts,
+                                        const std::vector<ProbeDef>& probes,
+                                        std::vector<HostTiming>& timing) {
+  Impl& m = *impl_;
+  std::vector<SlotOutcome> outcomes(hosts.size() * probes.size());
+  timing.assign(hosts.size(), HostTiming{});
+  if (outcomes.empty()) return outcomes;
+
+  m.beginRun(hosts, probes);
+  const double startEpoch = epochSeconds();
+  std::vector<uint32_t> order = m.probeOrder();
+  m.stopReceiver = false;
+  std::thread receiver([&m] { m.receiveLoop(); });
+  ProbeLoop loop(m, std::move(order), timing);
+  loop.run();
   m.stopReceiver = true;
   receiver.join();
-  if (cfg.verbose > 0) {
-    // What nmap's -d shows in its own words: how much was resent and whether the capture
-    // kept up (a dropped reply costs a retransmission and shrinks the window).
-    pcap_stat ps{};
-    pcap_stats(m.pcap.get(), &ps);
-    std::lock_guard<std::mutex> lock(m.mu);
-    std::fprintf(stderr,
-                 "raw engine: %llu probes sent (%llu retransmitted) in %.3f s, final window %.0f,"
-                 " RTO %lld us, capture dropped %u\n",
-                 static_cast<unsigned long long>(sentProbes),
-                 static_cast<unsigned long long>(retransmissions),
-                 static_cast<double>(monotonicMicros() - m.runStartUs) / 1e6, m.cwnd,
-                 static_cast<long long>(m.groupRtt->rtoUs()), ps.ps_drop);
-  }
-
-  const double endEpoch = epochSeconds();
-  for (size_t i = 0; i < total; ++i) {
-    const uint8_t r = m.slots[i].result.load();
-    SlotOutcome& o = outcomes[i];
-    if (r != 0 && r != kGaveUp) {
-      o.verdict = decodeVerdict(r);
-      o.ttl = m.slots[i].ttl.load();
-      o.answered = true;
-    } else {
-      o.verdict = noResponseVerdict(cfg.scanType);
-    }
-  }
-  for (size_t h = 0; h < nhosts; ++h) {
-    auto& t = timing[h];
-    const RttEstimator& est = m.hostRtt[h].hasSample() ? m.hostRtt[h] : *m.groupRtt;
-    t.srttUs = est.srttUs();
-    t.rttvarUs = est.rttvarUs();
-    t.rtoUs = est.rtoUs();
-    t.startTime = startEpoch;
-    t.endTime = endEpoch;
-  }
-  m.slots.reset();
+  if (m.cfg.verbose > 0) m.reportRunStats(loop.sentProbes(), loop.retransmissions());
+  m.collectResults(outcomes, timing, startEpoch);
   return outcomes;
 }
 

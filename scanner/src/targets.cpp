@@ -115,16 +115,10 @@ bool resolveName(std::string_view name, const TargetOptions& opts, Address& out,
   return true;
 }
 
-}  // namespace
-
-bool expandTargetSpec(std::string_view spec, const TargetOptions& opts, std::vector<Target>& out,
-                      std::string& error) {
-  if (spec.empty()) {
-    error = "empty target specification";
-    return false;
-  }
-  std::string_view host = spec;
-  int prefix = -1;
+// Splits "host/prefix"; `prefix` stays -1 without a slash.
+bool splitNetmask(std::string_view spec, std::string_view& host, int& prefix, std::string& error) {
+  host = spec;
+  prefix = -1;
   const size_t slash = spec.rfind('/');
   if (slash != std::string_view::npos) {
     uint32_t p = 0;
@@ -135,82 +129,77 @@ bool expandTargetSpec(std::string_view spec, const TargetOptions& opts, std::vec
     prefix = static_cast<int>(p);
     host = spec.substr(0, slash);
   }
+  return true;
+}
 
-  // IPv6 literal (with optional prefix).
-  if (host.find(':') != std::string_view::npos) {
-    const auto a6 = net::Ipv6Address::parse(host);
-    if (!a6) {
-      error = "bad IPv6 address in target '" + std::string(spec) + "'";
-      return false;
-    }
-    const int pfx = prefix < 0 ? 128 : prefix;
-    if (pfx < 104) {
-      error = "IPv6 target '" + std::string(spec) + "' is too large (prefix /104 or longer)";
-      return false;
-    }
-    const uint32_t count = 1u << (128 - pfx);
-    for (uint32_t i = 0; i < count; ++i) {
-      Target t;
-      t.address.v6 = true;
-      t.address.v6addr = *a6;
-      // Clear host bits then add i into the last 24 bits (pfx >= 104 keeps it there).
-      uint32_t low = static_cast<uint32_t>(a6->bytes[13]) << 16 |
-                     static_cast<uint32_t>(a6->bytes[14]) << 8 | a6->bytes[15];
-      const uint32_t hostBits = 128 - static_cast<uint32_t>(pfx);
-      low = (hostBits >= 24 ? 0 : (low & ~((1u << hostBits) - 1))) + i;
-      t.address.v6addr.bytes[13] = static_cast<uint8_t>(low >> 16);
-      t.address.v6addr.bytes[14] = static_cast<uint8_t>(low >> 8);
-      t.address.v6addr.bytes[15] = static_cast<uint8_t>(low);
-      out.push_back(std::move(t));
-    }
-    return true;
-  }
-  if (prefix > 32) {
-    error = "bad netmask in target '" + std::string(spec) + "' (IPv4 prefixes are 0-32)";
+bool expandIpv6Literal(std::string_view spec, std::string_view host, int prefix,
+                       std::vector<Target>& out, std::string& error) {
+  const auto a6 = net::Ipv6Address::parse(host);
+  if (!a6) {
+    error = "bad IPv6 address in target '" + std::string(spec) + "'";
     return false;
   }
-  if (opts.ipv6 && looksLikeOctetSpec(host)) {
-    error = "IPv4 target '" + std::string(spec) + "' given with -6";
+  const int pfx = prefix < 0 ? 128 : prefix;
+  if (pfx < 104) {
+    error = "IPv6 target '" + std::string(spec) + "' is too large (prefix /104 or longer)";
     return false;
   }
-
-  if (const auto a4 = net::Ipv4Address::parse(host)) {
-    return addV4Block(a4->value, prefix < 0 ? 32 : prefix, "", out, error, spec);
+  const uint32_t count = 1u << (128 - pfx);
+  for (uint32_t i = 0; i < count; ++i) {
+    Target t;
+    t.address.v6 = true;
+    t.address.v6addr = *a6;
+    // Clear host bits then add i into the last 24 bits (pfx >= 104 keeps it there).
+    uint32_t low = static_cast<uint32_t>(a6->bytes[13]) << 16 |
+                   static_cast<uint32_t>(a6->bytes[14]) << 8 | a6->bytes[15];
+    const uint32_t hostBits = 128 - static_cast<uint32_t>(pfx);
+    low = (hostBits >= 24 ? 0 : (low & ~((1u << hostBits) - 1))) + i;
+    t.address.v6addr.bytes[13] = static_cast<uint8_t>(low >> 16);
+    t.address.v6addr.bytes[14] = static_cast<uint8_t>(low >> 8);
+    t.address.v6addr.bytes[15] = static_cast<uint8_t>(low);
+    out.push_back(std::move(t));
   }
-  if (looksLikeOctetSpec(host)) {
-    if (prefix >= 0) {
-      error = "target '" + std::string(spec) + "' mixes a range and a netmask";
+  return true;
+}
+
+// An nmap octet range such as 10.0.0-3.1,5 (no netmask allowed with it).
+bool expandOctetRange(std::string_view spec, std::string_view host, int prefix,
+                      std::vector<Target>& out, std::string& error) {
+  if (prefix >= 0) {
+    error = "target '" + std::string(spec) + "' mixes a range and a netmask";
+    return false;
+  }
+  OctetSet octets[4];
+  size_t start = 0;
+  for (int i = 0; i < 4; ++i) {
+    const size_t dot = i < 3 ? host.find('.', start) : host.size();
+    if (!parseOctet(host.substr(start, dot - start), octets[i])) {
+      error = "bad target '" + std::string(spec) + "' (octet " + std::to_string(i + 1) +
+              " is not a number, range or list of 0-255)";
       return false;
     }
-    OctetSet octets[4];
-    size_t start = 0;
-    for (int i = 0; i < 4; ++i) {
-      const size_t dot = i < 3 ? host.find('.', start) : host.size();
-      if (!parseOctet(host.substr(start, dot - start), octets[i])) {
-        error = "bad target '" + std::string(spec) + "' (octet " + std::to_string(i + 1) +
-                " is not a number, range or list of 0-255)";
-        return false;
-      }
-      start = dot + 1;
-    }
-    const uint64_t count = uint64_t{octets[0].values.size()} * octets[1].values.size() *
-                           octets[2].values.size() * octets[3].values.size();
-    if (out.size() + count > kMaxTargets) {
-      error = "target '" + std::string(spec) + "' expands past " + std::to_string(kMaxTargets) +
-              " addresses";
-      return false;
-    }
-    for (uint8_t a : octets[0].values)
-      for (uint8_t b : octets[1].values)
-        for (uint8_t c : octets[2].values)
-          for (uint8_t d : octets[3].values) {
-            Target t;
-            t.address.v4addr.value = uint32_t{a} << 24 | uint32_t{b} << 16 | uint32_t{c} << 8 | d;
-            out.push_back(std::move(t));
-          }
-    return true;
+    start = dot + 1;
   }
+  const uint64_t count = uint64_t{octets[0].values.size()} * octets[1].values.size() *
+                         octets[2].values.size() * octets[3].values.size();
+  if (out.size() + count > kMaxTargets) {
+    error = "target '" + std::string(spec) + "' expands past " + std::to_string(kMaxTargets) +
+            " addresses";
+    return false;
+  }
+  for (uint8_t a : octets[0].values)
+    for (uint8_t b : octets[1].values)
+      for (uint8_t c : octets[2].values)
+        for (uint8_t d : octets[3].values) {
+          Target t;
+          t.address.v4addr.value = uint32_t{a} << 24 | uint32_t{b} << 16 | uint32_t{c} << 8 | d;
+          out.push_back(std::move(t));
+        }
+  return true;
+}
 
+bool expandHostName(std::string_view spec, std::string_view host, int prefix,
+                    const TargetOptions& opts, std::vector<Target>& out, std::string& error) {
   // A host name: letters, digits, hyphens and dots only.
   const bool nameChars = std::all_of(host.begin(), host.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -235,6 +224,37 @@ bool expandTargetSpec(std::string_view spec, const TargetOptions& opts, std::vec
   }
   return addV4Block(t.address.v4addr.value, prefix < 0 ? 32 : prefix, std::string(host), out,
                     error, spec);
+}
+
+}  // namespace
+
+bool expandTargetSpec(std::string_view spec, const TargetOptions& opts, std::vector<Target>& out,
+                      std::string& error) {
+  if (spec.empty()) {
+    error = "empty target specification";
+    return false;
+  }
+  std::string_view host;
+  int prefix = -1;
+  if (!splitNetmask(spec, host, prefix, error)) return false;
+  if (host.find(':') != std::string_view::npos) {
+    return expandIpv6Literal(spec, host, prefix, out, error);
+  }
+  if (prefix > 32) {
+    error = "bad netmask in target '" + std::string(spec) + "' (IPv4 prefixes are 0-32)";
+    return false;
+  }
+  if (opts.ipv6 && looksLikeOctetSpec(host)) {
+    error = "IPv4 target '" + std::string(spec) + "' given with -6";
+    return false;
+  }
+  if (const auto a4 = net::Ipv4Address::parse(host)) {
+    return addV4Block(a4->value, prefix < 0 ? 32 : prefix, "", out, error, spec);
+  }
+  if (looksLikeOctetSpec(host)) {
+    return expandOctetRange(spec, host, prefix, out, error);
+  }
+  return expandHostName(spec, host, prefix, opts, out, error);
 }
 
 std::optional<AddressPrefix> AddressPrefix::parse(std::string_view text) {

@@ -14,14 +14,15 @@ namespace portcullis::testing {
 /// Frames through the pcap backend's table and the engine, polled on capture time exactly as
 /// `portcullis replay` does; returns every event reported (alerts and suspicious).
 inline std::vector<Alert> runEngine(const std::vector<TimedFrame>& frames, RuleConfig rules = {}) {
-  AlertSink sink(false, nullptr, nullptr);
+  std::vector<Alert> events;
+  AlertSink sink(false, nullptr, nullptr, &events);
   Engine engine(rules, sink, false);
   MemoryTable table("replay", PC_SOURCES_DEFAULT, rules, false);
   engine.addTable(&table);
   CaptureReplayer replayer(table, engine, 0, uint64_t(rules.pollMs) * 1000);
   for (const auto& f : frames) replayer.frame(f.bytes.data(), f.bytes.size(), 1, f.tsMicros);
   replayer.finish();
-  return sink.history();
+  return events;
 }
 
 inline std::vector<Alert> withRule(const std::vector<Alert>& all, const std::string& rule,

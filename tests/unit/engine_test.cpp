@@ -50,10 +50,14 @@ TEST(ScoreRule, SevenSynsBelow1024Within300msAlert) {
   EXPECT_EQ(a.shape, "vertical");
 }
 
+// Each "does not alert" case has its control beside it: the same traffic with only the property
+// under test changed does alert, so the quiet result cannot come from packets never processed.
 TEST(ScoreRule, TwentySynsAbove1024Within300msDoNotReachTheScore) {
-  std::vector<uint16_t> ports;
-  for (uint16_t p = 3000; p < 3020; ++p) ports.push_back(p);
-  EXPECT_EQ(countRule(run(syns(ports, 10'000)), "score"), 0u);
+  std::vector<uint16_t> high, low;
+  for (uint16_t p = 3000; p < 3020; ++p) high.push_back(p);
+  for (uint16_t p = 1000; p < 1020; ++p) low.push_back(p);
+  EXPECT_EQ(countRule(run(syns(high, 10'000)), "score"), 0u);
+  EXPECT_EQ(countRule(run(syns(low, 10'000)), "score"), 1u) << "control: ports below 1024";
 }
 
 TEST(ScoreRule, Ports13And2000AndOneLowPortAlert) {
@@ -64,10 +68,15 @@ TEST(ScoreRule, Ports13And2000AndOneLowPortAlert) {
 TEST(ScoreRule, TheSameProbesSpreadOverTwoSecondsDoNotAlert) {
   EXPECT_EQ(countRule(run(syns({21, 22, 23, 25, 80, 110, 143}, 333'000)), "score"), 0u);
   EXPECT_EQ(countRule(run(syns({13, 2000, 80}, 1'000'000)), "score"), 0u);
+  EXPECT_EQ(countRule(run(syns({13, 2000, 80}, 100'000)), "score"), 1u) << "control: 0.2 s";
 }
 
 TEST(RateRule, ThreePortsInSixSecondsDoNotAlert) {
   EXPECT_EQ(countRule(run(syns({8001, 8002, 8003}, 2'000'000)), "rate"), 0u);
+  RuleConfig two;
+  two.rateMaxPorts = 2;
+  EXPECT_EQ(countRule(run(syns({8001, 8002, 8003}, 2'000'000), two), "rate"), 1u)
+      << "control: a threshold of two ports";
 }
 
 TEST(RateRule, ElevenPortsInSixSecondsAlert) {
@@ -82,6 +91,7 @@ TEST(RateRule, ElevenPortsOverTwelveSecondsDoNotAlert) {
   std::vector<uint16_t> ports;
   for (uint16_t p = 8001; p <= 8011; ++p) ports.push_back(p);
   EXPECT_EQ(countRule(run(syns(ports, 1'200'000)), "rate"), 0u);
+  EXPECT_EQ(countRule(run(syns(ports, 500'000)), "rate"), 1u) << "control: over 5 s";
 }
 
 TEST(RateRule, SeedTwoDemoThresholdOfTwoAlertsOnThreePorts) {
@@ -100,8 +110,15 @@ TEST(AnomalyRule, OneNullPacketAlertsAtOnce) {
 }
 
 TEST(Benign, FiftyConnectionsToOneOpenPortIn300msRaiseNothing) {
-  auto alerts = run(testing::benignConnections("198.18.0.3", "198.18.0.1", 50, kStart, 6000));
-  EXPECT_TRUE(alerts.empty()) << alerts.size() << " alerts, first: " << alerts[0].rule;
+  // The control in the same run: another source sends fifty SYNs to fifty ports meanwhile.
+  std::vector<uint16_t> ports = testing::portRange(1, 50);
+  auto alerts = run(testing::merge(
+      {testing::benignConnections("198.18.0.3", "198.18.0.1", 50, kStart, 6000),
+       syns(ports, 6000, "198.18.0.6")}));
+  for (const Alert& a : alerts) EXPECT_NE(a.src, "198.18.0.3") << a.event << " " << a.rule;
+  EXPECT_TRUE(std::any_of(alerts.begin(), alerts.end(), [](const Alert& a) {
+    return a.src == "198.18.0.6" && a.rule == "score";
+  })) << "control: the fifty-port source was not reported";
 }
 
 TEST(Benign, AClientTouchingOneClosedPortOnceHoldsNoSlotAndRaisesNothing) {

@@ -54,7 +54,7 @@ std::string alertToText(const Alert& a) {
 }
 
 void AlertSink::write(const Alert& alert) {
-  history_.push_back(alert);
+  if (record_) record_->push_back(alert);
   writeLine(json_ ? alertToJson(alert) : alertToText(alert));
 }
 

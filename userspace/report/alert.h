@@ -35,20 +35,20 @@ std::string alertToText(const Alert& alert);
 /// Writes events as text lines or JSON lines to stdout and, optionally, to a file.
 class AlertSink {
  public:
-  /// `primary` is stdout for the CLI; nullptr only records (tests, benchmarks).
-  AlertSink(bool json, FILE* extra, FILE* primary = stdout)
-      : json_(json), extra_(extra), primary_(primary) {}
+  /// `primary` is stdout for the CLI, nullptr for none. `record`, when given, receives a copy of
+  /// every event (tests and benchmarks); a daemon passes none, so nothing grows with time.
+  AlertSink(bool json, FILE* extra, FILE* primary = stdout, std::vector<Alert>* record = nullptr)
+      : json_(json), extra_(extra), primary_(primary), record_(record) {}
   void write(const Alert& alert);
   /// Anything already formatted (summaries) to the same destinations.
   void writeLine(const std::string& line);
   bool json() const { return json_; }
-  const std::vector<Alert>& history() const { return history_; }
 
  private:
   bool json_;
   FILE* extra_;
   FILE* primary_;
-  std::vector<Alert> history_;
+  std::vector<Alert>* record_;
 };
 
 }  // namespace portcullis
