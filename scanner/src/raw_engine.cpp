@@ -876,7 +876,7 @@ class ProbeLoop {
     return hostTimedOut_[h] || (pingMode_ && m_.hostUp[h].load(std::memory_order_relaxed));
   }
 
-  // Checked ten times a second.
+  // --host-timeout counts from the start of the run; checking it ten times a second is enough.
   void checkHostTimeouts(int64_t now) {
     if (hostTimeoutUs_ <= 0 || now - lastHostCheckUs_ <= 100000) return;
     lastHostCheckUs_ = now;

@@ -94,6 +94,37 @@ else
   fail "the block expired on time"
 fi
 
+# The operator's block and unblock: a CIDR prefix drops every address in it; unblock lifts it;
+# a prefix that covers the host's own address is refused unless --force.
+if ops block 198.18.0.2/31 --ttl 60 -i "$IF_VA" >/dev/null; then
+  attacker_reaches && fail "a CIDR block (198.18.0.2/31) drops the attacker" ||
+    pass "a CIDR block (198.18.0.2/31) drops the attacker"
+  ops blocklist -i "$IF_VA" | grep -q '198.18.0.2/31' && pass "blocklist lists the prefix" ||
+    fail "blocklist lists the prefix"
+else
+  fail "ops block 198.18.0.2/31"
+fi
+ops unblock 198.18.0.2/31 -i "$IF_VA" >/dev/null && attacker_reaches &&
+  pass "unblock lifts the prefix block" ||
+  { fail "unblock lifts the prefix block"; ops blocklist -i "$IF_VA"; grep '"src":"198.18.0.2"' "$dir/w1.json" | tail -3; }
+ops unblock 198.18.0.2/31 -i "$IF_VA" >/dev/null 2>"$dir/unblock.err"
+rc=$?
+[ "$rc" -ne 0 ] && grep -q "not on any blocklist" "$dir/unblock.err" &&
+  pass "unblock of what is not blocked says so (exit $rc)" || fail "unblock of what is not blocked (exit $rc)"
+ops block 198.18.0.0/24 --ttl 5 -i "$IF_VA" >/dev/null 2>"$dir/force.err"
+rc=$?
+if [ "$rc" -eq 2 ] && grep -q "use --force" "$dir/force.err" && attacker_reaches; then
+  pass "a prefix covering the host's own address is refused without --force (exit 2)"
+else
+  fail "a prefix covering the host's own address is refused without --force (exit $rc)"; cat "$dir/force.err"
+fi
+if ops block 198.18.0.0/24 --ttl 5 --force -i "$IF_VA" >/dev/null && ! attacker_reaches; then
+  pass "--force blocks it anyway (control: the attacker inside the prefix drops)"
+else
+  fail "--force blocks it anyway"
+fi
+ops unblock 198.18.0.0/24 -i "$IF_VA" >/dev/null
+
 # Manual block, then SIGKILL: the XDP program stays, keeps dropping; a new watch adopts it.
 ops block 198.18.0.2 --ttl 12 -i "$IF_VA" >/dev/null && pass "manual block" || fail "manual block"
 before=$(ops blocklist --json -i "$IF_VA" | grep -o '"expires":"[^"]*"' | head -1)

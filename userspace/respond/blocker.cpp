@@ -101,6 +101,15 @@ namespace {
 // Distinct ports (or protocols) a source must have probed before time alone makes it a
 // blocking offense.
 constexpr uint64_t kPersistTargets = 5;
+
+// Probes the source has sent over the slot's life (pings, the operator's own checks, excepted).
+uint64_t probesSent(const pc_src_state& slot) {
+  uint64_t n = 0;
+  for (uint32_t k = 0; k < PC_KIND_MAX; ++k) {
+    if (pc_kind_is_probe(k) && k != PC_KIND_ICMP_ECHO) n += slot.count[k];
+  }
+  return n;
+}
 }  // namespace
 
 AutoBlocker::AutoBlocker(BlockPolicy policy, std::vector<Prefix> neverBlock, AlertSink& sink)
@@ -136,6 +145,11 @@ void AutoBlocker::consider(Alert& a, size_t tableIndex, const pc_src_state& slot
   bool persisted = (slot.last_seen - slot.first_seen) * 1000 >= policy_.persistMs * ticksPerSecond &&
                    linearCount(slot.ports) + linearCount(slot.protos) >= kPersistTargets;
   if (!reacted && !persisted) return;
+  // After a block of ours ends, the alert that caused it is still on the source's track: only
+  // new probes since then are a new offense, not the old evidence met again by a ping.
+  std::string addr = formatAddr(slot.key);
+  auto before = probesAtBlock_.find(addr);
+  if (before != probesAtBlock_.end() && probesSent(slot) < before->second + kPersistTargets) return;
 
   int64_t now = unixMicrosNow();
   if (now / 1'000'000 != bucketSecond_) {
@@ -144,7 +158,6 @@ void AutoBlocker::consider(Alert& a, size_t tableIndex, const pc_src_state& slot
   }
   if (bucketUsed_ >= policy_.maxPerSecond) return;  // the cap holds whatever a flood does
 
-  std::string addr = formatAddr(slot.key);
   uint32_t offense = ++offenses_[addr];
   uint64_t ttl = policy_.ttlS;
   for (uint32_t i = 1; i < offense && ttl < policy_.maxTtlS; ++i) ttl *= 2;
@@ -155,7 +168,9 @@ void AutoBlocker::consider(Alert& a, size_t tableIndex, const pc_src_state& slot
   if (it->second.first->block(Prefix{slot.key, length}, ttl, offense) != 0) return;
   ++bucketUsed_;
   ++blocksTotal_;
-  active_[addr] = ttl ? now + int64_t(ttl) * 1'000'000 : 0;
+  probesAtBlock_[addr] = probesSent(slot);
+  // Keyed as the sweep names the entry ("2001:db8::/64"), so an expiry is reported once.
+  active_[formatPrefix(Prefix{slot.key, length})] = ttl ? now + int64_t(ttl) * 1'000'000 : 0;
   a.action = "blocked";
   Alert b = a;
   b.event = "block";
@@ -178,9 +193,11 @@ void AutoBlocker::sweep(int64_t nowUnixMicros) {
   };
   // The XDP program stops dropping at expiry and deletes an expired exact entry itself on
   // the source's next packet, so the controller's own record says when a block ended.
+  std::set<std::string> ended;
   for (auto it = active_.begin(); it != active_.end();) {
     if (it->second && it->second <= nowUnixMicros) {
       unblocked(it->first, "expired");
+      ended.insert(it->first);
       it = active_.erase(it);
     } else {
       ++it;
@@ -190,7 +207,7 @@ void AutoBlocker::sweep(int64_t nowUnixMicros) {
     if (!entry.first) continue;
     for (const BlockEntry& e : entry.first->sweep()) {
       std::string src = formatPrefix(e.prefix);
-      if (!active_.count(src)) unblocked(src, "expired after " + std::to_string(e.drops) + " drops");
+      if (!active_.count(src) && !ended.count(src)) unblocked(src, "expired after " + std::to_string(e.drops) + " drops");
     }
   }
 }

@@ -56,6 +56,7 @@ class AutoBlocker {
   AlertSink& sink_;
   std::map<size_t, std::pair<Blocklist*, uint64_t>> blocklists_;
   std::map<std::string, uint32_t> offenses_;  ///< by address, for repeat offenders
+  std::map<std::string, uint64_t> probesAtBlock_;  ///< by address: its probes when last blocked
   int64_t bucketSecond_ = 0;
   uint32_t bucketUsed_ = 0;
   uint64_t blocksTotal_ = 0;
