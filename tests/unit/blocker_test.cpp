@@ -3,9 +3,11 @@
 
 #include <cstdio>
 #include <fstream>
+#include <memory>
 
-#include "respond/blocker.h"
 #include "datapath/net_util.h"
+#include "respond/blocker.h"
+#include "respond/memory_blocklist.h"
 
 namespace portcullis {
 namespace {
@@ -49,6 +51,148 @@ TEST(Prefixes, ParseFormatAndContain) {
   EXPECT_FALSE(parsePrefix("198.18.7.0/"));
   EXPECT_FALSE(parsePrefix("not-an-address"));
   EXPECT_EQ(formatPrefix(*parsePrefix("2001:db8::/32")), "2001:db8::/32");
+}
+
+// The blocking policy over a blocklist in memory: which alerts block, for how long, how often.
+class Blocking : public ::testing::Test {
+ protected:
+  static constexpr uint64_t kTicksPerSecond = 1'000'000'000;  // the slot's times, in ns
+
+  AutoBlocker& blocker(BlockPolicy policy = {}, std::vector<Prefix> protect = {}) {
+    blocker_ = std::make_unique<AutoBlocker>(policy, protect, sink_);
+    blocker_->setBlocklist(0, &blocklist_, kTicksPerSecond);
+    return *blocker_;
+  }
+  // A source that scanned `syns` ports and answered the host's SYN-ACK (the real sender).
+  static pc_src_state scanner(const char* addr, uint32_t syns, uint8_t prefixLen = 0) {
+    pc_src_state s{};
+    s.key = *parseAddr(addr);
+    s.prefix_len = prefixLen;
+    s.count[PC_KIND_SYN] = syns;
+    s.reset_after_synack = 1;
+    return s;
+  }
+  static Alert alert(const char* src) {
+    Alert a;
+    a.rule = "score";
+    a.scan = "syn";
+    a.src = src;
+    return a;
+  }
+  std::vector<Alert> blocks() const {
+    std::vector<Alert> out;
+    for (const Alert& e : events_) {
+      if (e.event == "block") out.push_back(e);
+    }
+    return out;
+  }
+  // Considers one alert of `slot`; returns whether it blocked.
+  bool consider(AutoBlocker& b, const pc_src_state& slot, const char* src) {
+    Alert a = alert(src);
+    b.consider(a, 0, slot);
+    return a.action == "blocked";
+  }
+
+  std::vector<Alert> events_;
+  AlertSink sink_{true, nullptr, nullptr, &events_};
+  int64_t clockSkew_ = 0;  // moves the blocklist's clock forward
+  MemoryBlocklist blocklist_{[this] { return unixMicrosNow() + clockSkew_; }};
+  std::unique_ptr<AutoBlocker> blocker_;
+};
+
+TEST_F(Blocking, AReactingScannerIsBlockedAndASpooferIsNot) {
+  AutoBlocker& b = blocker();
+  pc_src_state spoofed = scanner("198.18.0.3", 2);
+  spoofed.reset_after_synack = 0;  // never answered: could be anyone's address
+  EXPECT_FALSE(consider(b, spoofed, "198.18.0.3"));
+  EXPECT_TRUE(consider(b, scanner("198.18.0.2", 40), "198.18.0.2")) << "control";
+  EXPECT_TRUE(blocklist_.blocked(*parseAddr("198.18.0.2")));
+  EXPECT_FALSE(blocklist_.blocked(*parseAddr("198.18.0.3")));
+}
+
+TEST_F(Blocking, AProtectedAddressIsNeverBlocked) {
+  AutoBlocker& b = blocker({}, {*parsePrefix("198.18.0.0/30")});
+  EXPECT_FALSE(consider(b, scanner("198.18.0.2", 40), "198.18.0.2"));
+  EXPECT_TRUE(consider(b, scanner("198.18.0.9", 40), "198.18.0.9")) << "control: outside it";
+}
+
+TEST_F(Blocking, NewBlocksPerSecondAreCappedWhateverAFloodDoes) {
+  BlockPolicy policy;
+  policy.maxPerSecond = 3;
+  AutoBlocker& b = blocker(policy);
+  for (int i = 1; i <= 50; ++i) {
+    std::string addr = "198.18.1." + std::to_string(i);
+    consider(b, scanner(addr.c_str(), 40), addr.c_str());
+  }
+  // Fifty offenders within a second or two: at most three blocks in each second.
+  EXPECT_GE(blocks().size(), 3u);
+  EXPECT_LE(blocks().size(), 6u);
+  EXPECT_EQ(b.blocksTotal(), blocks().size());
+}
+
+TEST_F(Blocking, ARepeatOffenderIsBlockedTwiceAsLongUpToTheMaximum) {
+  BlockPolicy policy;
+  policy.ttlS = 600;
+  policy.maxTtlS = 2000;
+  AutoBlocker& b = blocker(policy);
+  pc_src_state slot = scanner("198.18.0.2", 40);
+  std::vector<std::string> details;
+  for (int offense = 1; offense <= 3; ++offense) {
+    ASSERT_TRUE(consider(b, slot, "198.18.0.2")) << "offense " << offense;
+    details.push_back(blocks().back().detail);
+    blocklist_.unblock(*parsePrefix("198.18.0.2"));  // the block ends
+    slot.count[PC_KIND_SYN] += 40;                    // and the source scans again
+  }
+  EXPECT_EQ(details, (std::vector<std::string>{"ttl 600s", "ttl 1200s, offense 2",
+                                               "ttl 2000s, offense 3"}));
+}
+
+TEST_F(Blocking, PermanentAfterTheConfiguredNumberOfBlocks) {
+  BlockPolicy policy;
+  policy.permanentAfter = 1;
+  AutoBlocker& b = blocker(policy);
+  pc_src_state slot = scanner("198.18.0.2", 40);
+  ASSERT_TRUE(consider(b, slot, "198.18.0.2"));
+  blocklist_.unblock(*parsePrefix("198.18.0.2"));
+  slot.count[PC_KIND_SYN] += 40;
+  ASSERT_TRUE(consider(b, slot, "198.18.0.2"));
+  EXPECT_EQ(blocks().back().detail, "permanent, offense 2");
+}
+
+TEST_F(Blocking, AnEndedBlockIsRenewedByNewProbesNotByItsOldEvidence) {
+  AutoBlocker& b = blocker();
+  pc_src_state slot = scanner("198.18.0.2", 40);
+  ASSERT_TRUE(consider(b, slot, "198.18.0.2"));
+  blocklist_.unblock(*parsePrefix("198.18.0.2"));
+  slot.count[PC_KIND_ICMP_ECHO] += 3;  // the operator pings it: no probe of a port
+  EXPECT_FALSE(consider(b, slot, "198.18.0.2")) << "the old alert alone blocked again";
+  slot.count[PC_KIND_SYN] += 5;
+  EXPECT_TRUE(consider(b, slot, "198.18.0.2")) << "control: five new SYN probes";
+}
+
+TEST_F(Blocking, AnIpv6SourceIsBlockedAsTheDatapathAggregatesIt) {
+  AutoBlocker& b = blocker();
+  ASSERT_TRUE(consider(b, scanner("2001:db8:1:2::", 40, 64), "2001:db8:1:2::/64"));
+  auto entries = blocklist_.list();
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(formatPrefix(entries[0].prefix), "2001:db8:1:2::/64");
+  EXPECT_TRUE(blocklist_.blocked(*parseAddr("2001:db8:1:2:aaaa::7")));
+  EXPECT_FALSE(blocklist_.blocked(*parseAddr("2001:db8:1:3::7")));
+}
+
+TEST_F(Blocking, AnExpiryIsReportedOnce) {
+  AutoBlocker& b = blocker();
+  ASSERT_TRUE(consider(b, scanner("198.18.0.2", 40), "198.18.0.2"));
+  // Ten minutes on, the block is past its time: the blocker's own record and the blocklist's
+  // sweep both see it end.
+  clockSkew_ = 601'000'000;
+  ASSERT_EQ(blocklist_.list().size(), 1u);
+  b.sweep(unixMicrosNow() + clockSkew_);
+  b.sweep(unixMicrosNow() + clockSkew_);
+  EXPECT_TRUE(blocklist_.list().empty());
+  size_t unblocks = 0;
+  for (const Alert& e : events_) unblocks += e.event == "unblock" && e.src == "198.18.0.2";
+  EXPECT_EQ(unblocks, 1u);
 }
 
 }  // namespace

@@ -115,7 +115,7 @@ uint64_t probesSent(const pc_src_state& slot) {
 AutoBlocker::AutoBlocker(BlockPolicy policy, std::vector<Prefix> neverBlock, AlertSink& sink)
     : policy_(std::move(policy)), neverBlock_(std::move(neverBlock)), sink_(sink) {}
 
-void AutoBlocker::setBlocklist(size_t tableIndex, Blocklist* blocklist, uint64_t ticksPerSecond) {
+void AutoBlocker::setBlocklist(size_t tableIndex, BlockBackend* blocklist, uint64_t ticksPerSecond) {
   blocklists_[tableIndex] = {blocklist, ticksPerSecond};
 }
 

@@ -39,7 +39,7 @@ class AutoBlocker {
   AutoBlocker(BlockPolicy policy, std::vector<Prefix> neverBlock, AlertSink& sink);
 
   /// The blocklist of table `tableIndex` (an XDP datapath); tables without one never block.
-  void setBlocklist(size_t tableIndex, Blocklist* blocklist, uint64_t ticksPerSecond);
+  void setBlocklist(size_t tableIndex, BlockBackend* blocklist, uint64_t ticksPerSecond);
 
   /// Called for every alert before it is written; sets a.action = "blocked" when it blocks.
   void consider(Alert& a, size_t tableIndex, const pc_src_state& slot);
@@ -54,7 +54,7 @@ class AutoBlocker {
   BlockPolicy policy_;
   std::vector<Prefix> neverBlock_;
   AlertSink& sink_;
-  std::map<size_t, std::pair<Blocklist*, uint64_t>> blocklists_;
+  std::map<size_t, std::pair<BlockBackend*, uint64_t>> blocklists_;
   std::map<std::string, uint32_t> offenses_;  ///< by address, for repeat offenders
   std::map<std::string, uint64_t> probesAtBlock_;  ///< by address: its probes when last blocked
   int64_t bucketSecond_ = 0;

@@ -21,23 +21,35 @@ struct BlockEntry {
   bool expired = false;
 };
 
+/// Where blocks go: the seam between the blocking policy (AutoBlocker) and what enforces a block
+/// (the XDP program's maps here; an nftables set or a test's memory elsewhere).
+class BlockBackend {
+ public:
+  virtual ~BlockBackend() = default;
+  /// Adds or refreshes a block; ttlSeconds 0 makes it permanent. Negative errno on failure.
+  virtual int block(const Prefix& p, uint64_t ttlSeconds, uint32_t reason) = 0;
+  /// Whether an exact entry for `a` is in force now.
+  virtual bool blocked(const pc_addr& a) const = 0;
+  /// Removes a block; -ENOENT when there was none.
+  virtual int unblock(const Prefix& p) = 0;
+  virtual std::vector<BlockEntry> list() const = 0;
+  /// Deletes expired entries and returns them (the "unblock" events).
+  virtual std::vector<BlockEntry> sweep() = 0;
+};
+
 /// The kernel blocklist (exact addresses in `pc_blocklist`, CIDR prefixes in `pc_blockprefix`)
 /// and allowlist (`pc_allowlist`), through map fds: those of a running XdpDatapath, or of its
 /// pinned maps. Expiries are stored in jiffies so the XDP program checks them itself.
-class Blocklist {
+class Blocklist : public BlockBackend {
  public:
   Blocklist(int exactFd, int prefixFd, int allowFd, int controlFd, const KernelClock& clock);
 
-  /// Adds or refreshes a block; ttlSeconds 0 makes it permanent. Negative errno on failure.
-  int block(const Prefix& p, uint64_t ttlSeconds, uint32_t reason);
-  /// Whether an exact entry for `a` is in force now.
-  bool blocked(const pc_addr& a) const;
-  /// Removes a block; -ENOENT when there was none.
-  int unblock(const Prefix& p);
-  std::vector<BlockEntry> list() const;
-  /// Deletes expired entries and returns them (the kernel stops dropping at expiry by itself;
-  /// this is housekeeping and the "unblock" events).
-  std::vector<BlockEntry> sweep();
+  int block(const Prefix& p, uint64_t ttlSeconds, uint32_t reason) override;
+  bool blocked(const pc_addr& a) const override;
+  int unblock(const Prefix& p) override;
+  std::vector<BlockEntry> list() const override;
+  /// The kernel stops dropping at expiry by itself; this is housekeeping and the events.
+  std::vector<BlockEntry> sweep() override;
 
   /// Replaces the allowlist (never scored, never dropped).
   int setAllowlist(const std::vector<Prefix>& allow);
