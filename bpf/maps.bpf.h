@@ -110,6 +110,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct pc_control);
+	__uint(map_flags, BPF_F_MMAPABLE); /* written field by field, atomically (control_page.h) */
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pc_control SEC(".maps");
 

@@ -21,8 +21,9 @@ struct pc_prefix_key {
 };
 
 /* Single entry of the `pc_control` array. Sources cache their allow/block status per
- * generation, so the common packet pays no hash or trie lookup; the controller bumps `gen`
- * after every change to the blocklist or allowlist. */
+ * generation, so the common packet pays no hash or trie lookup; whoever changes the blocklist or
+ * allowlist (the watch, the operator's `portcullis block`) moves `gen` on. The entry is mapped
+ * into user space and written field by field with atomic stores, never replaced whole. */
 struct pc_control {
 	__u32 gen;
 	__u32 nr_blocks; /* 0 lets untracked sources skip the blocklist lookup */

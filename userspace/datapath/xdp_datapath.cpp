@@ -200,14 +200,9 @@ std::unique_ptr<XdpDatapath> XdpDatapath::attach(const XdpOptions& options, std:
     return nullptr;
   }
 
-  // Record the seed and open the lists' generation at 1 (0 is "never checked").
-  uint32_t key = 0;
-  pc_control ctl{};
-  int ctlFd = bpf_map__fd(skel->maps.pc_control);
-  bpf_map_lookup_elem(ctlFd, &key, &ctl);
-  ctl.hash_seed = t.hash_seed;
-  if (ctl.gen == 0) ctl.gen = 1;
-  bpf_map_update_elem(ctlFd, &key, &ctl, BPF_ANY);
+  dp->control_ = ControlPage::map(bpf_map__fd(skel->maps.pc_control), error);
+  if (!dp->control_) return nullptr;
+  dp->control_->initialise(t.hash_seed);
 
   dp->slotCount_ = options.slots;
   dp->tableBytes_ = size_t(options.slots) * sizeof(pc_src_state);
@@ -353,17 +348,7 @@ int64_t XdpDatapath::ticksToUnixMicros(uint64_t ticks) const {
 }
 
 int XdpDatapath::setWatchedDestinations(const std::vector<pc_addr>& dsts) {
-  uint32_t key = 0;
-  pc_control ctl{};
-  if (bpf_map_lookup_elem(controlFd(), &key, &ctl) != 0) return -errno;
-  ctl.dst_filter = dsts.empty() ? 0 : 1;
-  std::memset(ctl.dst_bloom, 0, sizeof(ctl.dst_bloom));
-  for (const pc_addr& d : dsts) {
-    uint32_t bit = pc_dst_bloom_bit(&d);
-    ctl.dst_bloom[bit >> 6] |= 1ull << (bit & 63);
-  }
-  // The controller is the only writer of pc_control, so read-modify-write is safe.
-  if (bpf_map_update_elem(controlFd(), &key, &ctl, BPF_ANY) != 0) return -errno;
+  control_->setWatchedDestinations(dsts);
   return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "datapath/control_page.h"
 #include "datapath/kernel_clock.h"
 #include "portcullis/update.h"
 #include "datapath/source_table.h"
@@ -110,6 +111,7 @@ class XdpDatapath final : public SourceTable {
   std::string egressError_;
   xdp_program* program_ = nullptr;
   const pc_src_state* table_ = nullptr;
+  std::unique_ptr<ControlPage> control_;
   size_t tableBytes_ = 0;
   pc_admit* admit_ = nullptr;
   size_t admitCount_ = 0;

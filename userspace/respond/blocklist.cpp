@@ -1,4 +1,6 @@
 #include "respond/blocklist.h"
+
+#include <array>
 #include "datapath/net_util.h"
 
 #include <bpf/bpf.h>
@@ -17,6 +19,19 @@ namespace {
 
 pc_prefix_key prefixKey(const Prefix& p) { return pc_prefix_key{p.length, p.addr}; }
 
+template <typename Key>
+uint32_t countKeys(int fd) {
+  uint32_t n = 0;
+  Key key{}, next{};
+  Key* cur = nullptr;
+  while (bpf_map_get_next_key(fd, cur, &next) == 0) {
+    ++n;
+    key = next;
+    cur = &key;
+  }
+  return n;
+}
+
 }  // namespace
 
 Blocklist::Blocklist(int exactFd, int prefixFd, int allowFd, int controlFd,
@@ -24,40 +39,20 @@ Blocklist::Blocklist(int exactFd, int prefixFd, int allowFd, int controlFd,
     : exactFd_(exactFd), prefixFd_(prefixFd), allowFd_(allowFd), controlFd_(controlFd),
       clock_(clock) {}
 
-// Counts entries into pc_control (0 lets the XDP program skip a lookup) and bumps the
-// generation, so every tracked source re-checks the lists on its next packet.
+// Publishes the lists' sizes in pc_control (0 lets the XDP program skip a lookup) and moves the
+// generation on, so every tracked source re-checks the lists on its next packet.
 int Blocklist::bumpControl() {
   if (controlFd_ < 0) return 0;  // no program attached: nothing caches the lists
-  uint32_t key = 0;
-  pc_control ctl{};
-  if (bpf_map_lookup_elem(controlFd_, &key, &ctl) != 0) return -errno;
-  uint32_t exact = 0, prefixes = 0, allow = 0;
-  pc_addr a{}, next{};
-  pc_addr* cur = nullptr;
-  while (bpf_map_get_next_key(exactFd_, cur, &next) == 0) {
-    ++exact;
-    a = next;
-    cur = &a;
+  if (!control_) {
+    std::string error;
+    control_ = ControlPage::map(controlFd_, error);
+    if (!control_) return -EINVAL;
   }
-  pc_prefix_key pk{}, pnext{};
-  pc_prefix_key* pcur = nullptr;
-  while (bpf_map_get_next_key(prefixFd_, pcur, &pnext) == 0) {
-    ++prefixes;
-    pk = pnext;
-    pcur = &pk;
-  }
-  pcur = nullptr;
-  while (bpf_map_get_next_key(allowFd_, pcur, &pnext) == 0) {
-    ++allow;
-    pk = pnext;
-    pcur = &pk;
-  }
-  ctl.nr_blocks = exact;
-  ctl.nr_prefix_blocks = prefixes;
-  ctl.nr_allow = allow;
-  ctl.gen++;
-  if (ctl.gen == 0) ctl.gen = 1;
-  return bpf_map_update_elem(controlFd_, &key, &ctl, BPF_ANY) == 0 ? 0 : -errno;
+  control_->publishLists([this] {
+    return std::array<uint32_t, 3>{countKeys<pc_addr>(exactFd_), countKeys<pc_prefix_key>(prefixFd_),
+                                   countKeys<pc_prefix_key>(allowFd_)};
+  });
+  return 0;
 }
 
 int Blocklist::block(const Prefix& p, uint64_t ttlSeconds, uint32_t reason) {

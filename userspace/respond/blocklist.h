@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "datapath/control_page.h"
 #include "datapath/kernel_clock.h"
 #include "datapath/net_util.h"
 #include "portcullis/control.h"
@@ -62,6 +63,7 @@ class Blocklist : public BlockBackend {
 
   int exactFd_, prefixFd_, allowFd_, controlFd_;
   KernelClock clock_;
+  std::unique_ptr<ControlPage> control_;  ///< mapped on the first change
 };
 
 /// Maps of a watch, opened from their pins (for `portcullis block|unblock|blocklist|status`).
