@@ -4,10 +4,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <map>
+#include <set>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
+#include "support/pcap_writer.h"
 #include "support/scan_traffic.h"
 
 namespace portcullis {
@@ -96,13 +100,13 @@ INSTANTIATE_TEST_SUITE_P(
 TEST_F(Replay, BenignTrafficRaisesNoAlert) {
   auto frames = testing::benignConnections("198.18.0.3", "198.18.0.1", 2000, kStart, 2000);
   ScanSpec oneClosed{"connect", "198.18.0.4", "198.18.0.1", {8080}, {}, kStart + 500};
-  auto more = testing::scanTraffic(oneClosed);
-  frames.insert(frames.end(), more.begin(), more.end());
-  std::sort(frames.begin(), frames.end(),
-            [](const TimedFrame& a, const TimedFrame& b) { return a.tsMicros < b.tsMicros; });
+  // The control in the same capture: a scanner among the clients is reported.
+  ScanSpec control{"syn", "198.18.0.9", "198.18.0.1", testing::portRange(1, 100), {}, kStart + 900};
+  frames = testing::merge({frames, testing::scanTraffic(oneClosed), testing::scanTraffic(control)});
   Result r = replay(write("benign.pcap", frames));
   ASSERT_EQ(r.status, 0) << r.stderrText;
-  EXPECT_TRUE(alerts(r).empty()) << alerts(r)[0].dump();
+  ASSERT_FALSE(alerts(r).empty()) << "control: the scanner was not reported";
+  for (const auto& a : alerts(r)) EXPECT_EQ(a["src"], "198.18.0.9") << a.dump();
 }
 
 TEST_F(Replay, IsRepeatable) {
@@ -179,6 +183,114 @@ TEST_F(Replay, InvalidValuesAreRefusedWithStatus2) {
     EXPECT_EQ(std::count(r.stderrText.begin(), r.stderrText.end(), '\n'), 1)
         << args << ": " << r.stderrText;
   }
+}
+
+TEST_F(Replay, PcapngCapturesGiveTheSameAlertsAsPcap) {
+  ScanSpec s{"syn", "198.18.0.66", "198.18.0.1", testing::portRange(1, 300), {80}, kStart};
+  auto frames = testing::scanTraffic(s);
+  std::string ng = (dir_ / "syn.pcapng").string();
+  ASSERT_TRUE(testing::writePcapng(ng, frames));
+  Result pcap = replay(write("syn.pcap", frames)), pcapng = replay(ng);
+  ASSERT_EQ(pcapng.status, 0) << pcapng.stderrText;
+  ASSERT_FALSE(alerts(pcap).empty());
+  EXPECT_EQ(alerts(pcapng), alerts(pcap));
+}
+
+TEST_F(Replay, AlertsFileGetsEveryAlertAndLogFileTheSourceReport) {
+  ScanSpec s{"syn", "198.18.0.66", "198.18.0.1", testing::portRange(1, 300), {80}, kStart};
+  std::string path = write("syn.pcap", testing::scanTraffic(s));
+  std::string alertsFile = (dir_ / "alerts.jsonl").string(), log = (dir_ / "report.json").string();
+  Result r = replay(path + " --alerts " + alertsFile + " --log-file " + log);
+  ASSERT_EQ(r.status, 0) << r.stderrText;
+  std::vector<nlohmann::json> appended;
+  std::ifstream in(alertsFile);
+  for (std::string line; std::getline(in, line);) {
+    auto e = nlohmann::json::parse(line, nullptr, false);
+    if (e.is_object() && e.value("event", "") == "alert") appended.push_back(e);
+  }
+  ASSERT_FALSE(alerts(r).empty());
+  EXPECT_EQ(appended, alerts(r));
+  std::ifstream reportIn(log);
+  auto report = nlohmann::json::parse(reportIn, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << "the log file is not one JSON document";
+  ASSERT_TRUE(report.contains("sources"));
+  bool named = false;
+  for (const auto& src : report["sources"]) named |= src.value("src", "") == "198.18.0.66";
+  EXPECT_TRUE(named) << report.dump();
+  // A path that cannot be written is refused before any work: one line, status 2.
+  Result bad = replay(path + " --log-file " + (dir_ / "missing-dir" / "r.json").string());
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_EQ(std::count(bad.stderrText.begin(), bad.stderrText.end(), '\n'), 1) << bad.stderrText;
+}
+
+// Rewrites the probes of `src` (IPv4, no options): TTL, IP ID and TCP window as a tool sends them.
+void markProbes(std::vector<TimedFrame>& frames, const std::string& src, uint8_t ttl, uint16_t ipId,
+                uint16_t window) {
+  for (TimedFrame& f : frames) {
+    auto& b = f.bytes;
+    std::string from = std::to_string(b[26]) + "." + std::to_string(b[27]) + "." +
+                       std::to_string(b[28]) + "." + std::to_string(b[29]);
+    if (from != src || b[23] != 6) continue;
+    b[22] = ttl;
+    b[18] = uint8_t(ipId >> 8);
+    b[19] = uint8_t(ipId);
+    b[14 + 20 + 14] = uint8_t(window >> 8);
+    b[14 + 20 + 15] = uint8_t(window);
+  }
+}
+
+TEST_F(Replay, MasscanAndZmapProbesTagTheirAlerts) {
+  ScanSpec masscan{"syn", "198.18.0.70", "198.18.0.1", testing::portRange(1, 200), {}, kStart};
+  ScanSpec zmap{"syn", "198.18.0.71", "198.18.0.1", testing::portRange(1, 200), {}, kStart + 7};
+  ScanSpec plain{"syn", "198.18.0.72", "198.18.0.1", testing::portRange(1, 200), {}, kStart + 13};
+  auto frames = testing::merge({testing::scanTraffic(masscan), testing::scanTraffic(zmap),
+                                testing::scanTraffic(plain)});
+  markProbes(frames, "198.18.0.70", 255, 1234, 1024);   // masscan: window 1024, TTL 255
+  markProbes(frames, "198.18.0.71", 64, 54321, 65535);  // zmap: IP ID 54321
+  markProbes(frames, "198.18.0.72", 64, 1234, 29200);   // the control: a stack's SYN
+  Result r = replay(write("tools.pcap", frames));
+  ASSERT_EQ(r.status, 0) << r.stderrText;
+  std::map<std::string, std::set<std::string>> tags;
+  for (const auto& a : alerts(r)) {
+    for (const auto& t : a.value("tags", nlohmann::json::array())) tags[a["src"]].insert(t);
+    tags[a["src"]];  // an alert without tags still names its source
+  }
+  ASSERT_EQ(tags.size(), 3u) << "each of the three sources alerts";
+  EXPECT_TRUE(tags["198.18.0.70"].count("masscan"));
+  EXPECT_TRUE(tags["198.18.0.71"].count("zmap"));
+  EXPECT_FALSE(tags["198.18.0.72"].count("masscan") || tags["198.18.0.72"].count("zmap"));
+  EXPECT_FALSE(tags["198.18.0.70"].count("zmap"));
+  EXPECT_FALSE(tags["198.18.0.71"].count("masscan"));
+}
+
+TEST_F(Replay, SlowRuleCountsHalfOpenAndFinTargets) {
+  // One probe every 5 s, under the score and rate rules: the slow rule's counters decide.
+  // N_hc: SYNs to open ports whose SYN-ACKs the source never answers; the first two are seen in
+  // the admission tier (the third target promotes), so the slot counts four. N_fin: FIN probes,
+  // illegal, so the first one promotes and all six count.
+  ScanSpec halfOpen{"syn", "198.18.0.80", "198.18.0.1", {21, 22, 25, 80, 443, 8080},
+                    {21, 22, 25, 80, 443, 8080}, kStart, 5'000'000};
+  halfOpen.reacts = false;
+  ScanSpec fin{"fin", "198.18.0.81", "198.18.0.1", {1001, 1002, 1003, 1004, 1005, 1006}, {},
+               kStart + 1000, 5'000'000};
+  ScanSpec client{"connect", "198.18.0.82", "198.18.0.1", {80}, {80}, kStart + 2000, 5'000'000};
+  Result r = replay(write("slow.pcap", testing::merge({testing::scanTraffic(halfOpen),
+                                                      testing::scanTraffic(fin),
+                                                      testing::scanTraffic(client)})));
+  ASSERT_EQ(r.status, 0) << r.stderrText;
+  std::map<std::string, nlohmann::json> slow;
+  for (const auto& a : alerts(r)) {
+    if (a["rule"] == "slow") slow[a["src"]] = a;
+    EXPECT_NE(a["src"], "198.18.0.82") << "the client's one connection: " << a.dump();
+  }
+  ASSERT_TRUE(slow.count("198.18.0.80")) << r.events.size() << " events";
+  EXPECT_EQ(slow["198.18.0.80"]["scan"], "syn");
+  EXPECT_NE(slow["198.18.0.80"].value("detail", "").find("N_closed=0 N_hc=4"), std::string::npos)
+      << slow["198.18.0.80"].dump();
+  ASSERT_TRUE(slow.count("198.18.0.81"));
+  EXPECT_EQ(slow["198.18.0.81"]["scan"], "fin");
+  EXPECT_NE(slow["198.18.0.81"].value("detail", "").find("N_fin=6"), std::string::npos)
+      << slow["198.18.0.81"].dump();
 }
 
 }  // namespace

@@ -213,8 +213,10 @@ std::optional<std::vector<pc_addr>> explicitDestinations(const CommonArgs& a, st
 
 struct OutputFiles {
   FILE* alerts = nullptr;
+  FILE* log = nullptr;  ///< --log-file: opened at start, so a bad path fails before any work
   ~OutputFiles() {
     if (alerts) std::fclose(alerts);
+    if (log) std::fclose(log);
   }
 };
 
@@ -227,22 +229,24 @@ bool openOutputs(const CommonArgs& a, OutputFiles& files) {
       return false;
     }
   }
+  if (!a.logFile.empty()) {
+    files.log = std::fopen(a.logFile.c_str(), "w");
+    if (!files.log) {
+      std::fprintf(stderr, "portcullis: cannot write %s: %s\n", a.logFile.c_str(),
+                   std::strerror(errno));
+      return false;
+    }
+  }
   return true;
 }
 
-void finish(Engine& engine, const CommonArgs& a) {
+void finish(Engine& engine, const OutputFiles& files) {
   engine.writeSummary();
-  if (!a.logFile.empty()) {
-    FILE* f = std::fopen(a.logFile.c_str(), "w");
-    if (!f) {
-      std::fprintf(stderr, "portcullis: cannot write %s: %s\n", a.logFile.c_str(),
-                   std::strerror(errno));
-      return;
-    }
+  if (files.log) {
     std::string doc = engine.summaryJson();
-    std::fwrite(doc.data(), 1, doc.size(), f);
-    std::fputc('\n', f);
-    std::fclose(f);
+    std::fwrite(doc.data(), 1, doc.size(), files.log);
+    std::fputc('\n', files.log);
+    std::fflush(files.log);
   }
 }
 
@@ -599,7 +603,7 @@ int runWatch(WatchArgs& args) {
   if (rb) ring_buffer__consume(rb.get());
   engine.poll();
   engine.flush();
-  finish(engine, a);
+  finish(engine, files);
   if (args.persist) {
     std::fprintf(stderr, "portcullis: --persist: leaving the programs attached and the maps pinned\n");
   } else {
@@ -648,7 +652,7 @@ int runReplay(ReplayArgs& args) {
     return 2;
   }
   replayer.finish();
-  finish(engine, a);
+  finish(engine, files);
   return 0;
 }
 
