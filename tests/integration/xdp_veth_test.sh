@@ -44,6 +44,19 @@ else
   fail "SYN scan -> score alert naming 198.18.0.2"; cat "$out" "$err"
 fi
 
+# The watched destinations follow the interface's addresses: one added while the watch runs is
+# watched within a few seconds (the watch rereads them every 2 s).
+ip -n "$NS_V" addr add 198.18.0.50/24 dev "$IF_V"
+ip -n "$NS_A" addr add 198.18.0.3/24 dev "$IF_A"
+sleep 3
+ip netns exec "$NS_A" nmap -n -Pn -sS -T4 --max-retries 0 -S 198.18.0.3 -e "$IF_A" -p 1-200 \
+  198.18.0.50 >/dev/null 2>&1
+if wait_for 5 '"rule":"score","scan":"syn","src":"198.18.0.3"' "$out"; then
+  pass "an address added to the interface while watching is watched (scan of 198.18.0.50 alerts)"
+else
+  fail "an address added to the interface while watching is watched"; tail -3 "$out"
+fi
+
 kill -INT "$watch_pid"
 wait "$watch_pid"
 rc=$?

@@ -580,9 +580,11 @@ int runWatch(WatchArgs& args) {
       blocker->sweep(unixMicrosNow());
       lastSweep = now;
     }
-    // Keep the protected destinations current when they are the interfaces' own addresses.
+    // Keep the protected destinations current when they are the interfaces' own addresses, and
+    // the never-block list with them (an address added to the host is the host's own too).
     if (!fixedDsts && now - lastAddrCheck >= 2'000'000'000ull) {
       lastAddrCheck = now;
+      bool changed = false;
       for (auto& w : watched) {
         auto current = interfaceAddrs(w->iface);
         if (current.size() == w->dsts.size() &&
@@ -591,12 +593,14 @@ int runWatch(WatchArgs& args) {
           continue;
         }
         w->dsts = current;
+        changed = true;
         if (w->xdp) w->xdp->setWatchedDestinations(current);
         if (w->table) w->table->setWatchedDestinations(current);
         if (w->pcap && !w->pcap->setDestinations(current, error)) {
           std::fprintf(stderr, "portcullis: %s\n", error.c_str());
         }
       }
+      if (changed && blocker) blocker->setNeverBlock(safetyList(allow));
     }
     if (a.maxPackets && packets >= a.maxPackets) break;
   }

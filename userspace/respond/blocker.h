@@ -47,6 +47,9 @@ class AutoBlocker {
   /// Once a second or so: "unblock" events for blocks that expired.
   void sweep(int64_t nowUnixMicros);
 
+  /// Replaces the addresses no rule may block (the watch refreshes them as the host's change).
+  void setNeverBlock(std::vector<Prefix> neverBlock) { neverBlock_ = std::move(neverBlock); }
+
   uint64_t blocksTotal() const { return blocksTotal_; }
   bool protects(const pc_addr& a) const;
 
