@@ -1,4 +1,5 @@
 #include "app/cli.h"
+#include "report/log.h"
 
 #include <bpf/libbpf.h>
 #include <poll.h>
@@ -224,7 +225,7 @@ bool openOutputs(const CommonArgs& a, OutputFiles& files) {
   if (!a.alertsFile.empty()) {
     files.alerts = std::fopen(a.alertsFile.c_str(), "a");
     if (!files.alerts) {
-      std::fprintf(stderr, "portcullis: cannot open %s: %s\n", a.alertsFile.c_str(),
+      logError("cannot open %s: %s", a.alertsFile.c_str(),
                    std::strerror(errno));
       return false;
     }
@@ -232,7 +233,7 @@ bool openOutputs(const CommonArgs& a, OutputFiles& files) {
   if (!a.logFile.empty()) {
     files.log = std::fopen(a.logFile.c_str(), "w");
     if (!files.log) {
-      std::fprintf(stderr, "portcullis: cannot write %s: %s\n", a.logFile.c_str(),
+      logError("cannot write %s: %s", a.logFile.c_str(),
                    std::strerror(errno));
       return false;
     }
@@ -370,7 +371,7 @@ int runWatch(WatchArgs& args) {
   std::string error;
   auto fixedDsts = explicitDestinations(a, error);
   if (!error.empty()) {
-    std::fprintf(stderr, "portcullis: %s\n", error.c_str());
+    logError("%s", error.c_str());
     return 2;
   }
   OutputFiles files;
@@ -395,50 +396,49 @@ int runWatch(WatchArgs& args) {
       if (args.mode == "xdp-generic") opts.modes = {XdpMode::Generic};
       w->xdp = XdpDatapath::attach(opts, xdpError);
       if (!w->xdp && args.mode != "auto") {
-        std::fprintf(stderr, "portcullis: %s\n", xdpError.c_str());
+        logError("%s", xdpError.c_str());
         return 1;
       }
     }
     if (w->xdp) {
       w->xdp->setWatchedDestinations(w->dsts);
-      std::fprintf(stderr, "portcullis: watching %s in %s mode (%s)%s%s\n", iface.c_str(),
+      logInfo("watching %s in %s mode (%s)%s%s", iface.c_str(),
                    xdpModeName(w->xdp->mode()),
                    w->xdp->viaDispatcher() ? "libxdp dispatcher" : "direct attach",
                    w->xdp->fallbackReason().empty() ? "" : "; fell back after ",
                    w->xdp->fallbackReason().c_str());
-      std::fprintf(stderr, "portcullis: maps pinned under %s\n", w->xdp->pinDir().c_str());
+      logInfo("maps pinned under %s", w->xdp->pinDir().c_str());
       if (w->xdp->egressAttached()) {
-        std::fprintf(stderr, "portcullis: TC egress attached on %s (the host's answers)\n",
+        logInfo("TC egress attached on %s (the host's answers)",
                      iface.c_str());
       } else {
-        std::fprintf(stderr,
-                     "portcullis: warning: TC egress not attached on %s (%s); the slow and "
-                     "trw rules will not see the host's answers\n",
+        logWarning("TC egress not attached on %s (%s); the slow and "
+                     "trw rules will not see the host's answers",
                      iface.c_str(), w->xdp->egressError().c_str());
       }
     } else {
       if (args.mode == "auto") {
-        std::fprintf(stderr, "portcullis: XDP unavailable on %s (%s); using pcap\n",
+        logInfo("XDP unavailable on %s (%s); using pcap",
                      iface.c_str(), xdpError.c_str());
       }
       w->pcap = PcapSource::openLive(iface, w->dsts, error);
       if (!w->pcap) {
-        std::fprintf(stderr, "portcullis: %s\n", error.c_str());
+        logError("%s", error.c_str());
         return 1;
       }
       if (!MemoryTable::supportsLinkType(w->pcap->linkType())) {
-        std::fprintf(stderr, "portcullis: %s: unsupported link type %d\n", iface.c_str(),
+        logError("%s: unsupported link type %d", iface.c_str(),
                      w->pcap->linkType());
         return 1;
       }
       w->table = std::make_unique<MemoryTable>(iface, a.slots, a.rules, a.savePorts);
       w->table->setWatchedDestinations(w->dsts);
       w->table->advanceTo(uint64_t(unixMicrosNow()));
-      std::fprintf(stderr, "portcullis: watching %s in pcap mode\n", iface.c_str());
+      logInfo("watching %s in pcap mode", iface.c_str());
     }
     std::string shown;
     for (const pc_addr& d : w->dsts) shown += " " + formatAddr(d);
-    std::fprintf(stderr, "portcullis: protected destinations on %s:%s\n", iface.c_str(),
+    logInfo("protected destinations on %s:%s", iface.c_str(),
                  w->dsts.empty() ? " all" : shown.c_str());
     w->index = watched.size();
     engine.addTable(&w->source());
@@ -471,8 +471,8 @@ int runWatch(WatchArgs& args) {
   for (auto& w : watched) {
     if (!w->xdp) {
       if (args.block) {
-        std::fprintf(stderr, "portcullis: warning: %s is in pcap mode, which cannot drop; "
-                     "its scanners are reported, not blocked\n", w->iface.c_str());
+        logWarning("%s is in pcap mode, which cannot drop; "
+                     "its scanners are reported, not blocked", w->iface.c_str());
       }
       w->table->setAllowlist(allow);
       continue;
@@ -482,15 +482,14 @@ int runWatch(WatchArgs& args) {
                                           w->xdp->clock());
     bl->setAllowlist(allow);
     if (blocker) blocker->setBlocklist(w->index, bl.get(), w->xdp->ticksPerSecond());
-    std::fprintf(stderr,
-                 "portcullis: %s: maps take %.1f MiB (source table %u slots of %zu B, admission "
-                 "tier %zu entries of %zu B, untracked-sources sketch %d registers per CPU)%s\n",
+    logInfo("%s: maps take %.1f MiB (source table %u slots of %zu B, admission "
+                 "tier %zu entries of %zu B, untracked-sources sketch %d registers per CPU)%s",
                  w->iface.c_str(), double(w->xdp->mapMemoryBytes()) / (1 << 20),
                  unsigned(w->xdp->slots().size()), sizeof(pc_src_state),
                  w->xdp->admission().size(), sizeof(pc_admit), PC_HLL_REGS,
                  w->xdp->adopted() ? "; adopted the previous watch's maps and blocks" : "");
     if (size_t n = bl->size()) {
-      std::fprintf(stderr, "portcullis: %s: %zu blocklist entries in force\n", w->iface.c_str(), n);
+      logInfo("%s: %zu blocklist entries in force", w->iface.c_str(), n);
     }
     blocklists.push_back(std::move(bl));
     // What `portcullis status` shows about this watch.
@@ -508,7 +507,7 @@ int runWatch(WatchArgs& args) {
     engine.setAlertHook([&](Alert& alert, size_t table, const pc_src_state& slot) {
       blocker->consider(alert, table, slot);
     });
-    std::fprintf(stderr, "portcullis: auto-block on (rules:%s; ttl %llu s; at most %u blocks/s)\n",
+    logInfo("auto-block on (rules:%s; ttl %llu s; at most %u blocks/s)",
                  [&] {
                    std::string r;
                    for (const auto& x : args.policy.rules) r += " " + x;
@@ -525,19 +524,19 @@ int runWatch(WatchArgs& args) {
     std::vector<std::string> keep;
     if (anyXdp && !args.persist) keep.push_back("cap_net_admin");
     if (keepOnlyCapabilities(keep, capError)) {
-      std::fprintf(stderr, "portcullis: capabilities now: %s\n", currentCapabilities().c_str());
+      logInfo("capabilities now: %s", currentCapabilities().c_str());
     } else {
-      std::fprintf(stderr, "portcullis: warning: %s\n", capError.c_str());
+      logWarning("%s", capError.c_str());
     }
   }
   std::unique_ptr<MetricsServer> metrics;
   if (!args.metrics.empty()) {
     metrics = MetricsServer::start(args.metrics, error);
     if (!metrics) {
-      std::fprintf(stderr, "portcullis: %s\n", error.c_str());
+      logError("%s", error.c_str());
       return 2;
     }
-    std::fprintf(stderr, "portcullis: metrics on http://%s/metrics\n", args.metrics.c_str());
+    logInfo("metrics on http://%s/metrics", args.metrics.c_str());
   }
 
   if (std::any_of(watched.begin(), watched.end(), [](auto& w) { return w->xdp && w->xdp->adopted(); })) {
@@ -597,7 +596,7 @@ int runWatch(WatchArgs& args) {
         if (w->xdp) w->xdp->setWatchedDestinations(current);
         if (w->table) w->table->setWatchedDestinations(current);
         if (w->pcap && !w->pcap->setDestinations(current, error)) {
-          std::fprintf(stderr, "portcullis: %s\n", error.c_str());
+          logError("%s", error.c_str());
         }
       }
       if (changed && blocker) blocker->setNeverBlock(safetyList(allow));
@@ -609,9 +608,9 @@ int runWatch(WatchArgs& args) {
   engine.flush();
   finish(engine, files);
   if (args.persist) {
-    std::fprintf(stderr, "portcullis: --persist: leaving the programs attached and the maps pinned\n");
+    logInfo("--persist: leaving the programs attached and the maps pinned");
   } else {
-    std::fprintf(stderr, "portcullis: detaching\n");
+    logInfo("detaching");
     for (auto& w : watched) std::remove(stateFile(args.stateDir, w->iface).c_str());
   }
   return 0;
@@ -622,16 +621,16 @@ int runReplay(ReplayArgs& args) {
   std::string error;
   auto fixedDsts = explicitDestinations(a, error);
   if (!error.empty()) {
-    std::fprintf(stderr, "portcullis: %s\n", error.c_str());
+    logError("%s", error.c_str());
     return 2;
   }
   auto src = PcapSource::openFile(args.file, error);
   if (!src) {
-    std::fprintf(stderr, "portcullis: %s\n", error.c_str());
+    logError("%s", error.c_str());
     return 2;
   }
   if (!MemoryTable::supportsLinkType(src->linkType())) {
-    std::fprintf(stderr, "portcullis: %s: unsupported link type %d\n", args.file.c_str(),
+    logError("%s: unsupported link type %d", args.file.c_str(),
                  src->linkType());
     return 2;
   }
@@ -652,7 +651,7 @@ int runReplay(ReplayArgs& args) {
     if (a.maxPackets && ++packets >= a.maxPackets) break;
   }
   if (rc == ReadResult::Error) {
-    std::fprintf(stderr, "portcullis: %s: %s\n", args.file.c_str(), src->lastError().c_str());
+    logError("%s: %s", args.file.c_str(), src->lastError().c_str());
     return 2;
   }
   replayer.finish();
@@ -710,7 +709,7 @@ int runCli(int argc, char** argv) {
   std::vector<std::string> expanded;
   std::string configError;
   if (!expandConfig(argc, argv, expanded, configError)) {
-    std::fprintf(stderr, "portcullis: %s\n", configError.c_str());
+    logError("%s", configError.c_str());
     return 2;
   }
   std::vector<char*> args;
@@ -792,7 +791,7 @@ int runCli(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();
     if (what.empty()) what = e.get_name();
-    std::fprintf(stderr, "portcullis: %s\n", what.c_str());
+    logError("%s", what.c_str());
     return 2;
   }
   if (blockCmd->parsed()) return runBlock(ops);
@@ -802,14 +801,14 @@ int runCli(int argc, char** argv) {
   std::string ruleError;
   if (watchCmd->parsed()) {
     if (!finalizeRules(watchCmd, watch.common, ruleError)) {
-      std::fprintf(stderr, "portcullis: %s\n", ruleError.c_str());
+      logError("%s", ruleError.c_str());
       return 2;
     }
     return runWatch(watch);
   }
   if (replayCmd->parsed()) {
     if (!finalizeRules(replayCmd, replay.common, ruleError)) {
-      std::fprintf(stderr, "portcullis: %s\n", ruleError.c_str());
+      logError("%s", ruleError.c_str());
       return 2;
     }
     return runReplay(replay);

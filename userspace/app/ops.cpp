@@ -1,4 +1,5 @@
 #include "app/ops.h"
+#include "report/log.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -38,16 +39,16 @@ bool open(const OpsArgs& args, Opened& out) {
   std::string error;
   setBpfLogging(false);
   if (ensureBpffs(error) != 0) {
-    std::fprintf(stderr, "portcullis: %s\n", error.c_str());
+    logError("%s", error.c_str());
     return false;
   }
   out.maps = openPinnedMaps(args.pinRoot, args.iface, error);
   if (out.maps.empty()) {
-    std::fprintf(stderr, "portcullis: %s\n", error.c_str());
+    logError("%s", error.c_str());
     return false;
   }
   if (probeKernelClock(out.clock, error) != 0) {
-    std::fprintf(stderr, "portcullis: %s\n", error.c_str());
+    logError("%s", error.c_str());
     return false;
   }
   return true;
@@ -55,7 +56,7 @@ bool open(const OpsArgs& args, Opened& out) {
 
 std::optional<Prefix> prefixArg(const std::string& text) {
   auto p = parsePrefix(text);
-  if (!p) std::fprintf(stderr, "portcullis: not an address or CIDR prefix: %s\n", text.c_str());
+  if (!p) logError("not an address or CIDR prefix: %s", text.c_str());
   return p;
 }
 
@@ -66,9 +67,8 @@ int runBlock(const OpsArgs& args) {
   if (!prefix) return 2;
   for (const Prefix& safe : safetyList({})) {
     if ((prefixContains(*prefix, safe.addr) || prefixContains(safe, prefix->addr)) && !args.force) {
-      std::fprintf(stderr,
-                   "portcullis: %s covers %s (loopback, this host, its gateway or DNS); "
-                   "use --force to block it anyway\n",
+      logError("%s covers %s (loopback, this host, its gateway or DNS); "
+                   "use --force to block it anyway",
                    args.prefix.c_str(), formatPrefix(safe).c_str());
       return 2;
     }
@@ -78,7 +78,7 @@ int runBlock(const OpsArgs& args) {
   for (auto& m : o.maps) {
     Blocklist bl(m->blocklist, m->blockprefix, m->allowlist, m->control, o.clock);
     if (int err = bl.block(*prefix, args.ttl, 0); err) {
-      std::fprintf(stderr, "portcullis: %s: cannot block %s: %s\n", m->iface.c_str(),
+      logError("%s: cannot block %s: %s", m->iface.c_str(),
                    args.prefix.c_str(), std::strerror(-err));
       return 1;
     }
@@ -102,7 +102,7 @@ int runUnblock(const OpsArgs& args) {
     }
   }
   if (!any) {
-    std::fprintf(stderr, "portcullis: %s is not on any blocklist\n", args.prefix.c_str());
+    logError("%s is not on any blocklist", args.prefix.c_str());
     return 1;
   }
   return 0;

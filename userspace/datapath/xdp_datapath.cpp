@@ -1,5 +1,6 @@
 #include "datapath/xdp_datapath.h"
 #include "datapath/net_util.h"
+#include "report/log.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -32,21 +33,22 @@ namespace {
 constexpr uint32_t kTcHandle = 0x9c11;
 constexpr uint32_t kTcPriority = 1;
 
-bool gVerbose = false;
 // While libxdp tries its dispatcher, libbpf warns about the dispatcher's failed load (EPERM
 // here, see DESIGN.md); the outcome is reported once by attach() instead.
 bool gAttaching = false;
 
 __attribute__((format(printf, 2, 0))) int libbpfPrint(enum libbpf_print_level level,
                                                      const char* fmt, va_list args) {
-  if (!gVerbose && (level != LIBBPF_WARN || gAttaching)) return 0;
-  return vfprintf(stderr, fmt, args);
+  // libbpf's warnings show at every level (outside the dispatcher probe); the rest with -v.
+  LogLevel ours = level == LIBBPF_WARN && !gAttaching ? LogLevel::Warning : LogLevel::Debug;
+  logLibrary(ours, fmt, args);
+  return 0;
 }
 
 __attribute__((format(printf, 2, 0))) int libxdpPrint(enum libxdp_print_level, const char* fmt,
                                                     va_list args) {
-  if (!gVerbose) return 0;
-  return vfprintf(stderr, fmt, args);
+  logLibrary(LogLevel::Debug, fmt, args);
+  return 0;
 }
 
 std::string errnoText(int err) { return std::strerror(err < 0 ? -err : err); }
@@ -86,7 +88,7 @@ const char* xdpModeName(XdpMode mode) {
 }
 
 void setBpfLogging(bool verbose) {
-  gVerbose = verbose;
+  setLogLevel(verbose ? LogLevel::Debug : LogLevel::Info);
   libbpf_set_print(libbpfPrint);
   libxdp_set_print(libxdpPrint);
 }

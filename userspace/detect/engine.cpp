@@ -1,4 +1,5 @@
 #include "detect/engine.h"
+#include "report/log.h"
 
 #include <algorithm>
 #include <bit>
@@ -125,11 +126,10 @@ void Engine::judgeAnswers(size_t tableIndex, const pc_stats& st) {
   uint64_t answers = st.answers - w.answers;
   bool visible = answers * 1000 >= syns * rules_.answersMinPerMille;
   if (visible != w.visible || (!visible && !w.said)) {
-    std::fprintf(stderr,
-                 visible ? "portcullis: %s: the host's answers are visible again (%llu answers "
-                           "to %llu SYNs); the slow and trw rules are back\n"
-                         : "portcullis: %s: the host's answers are not visible (%llu answers to "
-                           "%llu SYNs): the slow and trw rules stand down\n",
+    logInfo(visible ? "%s: the host's answers are visible again (%llu answers "
+                           "to %llu SYNs); the slow and trw rules are back"
+                         : "%s: the host's answers are not visible (%llu answers to "
+                           "%llu SYNs): the slow and trw rules stand down",
                  tables_[tableIndex]->name().c_str(), (unsigned long long)answers,
                  (unsigned long long)syns);
     w.said = true;
