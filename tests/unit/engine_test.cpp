@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "detect/engine.h"
+#include "detect/rules/registry.h"
 #include "datapath/memory_table.h"
 #include "datapath/replayer.h"
 #include "support/engine_run.h"
@@ -213,6 +214,29 @@ INSTANTIATE_TEST_SUITE_P(
     Scans, ScanKinds,
     ::testing::ValuesIn(testing::kScanTypes),
     [](const auto& param) { return std::string(param.param.first); });
+
+}  // namespace
+}  // namespace portcullis
+
+namespace portcullis {
+namespace {
+
+TEST(RuleRegistry, EveryRuleIsMadeUnderItsIdAndOnlyWhenEnabled) {
+  RuleConfig all;
+  auto rules = makeRules(all);
+  ASSERT_EQ(rules.size(), kRuleCount);
+  for (size_t i = 0; i < kRuleCount; ++i) {
+    EXPECT_EQ(rules[i]->id(), RuleId(i));
+    EXPECT_EQ(ruleFromName(kRuleNames[i]), RuleId(i));
+  }
+  RuleConfig some;
+  some.enabled = {"slow", "group"};
+  auto chosen = makeRules(some);
+  ASSERT_EQ(chosen.size(), 2u);
+  EXPECT_EQ(chosen[0]->id(), RuleId::Slow);
+  EXPECT_EQ(chosen[1]->id(), RuleId::Group);
+  EXPECT_FALSE(ruleFromName("portscan"));
+}
 
 }  // namespace
 }  // namespace portcullis

@@ -120,7 +120,7 @@ void addCommonOptions(CLI::App* cmd, CommonArgs& a) {
       ->capture_default_str();
   cmd->add_option("--rules", a.ruleList, "rules in force (comma-separated)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"score", "rate", "anomaly", "slow", "trw", "shape", "group"}));
+      ->check(CLI::IsMember(allRuleNames()));
   cmd->add_option("--rate-basis", r.rateBasis, "rate counts distinct ports, or negative answers")
       ->check(CLI::IsMember({"ports", "rejects"}))->capture_default_str();
   cmd->add_option("--slow-window", r.slowWindowS, "slow rule: window T in seconds")
@@ -303,9 +303,10 @@ std::string metricsText(const Engine& engine, const std::vector<std::unique_ptr<
   auto line = [&](const std::string& s) { out += s + "\n"; };
   line("# HELP portcullis_alerts_total Alerts reported, per rule.");
   line("# TYPE portcullis_alerts_total counter");
-  for (const char* rule : {"score", "rate", "anomaly", "slow", "trw", "shape", "group"}) {
+  for (std::string_view name : kRuleNames) {
+    std::string rule(name);
     auto it = engine.alertsByRule().find(rule);
-    line(std::string("portcullis_alerts_total{rule=\"") + rule + "\"} " +
+    line("portcullis_alerts_total{rule=\"" + rule + "\"} " +
          std::to_string(it == engine.alertsByRule().end() ? 0 : it->second));
   }
   line("# HELP portcullis_blocks_total Sources blocked by auto-block.");
@@ -741,7 +742,7 @@ int runCli(int argc, char** argv) {
       ->check(CLI::Range(1u, 100000u))->capture_default_str();
   watchCmd->add_option("--block-rules", watch.blockRules, "rules whose alerts may block")
       ->delimiter(',')
-      ->check(CLI::IsMember({"score", "rate", "anomaly", "slow", "trw", "shape", "group"}));
+      ->check(CLI::IsMember(allRuleNames()));
   watchCmd->add_option("--allow", watch.allow, "CIDR never scored, never blocked (repeatable)")
       ->check([](const std::string& v) {
         return parsePrefix(v) ? std::string() : "not an address or CIDR prefix: " + v;

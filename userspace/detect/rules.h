@@ -4,6 +4,7 @@
 #include <set>
 #include <string>
 
+#include "detect/rule_id.h"
 #include "portcullis/flags.h"
 #include "portcullis/update.h"
 
@@ -12,9 +13,9 @@ namespace portcullis {
 /// The detection rules' numbers (DESIGN.md's defaults). Every one is settable from the CLI and
 /// from the TOML config file; --profile picks a preset for the ones not set explicitly.
 struct RuleConfig {
-  /// Rules in force: score rate anomaly slow trw shape group.
-  std::set<std::string> enabled{"score", "rate", "anomaly", "slow", "trw", "shape", "group"};
-  bool on(const std::string& rule) const { return enabled.count(rule) != 0; }
+  /// Rules in force, by name (kRuleNames); all by default.
+  std::set<std::string> enabled = allRuleNames();
+  bool on(RuleId rule) const { return enabled.count(ruleName(rule)) != 0; }
 
   // score (seed 001, Sophos): per source and scan kind, >= threshold points in one window.
   uint32_t scoreThreshold = 21;

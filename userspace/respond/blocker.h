@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "detect/rule_id.h"
 #include "report/alert.h"
 #include "respond/blocklist.h"
 #include "datapath/net_util.h"
@@ -15,7 +16,12 @@ namespace portcullis {
 
 /// What `watch --block` may block, and for how long.
 struct BlockPolicy {
-  std::set<std::string> rules{"score", "rate", "slow", "trw", "shape", "group"};
+  /// Every rule but anomaly: one forged packet with illegal flags must not block its source.
+  std::set<std::string> rules = [] {
+    std::set<std::string> all = allRuleNames();
+    all.erase(ruleName(RuleId::Anomaly));
+    return all;
+  }();
   uint64_t ttlS = 600;            ///< first block
   uint64_t maxTtlS = 86400;       ///< repeat offenders double up to this
   uint32_t permanentAfter = 0;    ///< blocks before a permanent one (0: never)
