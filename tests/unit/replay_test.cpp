@@ -170,6 +170,51 @@ TEST_F(Replay, ConfigFileSetsTheRules) {
   EXPECT_EQ(rateAlerts(replay(path + " --config " + (dir_ / "rules.toml").string())), 1u);
 }
 
+TEST_F(Replay, ConfigFileErrorsNameTheFileLineAndKey) {
+  ScanSpec s{"syn", "198.18.0.66", "198.18.0.1", {8001, 8002, 8003}, {}, kStart, 2'000'000};
+  std::string path = write("slow.pcap", testing::scanTraffic(s));
+  struct Case {
+    std::string toml, expected;
+  };
+  const std::vector<Case> cases = {
+      {"rate-ports = 2\nrate-portz = 3\n", ":2: rate-portz: no such option of replay"},
+      {"\n\nrate-ports = 0\n", ":3: --rate-ports: Value 0 not in range"},
+      {"json = 3\n", ":1: json: takes true or false"},
+      {"rate-ports = [1,\n", ":1: Error while parsing array"},  // toml++ says where
+      {"[rate]\nports = 2\n", ":1: rate: a table here"},
+  };
+  std::string config = (dir_ / "bad.toml").string();
+  for (const Case& c : cases) {
+    std::ofstream(config) << c.toml;
+    Result r = replay(path + " --config " + config);
+    EXPECT_EQ(r.status, 2) << c.toml;
+    EXPECT_EQ(std::count(r.stderrText.begin(), r.stderrText.end(), '\n'), 1) << r.stderrText;
+    EXPECT_NE(r.stderrText.find("portcullis: config " + config + c.expected), std::string::npos)
+        << c.toml << " gave: " << r.stderrText;
+  }
+}
+
+TEST_F(Replay, ConfigFileTakesMultiLineArraysAndTheCommandLineOverridesIt) {
+  ScanSpec s{"syn", "198.18.0.66", "198.18.0.1", {8001, 8002, 8003}, {}, kStart, 2'000'000};
+  std::string path = write("slow.pcap", testing::scanTraffic(s));
+  std::string config = (dir_ / "rules.toml").string();
+  std::ofstream(config) << "rate-ports = 2\n"
+                        << "rules = [\n  \"rate\",  # the rate rule only\n  \"anomaly\",\n]\n"
+                        << "allow = [\"198.18.0.0/24\"]  # a watch key: replay leaves it\n"
+                        << "[watch]\nmode = \"pcap\"\n";
+  auto rules = [&](const Result& r) {
+    std::set<std::string> out;
+    for (const auto& a : alerts(r)) out.insert(a["rule"]);
+    return out;
+  };
+  Result fromFile = replay(path + " --config " + config);
+  ASSERT_EQ(fromFile.status, 0) << fromFile.stderrText;
+  EXPECT_EQ(rules(fromFile), std::set<std::string>{"rate"});
+  Result overridden = replay(path + " --config " + config + " --rate-ports 5");
+  ASSERT_EQ(overridden.status, 0) << overridden.stderrText;
+  EXPECT_TRUE(rules(overridden).empty()) << "three ports are not more than five";
+}
+
 TEST_F(Replay, InvalidValuesAreRefusedWithStatus2) {
   ScanSpec s{"syn", "198.18.0.66", "198.18.0.1", {1}, {}, kStart};
   std::string path = write("one.pcap", testing::scanTraffic(s));

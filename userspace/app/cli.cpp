@@ -5,7 +5,9 @@
 #include <poll.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -26,6 +28,7 @@
 #include "respond/blocker.h"
 #include "respond/blocklist.h"
 #include "report/metrics.h"
+#include "app/config_file.h"
 #include "app/ops.h"
 #include "datapath/pcap_source.h"
 #include "app/privileges.h"
@@ -660,11 +663,23 @@ int runReplay(ReplayArgs& args) {
   return 0;
 }
 
-// Turns `--config FILE` into command-line options placed before the user's own, so the file
-// sets defaults and the command line overrides them. Keys are the long option names, at the top
-// level or under a [watch] / [replay] table. (CLI11 2.1 reads config files only for the main
-// app's options, and one file should serve both subcommands.)
-bool expandConfig(int argc, char** argv, std::vector<std::string>& out, std::string& error) {
+// Where each option set by the config file came from ("config FILE:LINE"), by "--name", for
+// the options the command line does not set itself: CLI11 names the option in its errors, and
+// the user is told the file and line.
+using ConfigOrigins = std::map<std::string, std::string>;
+
+bool optionOfAnySubcommand(CLI::App& app, const std::string& name) {
+  for (CLI::App* sub : app.get_subcommands({})) {
+    if (sub->get_option_no_throw(name)) return true;
+  }
+  return false;
+}
+
+// Turns `--config FILE` into command-line words placed before the user's own, so the file sets
+// defaults and the command line overrides them. Each key must be a long option of the
+// subcommand (the same table that makes the command line), so a typo is an error, not a no-op.
+bool expandConfig(CLI::App& app, int argc, char** argv, std::vector<std::string>& out,
+                  ConfigOrigins& origins, std::string& error) {
   std::vector<std::string> user;
   std::string path;
   for (int i = 2; i < argc; ++i) {
@@ -678,24 +693,39 @@ bool expandConfig(int argc, char** argv, std::vector<std::string>& out, std::str
     }
   }
   out.assign(argv, argv + std::min(argc, 2));
-  if (!path.empty()) {
-    std::vector<CLI::ConfigItem> items;
-    try {
-      items = CLI::ConfigTOML().from_file(path);
-    } catch (const CLI::Error& e) {
-      error = "config " + path + ": " + e.what();
-      return false;
-    }
-    std::string sub = argc > 1 ? argv[1] : "";
-    for (const CLI::ConfigItem& item : items) {
-      if (!item.parents.empty() && !(item.parents.size() == 1 && item.parents[0] == sub)) continue;
-      if (item.name == "++" || item.name == "--") continue;  // section markers
-      if (item.inputs.size() == 1 && (item.inputs[0] == "true" || item.inputs[0] == "false")) {
-        if (item.inputs[0] == "true") out.push_back("--" + item.name);
+  std::string sub = argc > 1 ? argv[1] : "";
+  CLI::App* cmd = nullptr;
+  for (CLI::App* candidate : app.get_subcommands({})) {
+    if (candidate->get_name() == sub) cmd = candidate;
+  }
+  if (!path.empty() && cmd) {
+    std::vector<ConfigSetting> settings;
+    if (!readConfigFile(path, sub, settings, error)) return false;
+    for (const ConfigSetting& s : settings) {
+      std::string name = "--" + s.key;
+      std::string where = "config " + path + ":" + std::to_string(s.line);
+      const CLI::Option* opt = cmd->get_option_no_throw(name);
+      if (!opt || s.key == "config" || opt->get_positional()) {
+        // A top-level key of another subcommand (allow, for watch) is not this one's concern.
+        if (!opt && s.key != "config" && optionOfAnySubcommand(app, name)) continue;
+        error = where + ": " + s.key + ": no such option of " + sub + " (see " + sub + " --help)";
+        return false;
+      }
+      bool flag = opt->get_expected_max() == 0;
+      if (flag != s.isFlag) {
+        error = where + ": " + s.key + (flag ? ": takes true or false" : ": needs a value");
+        return false;
+      }
+      // The command line overrides the file: its own value is the only one parsed.
+      auto given = [&](const std::string& u) { return u == name || u.rfind(name + "=", 0) == 0; };
+      if (std::any_of(user.begin(), user.end(), given)) continue;
+      origins[name] = where;
+      if (s.isFlag) {
+        if (s.flagOn) out.push_back(name);
         continue;
       }
-      for (const std::string& value : item.inputs) {
-        out.push_back("--" + item.name);
+      for (const std::string& value : s.values) {
+        out.push_back(name);
         out.push_back(value);
       }
     }
@@ -704,20 +734,20 @@ bool expandConfig(int argc, char** argv, std::vector<std::string>& out, std::str
   return true;
 }
 
+// A parse error about an option the config file set names the file and line.
+std::string withOrigin(std::string what, const ConfigOrigins& origins) {
+  for (const auto& [name, where] : origins) {
+    if (what.rfind(name + ":", 0) == 0 || what.find(" " + name + ":") != std::string::npos ||
+        what.find(name + " ") != std::string::npos) {
+      return where + ": " + what;
+    }
+  }
+  return what;
+}
+
 }  // namespace
 
 int runCli(int argc, char** argv) {
-  std::vector<std::string> expanded;
-  std::string configError;
-  if (!expandConfig(argc, argv, expanded, configError)) {
-    logError("%s", configError.c_str());
-    return 2;
-  }
-  std::vector<char*> args;
-  for (std::string& a : expanded) args.push_back(a.data());
-  argc = int(args.size());
-  argv = args.data();
-
   CLI::App app{"portcullis: port-scan detection and blocking in XDP"};
   app.require_subcommand(1);
 
@@ -783,6 +813,18 @@ int runCli(int argc, char** argv) {
       ->capture_default_str();
   addOpsOptions(statusCmd);
 
+  std::vector<std::string> expanded;
+  ConfigOrigins origins;
+  std::string configError;
+  if (!expandConfig(app, argc, argv, expanded, origins, configError)) {
+    logError("%s", configError.c_str());
+    return 2;
+  }
+  std::vector<char*> args;
+  for (std::string& a : expanded) args.push_back(a.data());
+  argc = int(args.size());
+  argv = args.data();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -792,7 +834,7 @@ int runCli(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();
     if (what.empty()) what = e.get_name();
-    logError("%s", what.c_str());
+    logError("%s", withOrigin(what, origins).c_str());
     return 2;
   }
   if (blockCmd->parsed()) return runBlock(ops);
