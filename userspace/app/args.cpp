@@ -1,0 +1,73 @@
+#include "app/args.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "datapath/net_util.h"
+#include "detect/engine.h"
+#include "report/log.h"
+
+namespace portcullis {
+
+std::optional<std::vector<pc_addr>> explicitDestinations(const CommonArgs& a, std::string& error) {
+  if (a.dstIps.empty()) return std::nullopt;
+  std::vector<pc_addr> out;
+  for (const std::string& ip : a.dstIps) {
+    if (ip == "all" || ip == "any") return std::vector<pc_addr>{};
+    auto addr = parseAddr(ip);
+    if (!addr) {
+      error = "--dst-ip: not an IP address: " + ip;
+      return std::nullopt;
+    }
+    out.push_back(*addr);
+  }
+  return out;
+}
+
+DatapathTiming timingFrom(const CommonArgs& a) {
+  DatapathTiming t;
+  t.scoreWindowMs = a.rules.scoreWindowMs;
+  t.flowWindowMs = uint64_t(a.rules.flowWindowS) * 1000;
+  t.idleTimeoutMs = uint64_t(a.rules.forgetS) * 1000;
+  t.weightHot = a.rules.weightHot;
+  t.weightLow = a.rules.weightLow;
+  t.weightHigh = a.rules.weightHigh;
+  t.eventBurst = uint16_t(a.rules.eventBurst);
+  t.admitTargets = uint16_t(a.rules.admitTargets);
+  t.v4Prefix = uint8_t(a.rules.v4Prefix);
+  t.v6Prefix = uint8_t(a.rules.v6Prefix);
+  t.reportPorts = a.savePorts;
+  return t;
+}
+
+bool openOutputs(const CommonArgs& a, OutputFiles& files) {
+  if (!a.alertsFile.empty()) {
+    files.alerts = std::fopen(a.alertsFile.c_str(), "a");
+    if (!files.alerts) {
+      logError("cannot open %s: %s", a.alertsFile.c_str(),
+                   std::strerror(errno));
+      return false;
+    }
+  }
+  if (!a.logFile.empty()) {
+    files.log = std::fopen(a.logFile.c_str(), "w");
+    if (!files.log) {
+      logError("cannot write %s: %s", a.logFile.c_str(),
+                   std::strerror(errno));
+      return false;
+    }
+  }
+  return true;
+}
+
+void finishRun(Engine& engine, const OutputFiles& files) {
+  engine.writeSummary();
+  if (files.log) {
+    std::string doc = engine.summaryJson();
+    std::fwrite(doc.data(), 1, doc.size(), files.log);
+    std::fputc('\n', files.log);
+    std::fflush(files.log);
+  }
+}
+
+}  // namespace portcullis

@@ -1,0 +1,79 @@
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "datapath/xdp_datapath.h"
+#include "detect/rules.h"
+#include "respond/blocker.h"
+
+namespace portcullis {
+
+class Engine;
+
+/// Options common to watch and replay: outputs and the rules' numbers.
+struct CommonArgs {
+  RuleConfig rules;
+  bool json = false;
+  std::string alertsFile;
+  std::string logFile;
+  bool savePorts = false;
+  uint64_t maxPackets = 0;
+  std::vector<std::string> dstIps;
+  bool verbose = false;
+  bool noAnomaly = false;
+  std::string profile = "default";
+  std::vector<std::string> ruleList;
+  std::string configFile;
+  uint32_t slots = PC_SOURCES_DEFAULT;
+};
+
+struct WatchArgs {
+  CommonArgs common;
+  std::vector<std::string> ifaces;
+  std::string mode = "auto";
+  std::string pinRoot = "/sys/fs/bpf/portcullis";
+  std::string stateDir = "/run/portcullis";
+  bool block = false;
+  BlockPolicy policy;
+  std::vector<std::string> blockRules;
+  std::vector<std::string> allow;
+  bool persist = false;
+  std::string metrics;
+};
+
+struct ReplayArgs {
+  CommonArgs common;
+  std::string file;
+};
+
+/// --dst-ip: explicit addresses, "all" (an empty list), or nullopt for the interfaces' own
+/// addresses. A bad address sets `error`.
+std::optional<std::vector<pc_addr>> explicitDestinations(const CommonArgs& a, std::string& error);
+
+/// The datapath's per-run constants from the options.
+DatapathTiming timingFrom(const CommonArgs& a);
+
+/// --alerts and --log-file, opened at start so a bad path fails before any work.
+struct OutputFiles {
+  FILE* alerts = nullptr;
+  FILE* log = nullptr;
+  ~OutputFiles() {
+    if (alerts) std::fclose(alerts);
+    if (log) std::fclose(log);
+  }
+};
+
+/// Opens the files; false after logging why.
+bool openOutputs(const CommonArgs& a, OutputFiles& files);
+
+/// End of a run: the summary through the sink, and the --log-file report.
+void finishRun(Engine& engine, const OutputFiles& files);
+
+int runWatch(WatchArgs& args);
+int runReplay(ReplayArgs& args);
+
+}  // namespace portcullis

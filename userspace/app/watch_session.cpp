@@ -1,0 +1,473 @@
+// `portcullis watch`: attach to interfaces, poll, report, block, until a signal.
+#include "app/args.h"
+
+#include <bpf/libbpf.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "app/ops.h"
+#include "app/privileges.h"
+#include "datapath/memory_table.h"
+#include "datapath/net_util.h"
+#include "datapath/pcap_source.h"
+#include "detect/engine.h"
+#include "report/log.h"
+#include "report/metrics.h"
+#include "respond/blocklist.h"
+
+namespace portcullis {
+
+namespace {
+
+std::atomic<bool> gStop{false};
+
+void onSignal(int) { gStop = true; }
+
+void installSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = onSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// One watched interface: an XDP datapath, or a live pcap capture feeding a MemoryTable.
+struct Watched {
+  std::string iface;
+  std::unique_ptr<XdpDatapath> xdp;
+  std::unique_ptr<PcapSource> pcap;
+  std::unique_ptr<MemoryTable> table;
+  std::vector<pc_addr> dsts;
+  const SourceTable& source() const {
+    return xdp ? static_cast<const SourceTable&>(*xdp) : *table;
+  }
+  size_t index = 0;
+};
+
+struct RingBufferDeleter {
+  void operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
+};
+
+struct RingContext {
+  Engine* engine;
+  size_t index;
+};
+
+int onRingEvent(void* ctx, void* data, size_t size) {
+  if (size < sizeof(pc_event)) return 0;
+  auto* rc = static_cast<RingContext*>(ctx);
+  rc->engine->onEvent(rc->index, *static_cast<const pc_event*>(data));
+  return 0;
+}
+
+std::string metricsText(const Engine& engine, const std::vector<std::unique_ptr<Watched>>& watched,
+                        const std::vector<std::unique_ptr<Blocklist>>& blocklists,
+                        const AutoBlocker* blocker) {
+  std::string out;
+  auto line = [&](const std::string& s) { out += s + "\n"; };
+  line("# HELP portcullis_alerts_total Alerts reported, per rule.");
+  line("# TYPE portcullis_alerts_total counter");
+  for (std::string_view name : kRuleNames) {
+    std::string rule(name);
+    auto it = engine.alertsByRule().find(rule);
+    line("portcullis_alerts_total{rule=\"" + rule + "\"} " +
+         std::to_string(it == engine.alertsByRule().end() ? 0 : it->second));
+  }
+  line("# HELP portcullis_blocks_total Sources blocked by auto-block.");
+  line("# TYPE portcullis_blocks_total counter");
+  line("portcullis_blocks_total " + std::to_string(blocker ? blocker->blocksTotal() : 0));
+  for (const char* metric : {"packets", "dropped", "events_lost", "untracked"}) {
+    line(std::string("# TYPE portcullis_") + metric + "_total counter");
+    for (const auto& w : watched) {
+      pc_stats st = w->source().stats();
+      uint64_t v = std::string(metric) == "packets" ? st.packets
+                   : std::string(metric) == "dropped" ? st.dropped
+                   : std::string(metric) == "events_lost" ? st.events_lost
+                                                           : st.untracked;
+      line(std::string("portcullis_") + metric + "_total{iface=\"" + w->iface + "\"} " +
+           std::to_string(v));
+    }
+  }
+  line("# HELP portcullis_evictions_total Slot holders replaced by stronger (or newer after idle) sources.");
+  line("# TYPE portcullis_evictions_total counter");
+  for (const auto& w : watched) {
+    line("portcullis_evictions_total{iface=\"" + w->iface + "\"} " +
+         std::to_string(w->source().stats().evictions));
+  }
+  line("# HELP portcullis_untracked_sources Distinct sources seen without a full slot (HyperLogLog estimate).");
+  line("# TYPE portcullis_untracked_sources gauge");
+  for (const auto& w : watched) {
+    line("portcullis_untracked_sources{iface=\"" + w->iface + "\"} " +
+         std::to_string(uint64_t(sketchEstimate(w->source().sketch()))));
+  }
+  line("# HELP portcullis_admission_fill Used fraction of the admission tier (the first-packet sketch).");
+  line("# TYPE portcullis_admission_fill gauge");
+  for (const auto& w : watched) {
+    AdmissionFill fill = admissionFill(w->source().admission());
+    line("portcullis_admission_fill{iface=\"" + w->iface + "\"} " +
+         std::to_string(fill.capacity ? double(fill.used) / double(fill.capacity) : 0.0));
+  }
+  line("# HELP portcullis_answers_visible Whether the host's answers are seen (1), or the slow and trw rules stand down (0).");
+  line("# TYPE portcullis_answers_visible gauge");
+  for (size_t i = 0; i < watched.size(); ++i) {
+    line("portcullis_answers_visible{iface=\"" + watched[i]->iface + "\"} " +
+         std::string(engine.answersVisible(i) ? "1" : "0"));
+  }
+  line("# HELP portcullis_source_table_fill Used fraction of the fixed-size source table.");
+  line("# TYPE portcullis_source_table_fill gauge");
+  for (const auto& w : watched) {
+    auto slots = w->source().slots();
+    size_t used = 0;
+    for (const pc_src_state& s : slots) used += (s.flags & PC_SRC_USED) != 0;
+    line("portcullis_source_table_fill{iface=\"" + w->iface + "\"} " +
+         std::to_string(slots.empty() ? 0.0 : double(used) / double(slots.size())));
+  }
+  line("# TYPE portcullis_blocklist_entries gauge");
+  size_t entries = 0;
+  for (const auto& bl : blocklists) entries += bl->size();
+  line("portcullis_blocklist_entries " + std::to_string(entries));
+  return out;
+}
+
+bool sameAddrs(const std::vector<pc_addr>& a, const std::vector<pc_addr>& b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(),
+                    [](const pc_addr& x, const pc_addr& y) { return pc_addr_eq(&x, &y); });
+}
+
+/// One run of `watch`, step by step: set up (outputs, datapaths, events, blocking, privileges,
+/// metrics), loop (wait, read captures, poll, sweep, follow the addresses), stop.
+class WatchSession {
+ public:
+  explicit WatchSession(WatchArgs& args) : args_(args), a_(args.common) {}
+
+  /// Exit status: 0, or 1 (the environment failed) or 2 (bad input) after logging why.
+  int run() {
+    if (int rc = setUp()) return rc;
+    installSignalHandlers();
+    std::fflush(stderr);
+    loop();
+    stop();
+    return 0;
+  }
+
+ private:
+  int setUp() {
+    setBpfLogging(a_.verbose);
+    if (args_.ifaces.empty()) args_.ifaces = {"lo"};
+    std::string error;
+    fixedDsts_ = explicitDestinations(a_, error);
+    if (!error.empty()) {
+      logError("%s", error.c_str());
+      return 2;
+    }
+    if (!openOutputs(a_, files_)) return 2;
+    sink_ = std::make_unique<AlertSink>(a_.json, files_.alerts);
+    engine_ = std::make_unique<Engine>(a_.rules, *sink_, a_.savePorts);
+    for (const std::string& iface : args_.ifaces) {
+      if (int rc = attach(iface)) return rc;
+    }
+    openEvents();
+    wireBlocking();
+    dropPrivileges();
+    if (int rc = startMetrics()) return rc;
+    if (std::any_of(watched_.begin(), watched_.end(),
+                    [](auto& w) { return w->xdp && w->xdp->adopted(); })) {
+      engine_->baseline();  // the previous watch already reported what the pinned tables hold
+    }
+    return 0;
+  }
+
+  // XDP when it can (or as --mode says), else a live capture into an in-memory table.
+  int attach(const std::string& iface) {
+    auto w = std::make_unique<Watched>();
+    w->iface = iface;
+    w->dsts = fixedDsts_ ? *fixedDsts_ : interfaceAddrs(iface);
+    std::string xdpError;
+    if (args_.mode != "pcap") {
+      w->xdp = XdpDatapath::attach(xdpOptions(iface), xdpError);
+      if (!w->xdp && args_.mode != "auto") {
+        logError("%s", xdpError.c_str());
+        return 1;
+      }
+    }
+    if (w->xdp) {
+      w->xdp->setWatchedDestinations(w->dsts);
+      describeXdp(*w);
+    } else if (int rc = openCapture(*w, xdpError)) {
+      return rc;
+    }
+    std::string shown;
+    for (const pc_addr& d : w->dsts) shown += " " + formatAddr(d);
+    logInfo("protected destinations on %s:%s", iface.c_str(),
+            w->dsts.empty() ? " all" : shown.c_str());
+    w->index = watched_.size();
+    engine_->addTable(&w->source());
+    watched_.push_back(std::move(w));
+    return 0;
+  }
+
+  XdpOptions xdpOptions(const std::string& iface) const {
+    XdpOptions opts;
+    opts.iface = iface;
+    opts.slots = a_.slots;
+    opts.pinRoot = args_.pinRoot;
+    opts.persist = args_.persist;
+    opts.timing = timingFrom(a_);
+    if (args_.mode == "xdp") opts.modes = {XdpMode::Native};
+    if (args_.mode == "xdp-generic") opts.modes = {XdpMode::Generic};
+    return opts;
+  }
+
+  static void describeXdp(const Watched& w) {
+    const XdpDatapath& x = *w.xdp;
+    logInfo("watching %s in %s mode (%s)%s%s", w.iface.c_str(), xdpModeName(x.mode()),
+            x.viaDispatcher() ? "libxdp dispatcher" : "direct attach",
+            x.fallbackReason().empty() ? "" : "; fell back after ", x.fallbackReason().c_str());
+    logInfo("maps pinned under %s", x.pinDir().c_str());
+    if (x.egressAttached()) {
+      logInfo("TC egress attached on %s (the host's answers)", w.iface.c_str());
+    } else {
+      logWarning("TC egress not attached on %s (%s); the slow and trw rules will not see the "
+                 "host's answers",
+                 w.iface.c_str(), x.egressError().c_str());
+    }
+  }
+
+  int openCapture(Watched& w, const std::string& xdpError) {
+    if (args_.mode == "auto") {
+      logInfo("XDP unavailable on %s (%s); using pcap", w.iface.c_str(), xdpError.c_str());
+    }
+    std::string error;
+    w.pcap = PcapSource::openLive(w.iface, w.dsts, error);
+    if (!w.pcap) {
+      logError("%s", error.c_str());
+      return 1;
+    }
+    if (!MemoryTable::supportsLinkType(w.pcap->linkType())) {
+      logError("%s: unsupported link type %d", w.iface.c_str(), w.pcap->linkType());
+      return 1;
+    }
+    w.table = std::make_unique<MemoryTable>(w.iface, a_.slots, a_.rules, a_.savePorts);
+    w.table->setWatchedDestinations(w.dsts);
+    w.table->advanceTo(uint64_t(unixMicrosNow()));
+    logInfo("watching %s in pcap mode", w.iface.c_str());
+    return 0;
+  }
+
+  // One ring buffer manager over every XDP interface's events.
+  void openEvents() {
+    for (auto& w : watched_) {
+      if (!w->xdp) continue;
+      contexts_.push_back(std::make_unique<RingContext>(RingContext{engine_.get(), w->index}));
+      if (!rb_) {
+        rb_.reset(ring_buffer__new(w->xdp->eventsFd(), onRingEvent, contexts_.back().get(),
+                                   nullptr));
+      } else {
+        ring_buffer__add(rb_.get(), w->xdp->eventsFd(), onRingEvent, contexts_.back().get());
+      }
+    }
+  }
+
+  // Allowlist (never scored, never dropped) into every datapath; the blocker's safety list adds
+  // loopback, this host, its gateways and DNS servers, which are scored but never blocked.
+  void wireBlocking() {
+    for (const std::string& text : args_.allow) allow_.push_back(*parsePrefix(text));
+    if (args_.block) {
+      if (!args_.blockRules.empty()) {
+        args_.policy.rules = {args_.blockRules.begin(), args_.blockRules.end()};
+      }
+      blocker_ = std::make_unique<AutoBlocker>(args_.policy, safetyList(allow_), *sink_);
+    }
+    for (auto& w : watched_) {
+      if (w->xdp) {
+        wireXdpBlocklist(*w);
+        continue;
+      }
+      if (args_.block) {
+        logWarning("%s is in pcap mode, which cannot drop; its scanners are reported, not blocked",
+                   w->iface.c_str());
+      }
+      w->table->setAllowlist(allow_);
+    }
+    if (!blocker_) return;
+    engine_->setAlertHook([this](Alert& alert, size_t table, const pc_src_state& slot) {
+      blocker_->consider(alert, table, slot);
+    });
+    std::string rules;
+    for (const auto& x : args_.policy.rules) rules += " " + x;
+    logInfo("auto-block on (rules:%s; ttl %llu s; at most %u blocks/s)", rules.c_str(),
+            (unsigned long long)args_.policy.ttlS, args_.policy.maxPerSecond);
+  }
+
+  void wireXdpBlocklist(const Watched& w) {
+    const XdpDatapath& x = *w.xdp;
+    auto bl = std::make_unique<Blocklist>(x.blocklistFd(), x.blockprefixFd(), x.allowlistFd(),
+                                          x.controlFd(), x.clock());
+    bl->setAllowlist(allow_);
+    if (blocker_) blocker_->setBlocklist(w.index, bl.get(), x.ticksPerSecond());
+    logInfo("%s: maps take %.1f MiB (source table %u slots of %zu B, admission tier %zu entries "
+            "of %zu B, untracked-sources sketch %d registers per CPU)%s",
+            w.iface.c_str(), double(x.mapMemoryBytes()) / (1 << 20), unsigned(x.slots().size()),
+            sizeof(pc_src_state), x.admission().size(), sizeof(pc_admit), PC_HLL_REGS,
+            x.adopted() ? "; adopted the previous watch's maps and blocks" : "");
+    if (size_t n = bl->size()) logInfo("%s: %zu blocklist entries in force", w.iface.c_str(), n);
+    blocklists_.push_back(std::move(bl));
+    writeState(w);
+  }
+
+  // What `portcullis status` shows about this watch.
+  void writeState(const Watched& w) const {
+    std::error_code ec;
+    std::filesystem::create_directories(args_.stateDir, ec);
+    nlohmann::json st{{"pid", getpid()},
+                      {"mode", xdpModeName(w.xdp->mode())},
+                      {"attach", w.xdp->viaDispatcher() ? "libxdp dispatcher" : "direct"},
+                      {"egress", w.xdp->egressAttached()},
+                      {"block", args_.block},
+                      {"started", formatTimestamp(unixMicrosNow())}};
+    std::ofstream(stateFile(args_.stateDir, w.iface)) << st.dump() << "\n";
+  }
+
+  // Least privilege: from here on the controller only reads and writes maps through fds it
+  // holds, and detaches through netlink at exit.
+  void dropPrivileges() const {
+    std::string capError;
+    bool anyXdp = std::any_of(watched_.begin(), watched_.end(), [](auto& w) { return bool(w->xdp); });
+    std::vector<std::string> keep;
+    if (anyXdp && !args_.persist) keep.push_back("cap_net_admin");
+    if (keepOnlyCapabilities(keep, capError)) {
+      logInfo("capabilities now: %s", currentCapabilities().c_str());
+    } else {
+      logWarning("%s", capError.c_str());
+    }
+  }
+
+  int startMetrics() {
+    if (args_.metrics.empty()) return 0;
+    std::string error;
+    metrics_ = MetricsServer::start(args_.metrics, error);
+    if (!metrics_) {
+      logError("%s", error.c_str());
+      return 2;
+    }
+    logInfo("metrics on http://%s/metrics", args_.metrics.c_str());
+    return 0;
+  }
+
+  void loop() {
+    uint64_t lastPoll = monotonicNs(), lastAddrCheck = lastPoll, lastSweep = lastPoll;
+    const uint64_t pollNs = uint64_t(a_.rules.pollMs) * 1'000'000;
+    while (!gStop) {
+      waitForInput();
+      uint64_t packets = readCaptures();
+      uint64_t now = monotonicNs();
+      if (now - lastPoll >= pollNs) {
+        poll();
+        lastPoll = now;
+      }
+      if (blocker_ && now - lastSweep >= 1'000'000'000ull) {
+        blocker_->sweep(unixMicrosNow());
+        lastSweep = now;
+      }
+      if (!fixedDsts_ && now - lastAddrCheck >= 2'000'000'000ull) {
+        followAddresses();
+        lastAddrCheck = now;
+      }
+      if (a_.maxPackets && packets >= a_.maxPackets) break;
+    }
+  }
+
+  // Events: the ring buffer (XDP) or capture fds (pcap), at most one poll interval.
+  void waitForInput() {
+    std::vector<pollfd> fds;
+    if (rb_) fds.push_back({ring_buffer__epoll_fd(rb_.get()), POLLIN, 0});
+    for (auto& w : watched_) {
+      if (w->pcap) fds.push_back({w->pcap->selectableFd(), POLLIN, 0});
+    }
+    ::poll(fds.data(), fds.size(), int(a_.rules.pollMs));
+    if (rb_) ring_buffer__consume(rb_.get());
+  }
+
+  // Captured frames through their tables; returns the packets seen on every interface so far.
+  uint64_t readCaptures() {
+    uint64_t packets = 0;
+    for (auto& w : watched_) {
+      if (w->pcap) {
+        CapturedFrame f;
+        while (w->pcap->next(f) == ReadResult::Frame) {
+          w->table->handleFrame(f.data, f.caplen, w->pcap->linkType(), f.tsMicros);
+          for (const pc_event& e : w->table->takeEvents()) engine_->onEvent(w->index, e);
+        }
+      }
+      packets += w->source().stats().packets;
+    }
+    return packets;
+  }
+
+  void poll() {
+    for (auto& w : watched_) {
+      if (w->table) w->table->advanceTo(uint64_t(unixMicrosNow()));
+    }
+    engine_->poll();
+    if (metrics_) metrics_->publish(metricsText(*engine_, watched_, blocklists_, blocker_.get()));
+  }
+
+  // Keep the protected destinations current when they are the interfaces' own addresses, and
+  // the never-block list with them (an address added to the host is the host's own too).
+  void followAddresses() {
+    bool changed = false;
+    for (auto& w : watched_) {
+      auto current = interfaceAddrs(w->iface);
+      if (sameAddrs(current, w->dsts)) continue;
+      w->dsts = current;
+      changed = true;
+      if (w->xdp) w->xdp->setWatchedDestinations(current);
+      if (w->table) w->table->setWatchedDestinations(current);
+      std::string error;
+      if (w->pcap && !w->pcap->setDestinations(current, error)) logError("%s", error.c_str());
+    }
+    if (changed && blocker_) blocker_->setNeverBlock(safetyList(allow_));
+  }
+
+  void stop() {
+    if (rb_) ring_buffer__consume(rb_.get());
+    engine_->poll();
+    engine_->flush();
+    finishRun(*engine_, files_);
+    if (args_.persist) {
+      logInfo("--persist: leaving the programs attached and the maps pinned");
+      return;
+    }
+    logInfo("detaching");
+    for (auto& w : watched_) std::remove(stateFile(args_.stateDir, w->iface).c_str());
+  }
+
+  WatchArgs& args_;
+  CommonArgs& a_;
+  std::optional<std::vector<pc_addr>> fixedDsts_;
+  OutputFiles files_;
+  std::unique_ptr<AlertSink> sink_;
+  std::unique_ptr<Engine> engine_;
+  std::vector<std::unique_ptr<Watched>> watched_;
+  std::vector<std::unique_ptr<RingContext>> contexts_;
+  std::unique_ptr<ring_buffer, RingBufferDeleter> rb_;
+  std::vector<Prefix> allow_;
+  std::vector<std::unique_ptr<Blocklist>> blocklists_;
+  std::unique_ptr<AutoBlocker> blocker_;
+  std::unique_ptr<MetricsServer> metrics_;
+};
+
+}  // namespace
+
+int runWatch(WatchArgs& args) { return WatchSession(args).run(); }
+
+}  // namespace portcullis
