@@ -134,6 +134,109 @@ int runBlocklist(const OpsArgs& args) {
   return 0;
 }
 
+namespace {
+
+// A read-only mapping of a pinned array map (BPF_F_MMAPABLE), unmapped on scope exit.
+struct MappedArray {
+  void* data = MAP_FAILED;
+  size_t bytes = 0;
+  uint32_t entries = 0, valueSize = 0;
+  explicit MappedArray(int fd) {
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return;
+    entries = info.max_entries;
+    valueSize = info.value_size;
+    bytes = size_t(entries) * valueSize;
+    data = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+  }
+  ~MappedArray() {
+    if (data != MAP_FAILED) munmap(data, bytes);
+  }
+  MappedArray(const MappedArray&) = delete;
+  MappedArray& operator=(const MappedArray&) = delete;
+  bool ok() const { return data != MAP_FAILED; }
+};
+
+// The source table's fill and its five highest window scores.
+void describeSources(const PinnedMaps& m, nlohmann::ordered_json& j) {
+  MappedArray table(m.sources);
+  std::vector<std::pair<uint32_t, std::string>> top;
+  if (table.ok()) {
+    uint64_t used = 0;
+    auto* slots = static_cast<const pc_src_state*>(table.data);
+    for (uint32_t i = 0; i < table.entries; ++i) {
+      const pc_src_state& s = slots[i];
+      if (!(s.flags & PC_SRC_USED)) continue;
+      ++used;
+      uint32_t best = 0;
+      for (int k = 0; k < PC_KIND_MAX; ++k) best = std::max({best, s.win_score[k], s.prev_score[k]});
+      top.emplace_back(best, formatAddr(s.key));
+    }
+    j["sources"] = {{"tracked", used}, {"slots", table.entries},
+                    {"fill", double(used) / std::max<uint32_t>(1, table.entries)}};
+  }
+  std::sort(top.rbegin(), top.rend());
+  if (top.size() > 5) top.resize(5);
+  nlohmann::ordered_json topj = nlohmann::ordered_json::array();
+  for (auto& [score, src] : top) topj.push_back({{"src", src}, {"score", score}});
+  j["top_scores"] = topj;
+}
+
+void describeCounters(const PinnedMaps& m, nlohmann::ordered_json& j) {
+  if (m.stats < 0) return;
+  pc_stats sum = readStats(m.stats);
+  j["packets"] = sum.packets;
+  j["dropped"] = sum.dropped;
+  j["untracked"] = sum.untracked;
+  j["events_lost"] = sum.events_lost;
+  j["evictions"] = sum.evictions;
+  j["promotions"] = sum.promotions;
+  j["answers"] = sum.answers;
+  j["syn_probes"] = sum.syn_probes;
+}
+
+// The admission tier and the untracked-sources sketch: fixed memory, never a blind spot.
+void describeAdmission(const PinnedMaps& m, nlohmann::ordered_json& j) {
+  if (m.sketch >= 0) j["untracked_sources"] = uint64_t(sketchEstimate(readSketch(m.sketch)));
+  MappedArray admit(m.admit);
+  if (!admit.ok() || admit.valueSize != sizeof(pc_admit)) return;
+  AdmissionFill fill = admissionFill({static_cast<const pc_admit*>(admit.data), admit.entries});
+  j["admission"] = {{"used", fill.used},
+                    {"with_evidence", fill.withEvidence},
+                    {"entries", fill.capacity},
+                    {"fill", double(fill.used) / std::max<size_t>(1, fill.capacity)}};
+}
+
+void printStatus(const nlohmann::ordered_json& j) {
+  std::printf("%s: %s\n", j["iface"].get<std::string>().c_str(), j["watch"].dump().c_str());
+  if (j.contains("sources")) {
+    std::printf("  sources: %s tracked of %s slots; blocklist: %s entries\n",
+                j["sources"]["tracked"].dump().c_str(), j["sources"]["slots"].dump().c_str(),
+                j["blocklist"].dump().c_str());
+  }
+  if (j.contains("packets")) {
+    std::printf("  packets: %s, dropped: %s, untracked: %s, events lost: %s\n",
+                j["packets"].dump().c_str(), j["dropped"].dump().c_str(),
+                j["untracked"].dump().c_str(), j["events_lost"].dump().c_str());
+    std::printf("  evictions: %s, promotions: %s, host answers: %s to %s SYNs\n",
+                j["evictions"].dump().c_str(), j["promotions"].dump().c_str(),
+                j["answers"].dump().c_str(), j["syn_probes"].dump().c_str());
+  }
+  if (j.contains("admission")) {
+    std::printf("  admission tier: %s of %s entries (%s with evidence); untracked sources: ~%s\n",
+                j["admission"]["used"].dump().c_str(), j["admission"]["entries"].dump().c_str(),
+                j["admission"]["with_evidence"].dump().c_str(),
+                j.value("untracked_sources", nlohmann::ordered_json(0)).dump().c_str());
+  }
+  for (auto& t : j["top_scores"]) {
+    std::printf("  top: %-39s score %s\n", t["src"].get<std::string>().c_str(),
+                t["score"].dump().c_str());
+  }
+}
+
+}  // namespace
+
 int runStatus(const OpsArgs& args) {
   Opened o;
   if (!open(args, o)) return 1;
@@ -144,97 +247,18 @@ int runStatus(const OpsArgs& args) {
     std::ifstream state(stateFile(args.stateDir, m->iface));
     nlohmann::json st = nlohmann::json::parse(state, nullptr, false);
     j["watch"] = st.is_object() ? st : nlohmann::json("not running (maps pinned)");
-    // The source table, read through a mapping of the pinned array.
-    bpf_map_info info{};
-    uint32_t len = sizeof(info);
-    std::vector<std::pair<uint32_t, std::string>> top;
-    uint64_t used = 0;
-    if (m->sources >= 0 && bpf_obj_get_info_by_fd(m->sources, &info, &len) == 0) {
-      size_t bytes = size_t(info.max_entries) * info.value_size;
-      void* p = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, m->sources, 0);
-      if (p != MAP_FAILED) {
-        auto* slots = static_cast<const pc_src_state*>(p);
-        for (uint32_t i = 0; i < info.max_entries; ++i) {
-          const pc_src_state& s = slots[i];
-          if (!(s.flags & PC_SRC_USED)) continue;
-          ++used;
-          uint32_t best = 0;
-          for (int k = 0; k < PC_KIND_MAX; ++k) {
-            best = std::max({best, s.win_score[k], s.prev_score[k]});
-          }
-          top.emplace_back(best, formatAddr(s.key));
-        }
-        munmap(p, bytes);
-      }
-      j["sources"] = {{"tracked", used}, {"slots", info.max_entries},
-                      {"fill", double(used) / std::max<uint32_t>(1, info.max_entries)}};
-    }
-    std::sort(top.rbegin(), top.rend());
-    if (top.size() > 5) top.resize(5);
-    nlohmann::ordered_json topj = nlohmann::ordered_json::array();
-    for (auto& [score, src] : top) topj.push_back({{"src", src}, {"score", score}});
-    j["top_scores"] = topj;
+    describeSources(*m, j);
     Blocklist bl(m->blocklist, m->blockprefix, m->allowlist, m->control, o.clock);
     j["blocklist"] = bl.size();
-    if (m->stats >= 0) {
-      pc_stats sum = readStats(m->stats);
-      j["packets"] = sum.packets;
-      j["dropped"] = sum.dropped;
-      j["untracked"] = sum.untracked;
-      j["events_lost"] = sum.events_lost;
-      j["evictions"] = sum.evictions;
-      j["promotions"] = sum.promotions;
-      j["answers"] = sum.answers;
-      j["syn_probes"] = sum.syn_probes;
-    }
-    // The admission tier and the untracked-sources sketch: fixed memory, never a blind spot.
-    if (m->sketch >= 0) j["untracked_sources"] = uint64_t(sketchEstimate(readSketch(m->sketch)));
-    bpf_map_info ainfo{};
-    uint32_t alen = sizeof(ainfo);
-    if (m->admit >= 0 && bpf_obj_get_info_by_fd(m->admit, &ainfo, &alen) == 0) {
-      size_t bytes = size_t(ainfo.max_entries) * ainfo.value_size;
-      void* p = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, m->admit, 0);
-      if (p != MAP_FAILED && ainfo.value_size == sizeof(pc_admit)) {
-        AdmissionFill fill = admissionFill({static_cast<const pc_admit*>(p), ainfo.max_entries});
-        j["admission"] = {{"used", fill.used},
-                          {"with_evidence", fill.withEvidence},
-                          {"entries", fill.capacity},
-                          {"fill", double(fill.used) / std::max<size_t>(1, fill.capacity)}};
-      }
-      if (p != MAP_FAILED) munmap(p, bytes);
-    }
+    describeCounters(*m, j);
+    describeAdmission(*m, j);
     doc.push_back(j);
   }
   if (args.json) {
     std::printf("%s\n", doc.dump().c_str());
     return 0;
   }
-  for (auto& j : doc) {
-    std::printf("%s: %s\n", j["iface"].get<std::string>().c_str(), j["watch"].dump().c_str());
-    if (j.contains("sources")) {
-      std::printf("  sources: %s tracked of %s slots; blocklist: %s entries\n",
-                  j["sources"]["tracked"].dump().c_str(), j["sources"]["slots"].dump().c_str(),
-                  j["blocklist"].dump().c_str());
-    }
-    if (j.contains("packets")) {
-      std::printf("  packets: %s, dropped: %s, untracked: %s, events lost: %s\n",
-                  j["packets"].dump().c_str(), j["dropped"].dump().c_str(),
-                  j["untracked"].dump().c_str(), j["events_lost"].dump().c_str());
-      std::printf("  evictions: %s, promotions: %s, host answers: %s to %s SYNs\n",
-                  j["evictions"].dump().c_str(), j["promotions"].dump().c_str(),
-                  j["answers"].dump().c_str(), j["syn_probes"].dump().c_str());
-    }
-    if (j.contains("admission")) {
-      std::printf("  admission tier: %s of %s entries (%s with evidence); untracked sources: ~%s\n",
-                  j["admission"]["used"].dump().c_str(), j["admission"]["entries"].dump().c_str(),
-                  j["admission"]["with_evidence"].dump().c_str(),
-                  j.value("untracked_sources", nlohmann::ordered_json(0)).dump().c_str());
-    }
-    for (auto& t : j["top_scores"]) {
-      std::printf("  top: %-39s score %s\n", t["src"].get<std::string>().c_str(),
-                  t["score"].dump().c_str());
-    }
-  }
+  for (auto& j : doc) printStatus(j);
   return 0;
 }
 

@@ -142,41 +142,65 @@ int XdpDatapath::attachEgress() {
 
 std::unique_ptr<XdpDatapath> XdpDatapath::attach(const XdpOptions& options, std::string& error) {
   std::unique_ptr<XdpDatapath> dp(new XdpDatapath());
-  dp->iface_ = options.iface;
-  dp->ifindex_ = int(if_nametoindex(options.iface.c_str()));
-  if (dp->ifindex_ == 0) {
-    error = "no such interface: " + options.iface;
+  if (!dp->prepare(options, error) || !dp->load(options, error) || !dp->mapTables(error)) {
     return nullptr;
+  }
+  DECLARE_LIBXDP_OPTS(xdp_program_opts, progOpts, .obj = dp->skel_->obj, .prog_name = "portcullis");
+  dp->program_ = xdp_program__create(&progOpts);
+  if (long perr = libxdp_get_error(dp->program_); perr) {
+    dp->program_ = nullptr;
+    error = "libxdp cannot take the program: " + errnoText(int(perr));
+    return nullptr;
+  }
+  dp->takeOverPrevious();
+  dp->persist_ = options.persist;
+  std::string reasons;
+  for (XdpMode mode : options.modes) {
+    if (dp->attachInMode(mode, reasons)) return dp;
+  }
+  error = "cannot attach XDP to " + options.iface + ": " + reasons;
+  return nullptr;
+}
+
+// The interface, the table size, bpffs, the kernel's clock, the pin directory.
+bool XdpDatapath::prepare(const XdpOptions& options, std::string& error) {
+  iface_ = options.iface;
+  ifindex_ = int(if_nametoindex(options.iface.c_str()));
+  if (ifindex_ == 0) {
+    error = "no such interface: " + options.iface;
+    return false;
   }
   if (options.slots < 2 || (options.slots & (options.slots - 1)) != 0) {
     error = "the source table size must be a power of two, at least 2";
-    return nullptr;
+    return false;
   }
-  if (ensureBpffs(error) != 0) return nullptr;
-  if (probeKernelClock(dp->clock_, error) != 0) return nullptr;
-
-  dp->pinDir_ = namespacedPinRoot(options.pinRoot) + "/" + options.iface;
+  if (ensureBpffs(error) != 0 || probeKernelClock(clock_, error) != 0) return false;
+  pinDir_ = namespacedPinRoot(options.pinRoot) + "/" + options.iface;
   std::error_code ec;
-  std::filesystem::create_directories(dp->pinDir_, ec);
+  std::filesystem::create_directories(pinDir_, ec);
   if (ec) {
-    error = "cannot create " + dp->pinDir_ + ": " + ec.message();
-    return nullptr;
+    error = "cannot create " + pinDir_ + ": " + ec.message();
+    return false;
   }
+  return true;
+}
 
-  LIBBPF_OPTS(bpf_object_open_opts, openOpts, .pin_root_path = dp->pinDir_.c_str());
-  dp->skel_.reset(xdp_ingress__open_opts(&openOpts));
-  if (!dp->skel_) {
+// Opens the skeleton (maps pinned by a previous watch are reused), sets the per-run constants,
+// loads, and maps pc_control.
+bool XdpDatapath::load(const XdpOptions& options, std::string& error) {
+  LIBBPF_OPTS(bpf_object_open_opts, openOpts, .pin_root_path = pinDir_.c_str());
+  skel_.reset(xdp_ingress__open_opts(&openOpts));
+  if (!skel_) {
     error = "cannot open the XDP program: " + errnoText(errno);
-    return nullptr;
+    return false;
   }
-  xdp_ingress* skel = dp->skel_.get();
-
-  uint32_t seed = pinnedSeed(dp->pinDir_);
+  xdp_ingress* skel = skel_.get();
+  uint32_t seed = pinnedSeed(pinDir_);
   const DatapathTiming& tm = options.timing;
   pc_tuning& t = const_cast<pc_tuning&>(skel->rodata->pc_tuning);
-  t.score_window = std::max<uint64_t>(1, dp->clock_.fromMillis(tm.scoreWindowMs));
-  t.flow_window = std::max<uint64_t>(1, dp->clock_.fromMillis(tm.flowWindowMs));
-  t.idle_timeout = std::max<uint64_t>(1, dp->clock_.fromMillis(tm.idleTimeoutMs));
+  t.score_window = std::max<uint64_t>(1, clock_.fromMillis(tm.scoreWindowMs));
+  t.flow_window = std::max<uint64_t>(1, clock_.fromMillis(tm.flowWindowMs));
+  t.idle_timeout = std::max<uint64_t>(1, clock_.fromMillis(tm.idleTimeoutMs));
   t.hash_seed = seed ? seed : randomSeed();
   t.slot_mask = options.slots - 1;
   t.weight_hot = tm.weightHot;
@@ -188,113 +212,106 @@ std::unique_ptr<XdpDatapath> XdpDatapath::attach(const XdpOptions& options, std:
   t.admit_targets = tm.admitTargets;
   t.v4_prefix = tm.v4Prefix;
   t.v6_prefix = tm.v6Prefix;
-  dp->tuning_ = t;
+  tuning_ = t;
+  slotCount_ = options.slots;
+  admitCount_ = size_t(options.slots) * 4;
   bpf_map__set_max_entries(skel->maps.pc_sources, options.slots);
-  bpf_map__set_max_entries(skel->maps.pc_admit, options.slots * 4);
+  bpf_map__set_max_entries(skel->maps.pc_admit, uint32_t(admitCount_));
   bpf_map__set_max_entries(skel->maps.pc_tags, options.slots / 2);
-
   if (int err = xdp_ingress__load(skel); err) {
     error = "cannot load the XDP program: " + errnoText(err);
     if (err == -EINVAL) {
-      error += " (maps pinned under " + dp->pinDir_ +
+      error += " (maps pinned under " + pinDir_ +
                " may be from another version or size; remove them to start afresh)";
     }
-    return nullptr;
+    return false;
   }
+  control_ = ControlPage::map(bpf_map__fd(skel->maps.pc_control), error);
+  if (!control_) return false;
+  control_->initialise(t.hash_seed);
+  return true;
+}
 
-  dp->control_ = ControlPage::map(bpf_map__fd(skel->maps.pc_control), error);
-  if (!dp->control_) return nullptr;
-  dp->control_->initialise(t.hash_seed);
-
-  dp->slotCount_ = options.slots;
-  dp->tableBytes_ = size_t(options.slots) * sizeof(pc_src_state);
-  void* table = mmap(nullptr, dp->tableBytes_, PROT_READ, MAP_SHARED,
-                     bpf_map__fd(skel->maps.pc_sources), 0);
+// The source table (read-only) and the admission tier (the controller asks for promotions).
+bool XdpDatapath::mapTables(std::string& error) {
+  tableBytes_ = size_t(slotCount_) * sizeof(pc_src_state);
+  void* table =
+      mmap(nullptr, tableBytes_, PROT_READ, MAP_SHARED, bpf_map__fd(skel_->maps.pc_sources), 0);
   if (table == MAP_FAILED) {
     error = "cannot map the source table: " + errnoText(errno);
-    return nullptr;
+    return false;
   }
-  dp->table_ = static_cast<const pc_src_state*>(table);
-  dp->admitCount_ = size_t(options.slots) * 4;
-  void* admit = mmap(nullptr, dp->admitCount_ * sizeof(pc_admit), PROT_READ | PROT_WRITE,
-                     MAP_SHARED, bpf_map__fd(skel->maps.pc_admit), 0);
+  table_ = static_cast<const pc_src_state*>(table);
+  void* admit = mmap(nullptr, admitCount_ * sizeof(pc_admit), PROT_READ | PROT_WRITE, MAP_SHARED,
+                     bpf_map__fd(skel_->maps.pc_admit), 0);
   if (admit == MAP_FAILED) {
     error = "cannot map the admission tier: " + errnoText(errno);
-    return nullptr;
+    return false;
   }
-  dp->admit_ = static_cast<pc_admit*>(admit);
+  admit_ = static_cast<pc_admit*>(admit);
+  return true;
+}
 
-  DECLARE_LIBXDP_OPTS(xdp_program_opts, progOpts, .obj = skel->obj, .prog_name = "portcullis");
-  dp->program_ = xdp_program__create(&progOpts);
-  if (long perr = libxdp_get_error(dp->program_); perr) {
-    dp->program_ = nullptr;
-    error = "libxdp cannot take the program: " + errnoText(int(perr));
-    return nullptr;
+// A previous watch (killed, or stopped with --persist) left its program attached: take the
+// interface over. The maps were adopted through their pins, with every block.
+void XdpDatapath::takeOverPrevious() {
+  xdp_multiprog* previous = xdp_multiprog__get_from_ifindex(ifindex_);
+  if (libxdp_get_error(previous) || !previous) return;
+  xdp_program* main = xdp_multiprog__main_prog(previous);
+  if (main && std::strcmp(xdp_program__name(main), "portcullis") == 0) {
+    if (int err = xdp_multiprog__detach(previous); err == 0) adopted_ = true;
   }
+  xdp_multiprog__close(previous);
+}
 
-  // A previous watch (killed, or stopped with --persist) left its program attached: take the
-  // interface over. The maps were adopted above through their pins, with every block.
-  xdp_multiprog* previous = xdp_multiprog__get_from_ifindex(dp->ifindex_);
-  if (!libxdp_get_error(previous) && previous) {
-    xdp_program* main = xdp_multiprog__main_prog(previous);
-    if (main && std::strcmp(xdp_program__name(main), "portcullis") == 0) {
-      if (int err = xdp_multiprog__detach(previous); err == 0) dp->adopted_ = true;
-    }
-    xdp_multiprog__close(previous);
+// libxdp's dispatcher can load on some kernels (6.1) and still fail to take a program whose
+// object is already loaded (EINVAL setting its attach target). Attach directly, as libxdp's own
+// fallback does when the dispatcher cannot load (6.18 here).
+bool XdpDatapath::attachDirectly(XdpMode mode) {
+  uint32_t flags = (mode == XdpMode::Native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE) |
+                   XDP_FLAGS_UPDATE_IF_NOEXIST;
+  // The skeleton's fd: after its failed attempt libxdp no longer holds a usable one (an fd of -1
+  // here would make this a detach that "succeeds").
+  int progFd = bpf_program__fd(skel_->progs.portcullis);
+  uint32_t attachedId = 0;
+  gAttaching = true;  // the outcome is reported once, by the caller
+  bool attached = progFd >= 0 && bpf_xdp_attach(ifindex_, progFd, flags, nullptr) == 0 &&
+                  bpf_xdp_query_id(ifindex_, int(flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST),
+                                   &attachedId) == 0 &&
+                  attachedId != 0;
+  gAttaching = false;
+  return attached;
+}
+
+// One mode: through libxdp, else directly. On failure adds the reason to `reasons`.
+bool XdpDatapath::attachInMode(XdpMode mode, std::string& reasons) {
+  auto xmode = mode == XdpMode::Native ? XDP_MODE_NATIVE : XDP_MODE_SKB;
+  gAttaching = true;
+  int err = xdp_program__attach(program_, ifindex_, xmode, 0);
+  gAttaching = false;
+  bool direct = false;
+  if ((err == -EINVAL || err == -EOPNOTSUPP || err == -EPERM) && attachDirectly(mode)) {
+    err = 0;
+    direct = true;
   }
-  dp->persist_ = options.persist;
-
-  std::string reasons;
-  int lastErr = 0;
-  for (XdpMode mode : options.modes) {
-    auto xmode = mode == XdpMode::Native ? XDP_MODE_NATIVE : XDP_MODE_SKB;
-    gAttaching = true;
-    int err = xdp_program__attach(dp->program_, dp->ifindex_, xmode, 0);
-    gAttaching = false;
-    bool direct = false;
-    if (err == -EINVAL || err == -EOPNOTSUPP || err == -EPERM) {
-      // libxdp's dispatcher can load on some kernels (6.1) and still fail to take a program
-      // whose object is already loaded (EINVAL setting its attach target). Attach directly,
-      // as libxdp's own fallback does when the dispatcher cannot load (6.18 here).
-      uint32_t flags = (mode == XdpMode::Native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE) |
-                       XDP_FLAGS_UPDATE_IF_NOEXIST;
-      // The skeleton's fd: after its failed attempt libxdp no longer holds a usable one (an fd
-      // of -1 here would make this a detach that "succeeds").
-      int progFd = bpf_program__fd(skel->progs.portcullis);
-      uint32_t attachedId = 0;
-      gAttaching = true;  // the outcome is reported once, below
-      bool attached = progFd >= 0 && bpf_xdp_attach(dp->ifindex_, progFd, flags, nullptr) == 0 &&
-                      bpf_xdp_query_id(dp->ifindex_, int(flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST),
-                                       &attachedId) == 0 &&
-                      attachedId != 0;
-      gAttaching = false;
-      if (attached) {
-        err = 0;
-        direct = true;
-      }
-    }
-    if (err == 0) {
-      dp->mode_ = mode;
-      dp->fallbackReason_ = reasons;
-      xdp_multiprog* mp = direct ? nullptr : xdp_multiprog__get_from_ifindex(dp->ifindex_);
-      if (mp && !libxdp_get_error(mp)) {
-        dp->viaDispatcher_ = !xdp_multiprog__is_legacy(mp);
-        xdp_multiprog__close(mp);
-      }
-      if (int eerr = dp->attachEgress(); eerr) {
-        dp->egressError_ = errnoText(eerr);
-        dp->egress_.reset();
-      }
-      return dp;
-    }
-    lastErr = err;
+  if (err != 0) {
     if (!reasons.empty()) reasons += "; ";
     reasons += std::string(xdpModeName(mode)) + ": " + errnoText(err);
     if (const char* hint = modeHint(mode, err); *hint) reasons += std::string(" (") + hint + ")";
+    return false;
   }
-  (void)lastErr;
-  error = "cannot attach XDP to " + options.iface + ": " + reasons;
-  return nullptr;
+  mode_ = mode;
+  fallbackReason_ = reasons;
+  xdp_multiprog* mp = direct ? nullptr : xdp_multiprog__get_from_ifindex(ifindex_);
+  if (mp && !libxdp_get_error(mp)) {
+    viaDispatcher_ = !xdp_multiprog__is_legacy(mp);
+    xdp_multiprog__close(mp);
+  }
+  if (int eerr = attachEgress(); eerr) {
+    egressError_ = errnoText(eerr);
+    egress_.reset();
+  }
+  return true;
 }
 
 XdpDatapath::~XdpDatapath() {

@@ -100,6 +100,13 @@ class XdpDatapath final : public SourceTable {
     void operator()(tc_egress* skel) const;
   };
 
+  // The steps of attach(), in order.
+  bool prepare(const XdpOptions& options, std::string& error);
+  bool load(const XdpOptions& options, std::string& error);
+  bool mapTables(std::string& error);
+  void takeOverPrevious();
+  bool attachInMode(XdpMode mode, std::string& reasons);
+  bool attachDirectly(XdpMode mode);
   int attachEgress();
 
   std::unique_ptr<xdp_ingress, SkelDeleter> skel_;
