@@ -38,9 +38,14 @@ uint32_t pseudoHeaderSum(const Ipv6Address& src, const Ipv6Address& dst, uint8_t
                          uint32_t length) {
   uint32_t sum = checksumAdd(0, src.bytes);
   sum = checksumAdd(sum, dst.bytes);
-  const uint8_t tail[8] = {static_cast<uint8_t>(length >> 24), static_cast<uint8_t>(length >> 16),
-                           static_cast<uint8_t>(length >> 8),  static_cast<uint8_t>(length),
-                           0, 0, 0, nextHeader};
+  const uint8_t tail[8] = {static_cast<uint8_t>(length >> 24),
+                           static_cast<uint8_t>(length >> 16),
+                           static_cast<uint8_t>(length >> 8),
+                           static_cast<uint8_t>(length),
+                           0,
+                           0,
+                           0,
+                           nextHeader};
   return checksumAdd(sum, tail);
 }
 

@@ -34,9 +34,9 @@ std::vector<std::vector<uint8_t>> fragmentIpv4(std::span<const uint8_t> packet,
     std::memcpy(frag.data(), packet.data(), headerLen);
     std::memcpy(frag.data() + headerLen, packet.data() + headerLen + off, chunk);
     const bool more = off + chunk < payloadLen || origMore;
-    const uint16_t fragField = static_cast<uint16_t>(
-        (origFrag & Ipv4Header::kFlagDontFragment) | (more ? Ipv4Header::kFlagMoreFragments : 0) |
-        ((baseOffset + off) / 8));
+    const uint16_t fragField = static_cast<uint16_t>((origFrag & Ipv4Header::kFlagDontFragment) |
+                                                     (more ? Ipv4Header::kFlagMoreFragments : 0) |
+                                                     ((baseOffset + off) / 8));
     frag[2] = static_cast<uint8_t>(frag.size() >> 8);
     frag[3] = static_cast<uint8_t>(frag.size());
     frag[6] = static_cast<uint8_t>(fragField >> 8);

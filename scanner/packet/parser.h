@@ -27,12 +27,12 @@ struct ParsedPacket {
   uint16_t vlanId = 0;  // outermost tag
   const Ipv4Wire* ipv4 = nullptr;
   const Ipv6Wire* ipv6 = nullptr;
-  uint8_t protocol = 0;     // upper-layer protocol after any IPv6 extension headers
+  uint8_t protocol = 0;        // upper-layer protocol after any IPv6 extension headers
   bool laterFragment = false;  // a non-first fragment: no transport header here
   // Transport header pointers are set only when the whole fixed header is present.
   const TcpWire* tcp = nullptr;
   const UdpWire* udp = nullptr;
-  const IcmpWire* icmp = nullptr;  // ICMPv4 or ICMPv6 (same 8-byte layout)
+  const IcmpWire* icmp = nullptr;      // ICMPv4 or ICMPv6 (same 8-byte layout)
   std::span<const uint8_t> network;    // from the IP header to the end of the IP datagram
   std::span<const uint8_t> transport;  // from the transport header to the end of the datagram
   std::span<const uint8_t> payload;    // after the transport header (TCP options skipped)

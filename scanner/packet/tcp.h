@@ -29,10 +29,10 @@ inline constexpr uint8_t kTcpOptSackPermitted = 4;
 inline constexpr uint8_t kTcpOptTimestamp = 8;
 
 struct __attribute__((packed)) TcpWire {
-  uint16_t srcPort;  // network byte order
-  uint16_t dstPort;  // network byte order
-  uint32_t seq;      // network byte order
-  uint32_t ack;      // network byte order
+  uint16_t srcPort;    // network byte order
+  uint16_t dstPort;    // network byte order
+  uint32_t seq;        // network byte order
+  uint32_t ack;        // network byte order
   uint8_t dataOffset;  // header length in 32-bit words in the high nibble
   uint8_t flags;
   uint16_t window;    // network byte order
@@ -91,11 +91,10 @@ class TcpHeader {
   }
   TcpHeader& addSackPermitted() { return addOption(kTcpOptSackPermitted, {}); }
   TcpHeader& addTimestamp(uint32_t value, uint32_t echo) {
-    const uint8_t d[8] = {
-        static_cast<uint8_t>(value >> 24), static_cast<uint8_t>(value >> 16),
-        static_cast<uint8_t>(value >> 8),  static_cast<uint8_t>(value),
-        static_cast<uint8_t>(echo >> 24),  static_cast<uint8_t>(echo >> 16),
-        static_cast<uint8_t>(echo >> 8),   static_cast<uint8_t>(echo)};
+    const uint8_t d[8] = {static_cast<uint8_t>(value >> 24), static_cast<uint8_t>(value >> 16),
+                          static_cast<uint8_t>(value >> 8),  static_cast<uint8_t>(value),
+                          static_cast<uint8_t>(echo >> 24),  static_cast<uint8_t>(echo >> 16),
+                          static_cast<uint8_t>(echo >> 8),   static_cast<uint8_t>(echo)};
     return addOption(kTcpOptTimestamp, d);
   }
   TcpHeader& addNop() {

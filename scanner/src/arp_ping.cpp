@@ -142,8 +142,13 @@ class ArpSweep {
  public:
   ArpSweep(int fd, const net::MacAddress& ourMac, net::Ipv4Address source,
            const std::vector<net::Ipv4Address>& hosts, const ArpConfig& cfg)
-      : fd_(fd), ourMac_(ourMac), source_(source), hosts_(hosts), cfg_(cfg),
-        replies_(hosts.size()), sentUs_(hosts.size(), 0),
+      : fd_(fd),
+        ourMac_(ourMac),
+        source_(source),
+        hosts_(hosts),
+        cfg_(cfg),
+        replies_(hosts.size()),
+        sentUs_(hosts.size(), 0),
         rtt_(cfg.initialTimeoutUs, cfg.minTimeoutUs, cfg.maxTimeoutUs) {
     index_.reserve(hosts.size() * 2);
     for (size_t i = 0; i < hosts.size(); ++i) index_.emplace(hosts[i].value, i);
@@ -168,8 +173,8 @@ class ArpSweep {
       if (replies_[i].answered) continue;
       if (cfg_.maxRate > 0) {
         // Pace against the round's start, so a slow send never bunches the next ones.
-        const auto due = roundStart + static_cast<int64_t>(static_cast<double>(sent) * 1e6 /
-                                                           cfg_.maxRate);
+        const auto due =
+            roundStart + static_cast<int64_t>(static_cast<double>(sent) * 1e6 / cfg_.maxRate);
         const int64_t wait = due - monotonicMicros();
         if (wait > 0) std::this_thread::sleep_for(std::chrono::microseconds(wait));
       }

@@ -58,14 +58,29 @@ Verdict udpReplyVerdict() { return {PortState::kOpen, Reason::kUdpResponse}; }
 std::optional<Verdict> icmpUnreachableVerdict(ScanType type, uint8_t code) {
   Reason reason;
   switch (code) {
-    case 0: reason = Reason::kNetUnreach; break;
-    case 1: reason = Reason::kHostUnreach; break;
-    case 2: reason = Reason::kProtoUnreach; break;
-    case 3: reason = Reason::kPortUnreach; break;
-    case 9: reason = Reason::kNetProhibited; break;
-    case 10: reason = Reason::kHostProhibited; break;
-    case 13: reason = Reason::kAdminProhibited; break;
-    default: return std::nullopt;
+    case 0:
+      reason = Reason::kNetUnreach;
+      break;
+    case 1:
+      reason = Reason::kHostUnreach;
+      break;
+    case 2:
+      reason = Reason::kProtoUnreach;
+      break;
+    case 3:
+      reason = Reason::kPortUnreach;
+      break;
+    case 9:
+      reason = Reason::kNetProhibited;
+      break;
+    case 10:
+      reason = Reason::kHostProhibited;
+      break;
+    case 13:
+      reason = Reason::kAdminProhibited;
+      break;
+    default:
+      return std::nullopt;
   }
   if (type == ScanType::kUdp) {
     return Verdict{code == 3 ? PortState::kClosed : PortState::kFiltered, reason};

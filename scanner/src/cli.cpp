@@ -12,9 +12,9 @@ namespace {
 // nmap's multi-letter single-dash options, which CLI11 cannot name directly, become long
 // options before parsing ("-sS" -> "--sS", "-oX" -> "--oX", "-p-" -> "-p1-65535").
 std::vector<std::string> normaliseArgs(int argc, char** argv) {
-  static const char* kMultiLetter[] = {"-sT", "-sS", "-sN", "-sF", "-sX", "-sM", "-sA", "-sW",
-                                       "-sU", "-sn", "-sP", "-sI", "-Pn", "-oN", "-oX", "-oG",
-                                       "-oJ", "-iL"};
+  static const char* kMultiLetter[] = {"-sT", "-sS", "-sN", "-sF", "-sX", "-sM",
+                                       "-sA", "-sW", "-sU", "-sn", "-sP", "-sI",
+                                       "-Pn", "-oN", "-oX", "-oG", "-oJ", "-iL"};
   std::vector<std::string> out;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -80,8 +80,9 @@ struct RawArgs {
 void addScanOptions(CLI::App& app, Options& opts, RawArgs& raw) {
   std::vector<std::string>& scanFlags = raw.scanFlags;
   auto scanFlag = [&](const char* name, const char* nmapName, const char* desc) {
-    app.add_flag_callback(name, [&scanFlags, nmapName] { scanFlags.emplace_back(nmapName); },
-                          std::string(nmapName) + ": " + desc)
+    app.add_flag_callback(
+           name, [&scanFlags, nmapName] { scanFlags.emplace_back(nmapName); },
+           std::string(nmapName) + ": " + desc)
         ->group("SCAN TECHNIQUES");
   };
   scanFlag("--sS", "-sS", "TCP SYN scan (default when privileged)");
@@ -165,7 +166,8 @@ void addEvasionOptions(CLI::App& app, Options& opts, RawArgs& raw) {
   app.add_option("--mtu", raw.mtu, "Fragment payload size, a multiple of 8")
       ->check(CLI::Range(8, 1480))
       ->group("EVASION");
-  app.add_option("--ttl", opts.ttl, "IP time-to-live of probes")->check(CLI::Range(1, 255))
+  app.add_option("--ttl", opts.ttl, "IP time-to-live of probes")
+      ->check(CLI::Range(1, 255))
       ->group("EVASION");
   app.add_option("--data-length", opts.dataLength, "Append N random bytes to probes")
       ->check(CLI::Range(0, 1400))
@@ -250,13 +252,13 @@ bool applyTiming(const RawArgs& raw, Options& opts, std::string& error) {
     const char* name;
     int64_t* dest;
   };
-  const TimeArg timeArgs[] = {{raw.scanDelay, "--scan-delay", &opts.timing.scanDelayMs},
-                              {raw.maxScanDelay, "--max-scan-delay", &opts.timing.maxScanDelayMs},
-                              {raw.hostTimeout, "--host-timeout", &opts.timing.hostTimeoutMs},
-                              {raw.minRtt, "--min-rtt-timeout", &opts.timing.minRttTimeoutMs},
-                              {raw.maxRtt, "--max-rtt-timeout", &opts.timing.maxRttTimeoutMs},
-                              {raw.initRtt, "--initial-rtt-timeout",
-                               &opts.timing.initialRttTimeoutMs}};
+  const TimeArg timeArgs[] = {
+      {raw.scanDelay, "--scan-delay", &opts.timing.scanDelayMs},
+      {raw.maxScanDelay, "--max-scan-delay", &opts.timing.maxScanDelayMs},
+      {raw.hostTimeout, "--host-timeout", &opts.timing.hostTimeoutMs},
+      {raw.minRtt, "--min-rtt-timeout", &opts.timing.minRttTimeoutMs},
+      {raw.maxRtt, "--max-rtt-timeout", &opts.timing.maxRttTimeoutMs},
+      {raw.initRtt, "--initial-rtt-timeout", &opts.timing.initialRttTimeoutMs}};
   for (const auto& ta : timeArgs) {
     if (ta.text.empty()) continue;
     const int64_t ms = parseTimeSpecMs(ta.text);

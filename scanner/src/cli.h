@@ -21,7 +21,7 @@ struct Options {
   std::string zombie;               // -sI
   bool portsGiven = false;
   PortLists ports;
-  size_t topPorts = 0;  // --top-ports / -F; 0 = default 1000
+  size_t topPorts = 0;      // --top-ports / -F; 0 = default 1000
   bool sequential = false;  // -r
   bool noResolve = false;   // -n
   bool ipv6 = false;        // -6
@@ -32,11 +32,11 @@ struct Options {
   std::vector<std::string> targetSpecs;
   std::string inputList;
   // Evasion.
-  std::vector<std::string> decoys;  // raw -D items: ME, RND:n, addresses
-  std::string spoofSource;          // -S
-  std::string iface;                // -e
+  std::vector<std::string> decoys;     // raw -D items: ME, RND:n, addresses
+  std::string spoofSource;             // -S
+  std::string iface;                   // -e
   std::optional<uint16_t> sourcePort;  // -g / --source-port
-  size_t fragmentSize = 0;          // -f (8, -ff 16) or --mtu N
+  size_t fragmentSize = 0;             // -f (8, -ff 16) or --mtu N
   int ttl = 64;
   size_t dataLength = 0;
   std::string commandLine;

@@ -69,9 +69,16 @@ class ConnectScan {
  public:
   ConnectScan(const std::vector<Address>& hosts, const std::vector<uint16_t>& ports,
               const ConnectConfig& cfg, std::vector<HostTiming>& timing)
-      : hosts_(hosts), ports_(ports), cfg_(cfg), timing_(timing), nhosts_(hosts.size()),
-        nports_(ports.size()), total_(nhosts_ * nports_), out_(total_),
-        ping_(cfg.scanType == ScanType::kPing), group_(estimatorFor(cfg.timing)),
+      : hosts_(hosts),
+        ports_(ports),
+        cfg_(cfg),
+        timing_(timing),
+        nhosts_(hosts.size()),
+        nports_(ports.size()),
+        total_(nhosts_ * nports_),
+        out_(total_),
+        ping_(cfg.scanType == ScanType::kPing),
+        group_(estimatorFor(cfg.timing)),
         perHost_(nhosts_, estimatorFor(cfg.timing)) {
     const long fdLimit = raiseFdLimit();
     // Keep headroom for stdio, the epoll fd, output files and the resolver.
@@ -225,8 +232,8 @@ class ConnectScan {
   // Starts the connect of `slot`; false when out of descriptors.
   bool startConnect(uint32_t slot) {
     const Address& a = hosts_[slot / nports_];
-    const int fd = ::socket(a.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                            0);
+    const int fd =
+        ::socket(a.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       retries_.push_front(slot);  // out of descriptors for now: wait for some to close
       cwnd_ = std::max(1.0, static_cast<double>(inflight_));

@@ -40,14 +40,22 @@ constexpr int kCountAttempts = 4;
 
 std::string_view ipIdClassName(IpIdClass c) {
   switch (c) {
-    case IpIdClass::kUnknown: return "Unknown";
-    case IpIdClass::kIncremental: return "Incremental";
-    case IpIdClass::kIncrementalBy2: return "Incremental by 2";
-    case IpIdClass::kBrokenIncremental: return "Broken little-endian incremental";
-    case IpIdClass::kRandomPositive: return "Random positive increments";
-    case IpIdClass::kRandomized: return "Randomized";
-    case IpIdClass::kConstant: return "Constant";
-    case IpIdClass::kZero: return "All zeros";
+    case IpIdClass::kUnknown:
+      return "Unknown";
+    case IpIdClass::kIncremental:
+      return "Incremental";
+    case IpIdClass::kIncrementalBy2:
+      return "Incremental by 2";
+    case IpIdClass::kBrokenIncremental:
+      return "Broken little-endian incremental";
+    case IpIdClass::kRandomPositive:
+      return "Random positive increments";
+    case IpIdClass::kRandomized:
+      return "Randomized";
+    case IpIdClass::kConstant:
+      return "Constant";
+    case IpIdClass::kZero:
+      return "All zeros";
   }
   return "Unknown";
 }
@@ -94,11 +102,14 @@ bool ipIdClassUsable(IpIdClass c) {
 
 int ipIdDistance(IpIdClass c, uint16_t from, uint16_t to) {
   switch (c) {
-    case IpIdClass::kIncremental: return static_cast<uint16_t>(to - from);
-    case IpIdClass::kIncrementalBy2: return static_cast<uint16_t>(to - from) / 2;
+    case IpIdClass::kIncremental:
+      return static_cast<uint16_t>(to - from);
+    case IpIdClass::kIncrementalBy2:
+      return static_cast<uint16_t>(to - from) / 2;
     case IpIdClass::kBrokenIncremental:
       return static_cast<uint16_t>(byteSwap(to) - byteSwap(from));
-    default: return -1;
+    default:
+      return -1;
   }
 }
 
@@ -173,7 +184,7 @@ void IdlePortSearch::setOpen(uint16_t port, bool open) {
 int IdlePortSearch::search(std::span<const uint16_t> ports, int expected) {
   const size_t firstSize = (ports.size() + 1) / 2;
   const std::array<std::span<const uint16_t>, 2> halves = {ports.first(firstSize),
-                                                          ports.subspan(firstSize)};
+                                                           ports.subspan(firstSize)};
   std::array<int, 2> counted{0, 0};
   std::array<int, 2> found{0, 0};
   std::array<bool, 2> deep{false, false};
@@ -273,9 +284,7 @@ IdleScanner::IdleScanner(const ZombieSpec& spec, const IdleConfig& cfg)
       pacing_(IdlePacing::fromParallelism(cfg.timing.minParallelism, cfg.timing.maxParallelism)),
       rng_(std::random_device{}()) {}
 
-std::string IdleScanner::zombieName() const {
-  return spec_.host + " (" + zombie_.toString() + ")";
-}
+std::string IdleScanner::zombieName() const { return spec_.host + " (" + zombie_.toString() + ")"; }
 
 std::unique_ptr<IdleScanner> IdleScanner::open(const ZombieSpec& spec, const IdleConfig& cfg,
                                                std::optional<net::Ipv4Address> spoofTest,
@@ -314,8 +323,7 @@ std::unique_ptr<IdleScanner> IdleScanner::open(const ZombieSpec& spec, const Idl
   // An IPPROTO_RAW socket takes our IP header as written, which the spoofed SYNs need; the
   // zombie's RSTs come in on a raw TCP socket that the kernel filters down to the zombie.
   s->sendFd_ = UniqueFd(::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
-  s->recvFd_ =
-      UniqueFd(::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_TCP));
+  s->recvFd_ = UniqueFd(::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_TCP));
   if (!s->sendFd_ || !s->recvFd_) {
     error = std::string("raw socket for the idle scan: ") + std::strerror(errno);
     return nullptr;
@@ -354,23 +362,22 @@ bool IdleScanner::sendSpoofed(net::Ipv4Address src, net::Ipv4Address dst, uint16
                               size_t padding) {
   std::vector<uint8_t> pad(padding);
   for (auto& b : pad) b = static_cast<uint8_t>(rng_());
-  const auto pkt =
-      net::PacketBuilder()
-          .ipv4(net::Ipv4Header()
-                    .setSrc(src)
-                    .setDst(dst)
-                    .setTtl(static_cast<uint8_t>(cfg_.ttl))
-                    .setId(static_cast<uint16_t>(rng_())))
-          .tcp(net::TcpHeader()
-                   .setSrcPort(sport)
-                   .setDstPort(dport)
-                   .setSeq(seq)
-                   .setAck(ack)
-                   .setFlags(flags)
-                   .setWindow(1024)
-                   .addMss(1460))
-          .payload(pad)
-          .build();
+  const auto pkt = net::PacketBuilder()
+                       .ipv4(net::Ipv4Header()
+                                 .setSrc(src)
+                                 .setDst(dst)
+                                 .setTtl(static_cast<uint8_t>(cfg_.ttl))
+                                 .setId(static_cast<uint16_t>(rng_())))
+                       .tcp(net::TcpHeader()
+                                .setSrcPort(sport)
+                                .setDstPort(dport)
+                                .setSeq(seq)
+                                .setAck(ack)
+                                .setFlags(flags)
+                                .setWindow(1024)
+                                .addMss(1460))
+                       .payload(pad)
+                       .build();
   sockaddr_in sin{};
   sin.sin_family = AF_INET;
   sin.sin_addr.s_addr = dst.networkOrder();
@@ -402,8 +409,8 @@ uint16_t IdleScanner::probeSourcePort() const {
 bool IdleScanner::sendProbe(uint16_t sport, uint32_t ack) {
   // SYN/ACK is what the zombie gets from the target too, and what firewalls let through most.
   return sendSpoofed(source_, zombie_, sport, spec_.probePort,
-                     net::tcp_flags::kSyn | net::tcp_flags::kAck,
-                     static_cast<uint32_t>(rng_()), ack, 0);
+                     net::tcp_flags::kSyn | net::tcp_flags::kAck, static_cast<uint32_t>(rng_()),
+                     ack, 0);
 }
 
 template <typename F>
@@ -562,8 +569,8 @@ bool IdleScanner::checkSpoofedCounted(net::Ipv4Address spoofTest, std::string& e
   for (int i = 0; i < 4; ++i) {
     if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (!sendSpoofed(spoofTest, zombie_, portBase_, spec_.probePort,
-                     net::tcp_flags::kSyn | net::tcp_flags::kAck,
-                     static_cast<uint32_t>(rng_()), static_cast<uint32_t>(rng_()), 0) &&
+                     net::tcp_flags::kSyn | net::tcp_flags::kAck, static_cast<uint32_t>(rng_()),
+                     static_cast<uint32_t>(rng_()), 0) &&
         !error_.empty()) {
       error = error_;
       return false;
@@ -579,9 +586,8 @@ bool IdleScanner::checkSpoofedCounted(net::Ipv4Address spoofTest, std::string& e
     ourProbes += s;
   }
   if (id < 0) {
-    error = !error_.empty()
-                ? error_
-                : "idle scan zombie " + zombieName() + " stopped answering our probes";
+    error = !error_.empty() ? error_
+                            : "idle scan zombie " + zombieName() + " stopped answering our probes";
     return false;
   }
   const int distance = ipIdDistance(class_, latestId_, static_cast<uint16_t>(id));
@@ -591,9 +597,8 @@ bool IdleScanner::checkSpoofedCounted(net::Ipv4Address spoofTest, std::string& e
     return false;
   }
   if (distance <= ourProbes) {
-    error = "idle scan zombie " + zombieName() + " (class: " +
-            std::string(ipIdClassName(class_)) + ") did not count packets spoofed from " +
-            spoofTest.toString() +
+    error = "idle scan zombie " + zombieName() + " (class: " + std::string(ipIdClassName(class_)) +
+            ") did not count packets spoofed from " + spoofTest.toString() +
             ": it keeps an IP ID per destination, or spoofed packets are filtered on the way";
     return false;
   }
@@ -618,8 +623,8 @@ int IdleScanner::countOnce(std::span<const uint16_t> ports) {
   // Ask the zombie twice: once about when the target's answers should have arrived, once
   // later for stragglers (nmap's floors of 50 and 75 ms), and keep the higher count.
   auto scaled = [this](int64_t us) {
-    return std::min<int64_t>(4000000, static_cast<int64_t>(static_cast<double>(us) *
-                                                           pacing_.waitScale));
+    return std::min<int64_t>(4000000,
+                             static_cast<int64_t>(static_cast<double>(us) * pacing_.waitScale));
   };
   const std::array<int64_t, 2> waits = {
       scaled(std::max<int64_t>(50000, targetSrttUs_)),
@@ -638,8 +643,8 @@ int IdleScanner::countOnce(std::span<const uint16_t> ports) {
     probesAnswered += a;
     if (id >= 0) {
       newest = id;
-      open = std::max(open, ipIdDistance(class_, latestId_, static_cast<uint16_t>(id)) -
-                                probesSent);
+      open =
+          std::max(open, ipIdDistance(class_, latestId_, static_cast<uint16_t>(id)) - probesSent);
     }
     if (open >= static_cast<int>(ports.size())) break;  // it cannot rightly grow any further
   }
@@ -658,8 +663,8 @@ int IdleScanner::countOpen(std::span<const uint16_t> ports) {
     if (!error_.empty()) return -1;
     if (c >= 0 && c <= static_cast<int>(ports.size())) return c;
     if (cfg_.verbose > 0) {
-      std::cerr << "idle scan: counted " << c << " open ports of " << ports.size()
-                << " (try " << attempt << "); retrying\n";
+      std::cerr << "idle scan: counted " << c << " open ports of " << ports.size() << " (try "
+                << attempt << "); retrying\n";
     }
     if (attempt == kCountAttempts) break;
     // The zombie may have had a burst of its own traffic: pause, then take a fresh baseline.
@@ -670,13 +675,13 @@ int IdleScanner::countOpen(std::span<const uint16_t> ports) {
     if (!error_.empty()) return -1;
     if (id >= 0) latestId_ = static_cast<uint16_t>(id);
   }
-  error_ = "idle scan cannot get meaningful counts from zombie " + zombieName() +
-           "; is it really idle?";
+  error_ =
+      "idle scan cannot get meaningful counts from zombie " + zombieName() + "; is it really idle?";
   return -1;
 }
 
-bool IdleScanner::scan(net::Ipv4Address target, std::vector<uint16_t> ports,
-                       int64_t targetSrttUs, std::vector<PortResult>& out, std::string& error) {
+bool IdleScanner::scan(net::Ipv4Address target, std::vector<uint16_t> ports, int64_t targetSrttUs,
+                       std::vector<PortResult>& out, std::string& error) {
   if (ports.empty()) return true;
   Route route;
   std::string rerr;

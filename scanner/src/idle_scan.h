@@ -34,13 +34,13 @@ namespace portcullis::scan {
 /// nmap's IP ID sequence classes, named as nmap prints them.
 enum class IpIdClass : uint8_t {
   kUnknown,
-  kIncremental,         // one global counter: usable
-  kIncrementalBy2,      // one counter stepping by 2 (some Windows): usable
-  kBrokenIncremental,   // counter in host (little-endian) order, each step reads as +256: usable
-  kRandomPositive,      // random positive increments
+  kIncremental,        // one global counter: usable
+  kIncrementalBy2,     // one counter stepping by 2 (some Windows): usable
+  kBrokenIncremental,  // counter in host (little-endian) order, each step reads as +256: usable
+  kRandomPositive,     // random positive increments
   kRandomized,
   kConstant,
-  kZero,                // all zeros (Linux's RSTs with DF set)
+  kZero,  // all zeros (Linux's RSTs with DF set)
 };
 
 std::string_view ipIdClassName(IpIdClass c);
@@ -64,10 +64,10 @@ int ipIdDistance(IpIdClass c, uint16_t from, uint16_t to);
 struct IdlePacing {
   int minGroup = 4;
   int maxGroup = 100;
-  double groupSize = 30;      // ports per count; a top-level group is twice this (it is halved)
-  int64_t sendDelayUs = 0;    // between spoofed SYNs
+  double groupSize = 30;    // ports per count; a top-level group is twice this (it is halved)
+  int64_t sendDelayUs = 0;  // between spoofed SYNs
   int64_t maxSendDelayUs = 100000;
-  double waitScale = 1.0;     // multiplies the wait before probing the zombie after a group
+  double waitScale = 1.0;  // multiplies the wait before probing the zombie after a group
 
   /// nmap's bounds: --min-parallelism (default 4) and --max-parallelism (default 100); the
   /// group starts at 30.
@@ -94,8 +94,7 @@ class IdlePortSearch {
  public:
   using CountFn = std::function<int(std::span<const uint16_t>)>;
 
-  IdlePortSearch(IdlePacing& pacing, CountFn count)
-      : pacing_(pacing), count_(std::move(count)) {}
+  IdlePortSearch(IdlePacing& pacing, CountFn count) : pacing_(pacing), count_(std::move(count)) {}
 
   /// Appends the open ports, sorted, to `open`. False if a count failed.
   bool run(std::span<const uint16_t> ports, std::vector<uint16_t>& open);
@@ -130,7 +129,7 @@ struct IdleConfig {
   std::string spoofSource;             // -S: source of our zombie probes
   std::optional<uint16_t> sourcePort;  // -g: source port of our zombie probes
   int ttl = 64;
-  size_t dataLength = 0;  // --data-length: padding on the spoofed SYNs
+  size_t dataLength = 0;    // --data-length: padding on the spoofed SYNs
   bool sequential = false;  // -r: ports in order
   int verbose = 0;
 };

@@ -30,9 +30,8 @@ bool kernelSourceFor(const Address& dst, const std::string& forcedIface, Address
     error = std::string("socket: ") + std::strerror(errno);
     return false;
   }
-  if (!forcedIface.empty() &&
-      setsockopt(fd.get(), SOL_SOCKET, SO_BINDTODEVICE, forcedIface.c_str(),
-                 static_cast<socklen_t>(forcedIface.size())) != 0) {
+  if (!forcedIface.empty() && setsockopt(fd.get(), SOL_SOCKET, SO_BINDTODEVICE, forcedIface.c_str(),
+                                         static_cast<socklen_t>(forcedIface.size())) != 0) {
     error = "cannot use interface '" + forcedIface + "': " + std::strerror(errno);
     return false;
   }
@@ -66,8 +65,8 @@ bool kernelSourceFor(const Address& dst, const std::string& forcedIface, Address
     std::memcpy(source.v6addr.bytes.data(), &reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr,
                 16);
   } else {
-    source.v4addr = net::Ipv4Address::fromNetworkOrder(
-        reinterpret_cast<sockaddr_in*>(&local)->sin_addr.s_addr);
+    source.v4addr =
+        net::Ipv4Address::fromNetworkOrder(reinterpret_cast<sockaddr_in*>(&local)->sin_addr.s_addr);
   }
   return true;
 }
@@ -100,8 +99,7 @@ void findInterfaceOf(Route& route) {
 
 }  // namespace
 
-bool findRoute(const Address& dst, const std::string& forcedIface, Route& out,
-               std::string& error) {
+bool findRoute(const Address& dst, const std::string& forcedIface, Route& out, std::string& error) {
   if (!kernelSourceFor(dst, forcedIface, out.source, error)) return false;
   if (!forcedIface.empty()) {
     out.iface = forcedIface;

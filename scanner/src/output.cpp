@@ -194,8 +194,8 @@ class XmlWriter : public ReportWriter {
     }
     out_ << "<nmaprun scanner=\"" << kScannerName << "\" args=\"" << xmlEscape(info.args)
          << "\" start=\"" << static_cast<int64_t>(info.startTime) << "\" startstr=\""
-         << formatTime(info.startTime, TimeFormat::kLong) << "\" version=\""
-         << kScannerVersion << "\" xmloutputversion=\"1.05\">\n";
+         << formatTime(info.startTime, TimeFormat::kLong) << "\" version=\"" << kScannerVersion
+         << "\" xmloutputversion=\"1.05\">\n";
     for (ScanType t : info.scanTypes) {
       const bool udp = t == ScanType::kUdp;
       const auto& ports = udp ? info.udpPorts : info.tcpPorts;
@@ -215,8 +215,8 @@ class XmlWriter : public ReportWriter {
     }
     out_ << "<host starttime=\"" << static_cast<int64_t>(h.startTime) << "\" endtime=\""
          << static_cast<int64_t>(h.endTime) << "\">";
-    out_ << "<status state=\"" << (h.up ? "up" : "down") << "\" reason=\""
-         << reasonName(h.upReason) << "\" reason_ttl=\"" << int{h.upTtl} << "\"/>\n";
+    out_ << "<status state=\"" << (h.up ? "up" : "down") << "\" reason=\"" << reasonName(h.upReason)
+         << "\" reason_ttl=\"" << int{h.upTtl} << "\"/>\n";
     out_ << "<address addr=\"" << h.target.address.toString() << "\" addrtype=\""
          << (h.target.address.v6 ? "ipv6" : "ipv4") << "\"/>\n";
     if (h.mac) out_ << "<address addr=\"" << h.mac->toString() << "\" addrtype=\"mac\"/>\n";
@@ -253,8 +253,8 @@ class XmlWriter : public ReportWriter {
       out_ << "</ports>\n";
     }
     if (h.up && h.srttUs > 0) {
-      out_ << "<times srtt=\"" << h.srttUs << "\" rttvar=\"" << h.rttvarUs << "\" to=\""
-           << h.rtoUs << "\"/>\n";
+      out_ << "<times srtt=\"" << h.srttUs << "\" rttvar=\"" << h.rttvarUs << "\" to=\"" << h.rtoUs
+           << "\"/>\n";
     }
     out_ << "</host>\n";
     out_.flush();
@@ -321,8 +321,8 @@ class GrepableWriter : public ReportWriter {
 
   void end(const RunInfo& info) override {
     out_ << "# " << kScannerName << " done at " << formatTime(info.endTime, TimeFormat::kLong)
-         << " -- " << info.hostsTotal << " IP address" << (info.hostsTotal == 1 ? "" : "es")
-         << " (" << info.hostsUp << " host" << (info.hostsUp == 1 ? "" : "s") << " up) scanned in "
+         << " -- " << info.hostsTotal << " IP address" << (info.hostsTotal == 1 ? "" : "es") << " ("
+         << info.hostsUp << " host" << (info.hostsUp == 1 ? "" : "s") << " up) scanned in "
          << seconds(info.endTime - info.startTime, 2) << " seconds\n";
     out_.flush();
   }
@@ -402,11 +402,21 @@ std::string xmlEscape(const std::string& s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') {
           out += '?';  // control characters are not allowed in XML 1.0

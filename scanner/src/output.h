@@ -17,7 +17,7 @@ inline constexpr const char* kScannerVersion = "0.1.0";
 
 /// What the whole run was, for headers and footers.
 struct RunInfo {
-  std::string args;  // the command line, shell-quoted
+  std::string args;      // the command line, shell-quoted
   double startTime = 0;  // epoch seconds
   double endTime = 0;
   std::vector<ScanType> scanTypes;  // one per protocol scanned (e.g. syn + udp)

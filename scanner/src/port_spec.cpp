@@ -72,8 +72,8 @@ bool parseRange(std::string_view item, size_t dash, std::vector<uint16_t>& ports
 // A service name stands for its own TCP and UDP ports, which may differ or be missing.
 bool addServiceName(std::string_view item, Which current, PortLists& out, std::string& error) {
   const bool name = std::all_of(item.begin(), item.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
   });
   const uint16_t tp = name ? portForService(item, Protocol::kTcp) : 0;
   const uint16_t up = name ? portForService(item, Protocol::kUdp) : 0;

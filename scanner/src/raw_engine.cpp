@@ -32,14 +32,21 @@ namespace portcullis::scan {
 uint8_t probeFlags(ScanType type) {
   using namespace net::tcp_flags;
   switch (type) {
-    case ScanType::kSyn: return kSyn;
-    case ScanType::kNull: return 0;
-    case ScanType::kFin: return kFin;
-    case ScanType::kXmas: return kFin | kPsh | kUrg;
-    case ScanType::kMaimon: return kFin | kAck;
+    case ScanType::kSyn:
+      return kSyn;
+    case ScanType::kNull:
+      return 0;
+    case ScanType::kFin:
+      return kFin;
+    case ScanType::kXmas:
+      return kFin | kPsh | kUrg;
+    case ScanType::kMaimon:
+      return kFin | kAck;
     case ScanType::kAck:
-    case ScanType::kWindow: return kAck;
-    default: return kSyn;
+    case ScanType::kWindow:
+      return kAck;
+    default:
+      return kSyn;
   }
 }
 
@@ -85,7 +92,7 @@ struct Slot {
   std::atomic<uint8_t> outstanding{0};
   std::atomic<uint8_t> tries{0};
   std::atomic<uint8_t> ttl{0};
-  std::atomic<uint32_t> sentUs{0};  // microseconds since the run started, of the latest try
+  std::atomic<uint32_t> sentUs{0};      // microseconds since the run started, of the latest try
   std::atomic<uint32_t> prevSentUs{0};  // of the try before it (drop accounting)
 };
 
@@ -111,19 +118,25 @@ struct AddrKeyHash {
     uint64_t b = 0;
     std::memcpy(&a, k.data(), 8);
     std::memcpy(&b, k.data() + 8, 8);
-    return static_cast<size_t>((a * 0x9e3779b97f4a7c15ull) ^ (b + 0x632be59bd9b4e019ull + (a >> 7)));
+    return static_cast<size_t>((a * 0x9e3779b97f4a7c15ull) ^
+                               (b + 0x632be59bd9b4e019ull + (a >> 7)));
   }
 };
 
 // ICMPv6 "destination unreachable" codes in ICMPv4's terms, which the verdict table speaks.
 uint8_t icmpv4CodeFor(uint8_t v6code) {
   switch (v6code) {
-    case 0: return 0;    // no route: network unreachable
-    case 1: return 13;   // administratively prohibited
-    case 2:              // beyond the scope of the source
-    case 3: return 1;    // address unreachable: host unreachable
-    case 4: return 3;    // port unreachable
-    default: return 13;  // source address failed policy, reject route
+    case 0:
+      return 0;  // no route: network unreachable
+    case 1:
+      return 13;  // administratively prohibited
+    case 2:       // beyond the scope of the source
+    case 3:
+      return 1;  // address unreachable: host unreachable
+    case 4:
+      return 3;  // port unreachable
+    default:
+      return 13;  // source address failed policy, reject route
   }
 }
 
@@ -313,11 +326,16 @@ struct RawEngine::Impl {
     for (auto& b : extra) b = static_cast<uint8_t>(rng());
     PacketBuilder b;
     if (v6) {
-      b.ipv6(Ipv6Header().setSrc(src.v6addr).setDst(dst.v6addr).setHopLimit(
-          static_cast<uint8_t>(cfg.ttl)));
+      b.ipv6(Ipv6Header()
+                 .setSrc(src.v6addr)
+                 .setDst(dst.v6addr)
+                 .setHopLimit(static_cast<uint8_t>(cfg.ttl)));
     } else {
-      b.ipv4(Ipv4Header().setSrc(src.v4addr).setDst(dst.v4addr).setTtl(
-          static_cast<uint8_t>(cfg.ttl)).setId(static_cast<uint16_t>(rng())));
+      b.ipv4(Ipv4Header()
+                 .setSrc(src.v4addr)
+                 .setDst(dst.v4addr)
+                 .setTtl(static_cast<uint8_t>(cfg.ttl))
+                 .setId(static_cast<uint16_t>(rng())));
     }
     switch (p.kind) {
       case ProbeDef::Kind::kTcp: {
@@ -347,7 +365,9 @@ struct RawEngine::Impl {
           b.payload(extra);
           break;
         }
-        b.icmp(IcmpHeader().setType(echo ? kIcmpEchoRequest : kIcmpTimestamp).setId(id)
+        b.icmp(IcmpHeader()
+                   .setType(echo ? kIcmpEchoRequest : kIcmpTimestamp)
+                   .setId(id)
                    .setSequence(tryNo));
         if (!echo) {
           const std::vector<uint8_t> stamps(12, 0);  // originate/receive/transmit timestamps
@@ -509,8 +529,8 @@ struct RawEngine::Impl {
       valid = ntohl(p.tcp->seq) == c;  // RST to an ACK takes its sequence from our ACK
     }
     if (!valid) return;
-    const auto v = tcpReplyVerdict(ping ? ScanType::kPing : cfg.scanType, flags,
-                                   ntohs(p.tcp->window));
+    const auto v =
+        tcpReplyVerdict(ping ? ScanType::kPing : cfg.scanType, flags, ntohs(p.tcp->window));
     if (!v) return;
     Verdict verdict = *v;
     if (ping) verdict.reason = (flags & tcp_flags::kRst) ? Reason::kReset : Reason::kSynAck;
@@ -534,9 +554,10 @@ struct RawEngine::Impl {
       const int32_t h = hostOf(from);
       const int32_t idx = echoReply ? echoIndex : timestampIndex;
       if (h < 0 || idx < 0) return;
-      const uint16_t id = static_cast<uint16_t>(
-          cookieFor(hostKeys[static_cast<size_t>(h)], 0, 0,
-                    echoReply ? kIcmpEchoRequest : kIcmpTimestamp) >> 16);
+      const uint16_t id =
+          static_cast<uint16_t>(cookieFor(hostKeys[static_cast<size_t>(h)], 0, 0,
+                                          echoReply ? kIcmpEchoRequest : kIcmpTimestamp) >>
+                                16);
       if ((ntohl(p.icmp->rest) >> 16) != id) return;
       complete(slotOf(h, idx),
                {PortState::kOpen, echoReply ? Reason::kEchoReply : Reason::kTimestampReply}, ttl,
@@ -613,10 +634,18 @@ struct RawEngine::Impl {
       const auto& p = runProbes[i];
       const auto idx = static_cast<int32_t>(i);
       switch (p.kind) {
-        case ProbeDef::Kind::kTcp: tcpIndex[p.port] = idx; break;
-        case ProbeDef::Kind::kUdp: udpIndex[p.port] = idx; break;
-        case ProbeDef::Kind::kIcmpEcho: echoIndex = idx; break;
-        case ProbeDef::Kind::kIcmpTimestamp: timestampIndex = idx; break;
+        case ProbeDef::Kind::kTcp:
+          tcpIndex[p.port] = idx;
+          break;
+        case ProbeDef::Kind::kUdp:
+          udpIndex[p.port] = idx;
+          break;
+        case ProbeDef::Kind::kIcmpEcho:
+          echoIndex = idx;
+          break;
+        case ProbeDef::Kind::kIcmpTimestamp:
+          timestampIndex = idx;
+          break;
       }
     }
     slots.reset(new Slot[nhosts * nprobes]);
@@ -729,8 +758,7 @@ struct RawEngine::Impl {
     }
     // Drain what is already queued.
     while (pcap_dispatch(pcap.get(), 512, &Impl::pcapCallback, reinterpret_cast<u_char*>(this)) >
-           0) {
-    }
+           0) {}
   }
 };
 
@@ -748,8 +776,7 @@ std::unique_ptr<RawEngine> RawEngine::open(const EngineConfig& cfg, std::string&
   impl->srcMapped = keyOf(cfg.source);
   impl->v6 = cfg.source.v6;
   // An IPPROTO_RAW socket of either family takes the whole IP header from us.
-  impl->rawFd.reset(
-      ::socket(impl->v6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
+  impl->rawFd.reset(::socket(impl->v6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
   if (!impl->rawFd) {
     error = std::string("cannot open a raw socket: ") + std::strerror(errno);
     return nullptr;
@@ -779,9 +806,15 @@ std::unique_ptr<RawEngine> RawEngine::open(const EngineConfig& cfg, std::string&
     return nullptr;
   }
   switch (pcap_datalink(pc)) {
-    case DLT_EN10MB: impl->linkType = net::LinkType::kEthernet; break;
-    case DLT_LINUX_SLL: impl->linkType = net::LinkType::kLinuxCooked; break;
-    case DLT_RAW: impl->linkType = net::LinkType::kRawIp; break;
+    case DLT_EN10MB:
+      impl->linkType = net::LinkType::kEthernet;
+      break;
+    case DLT_LINUX_SLL:
+      impl->linkType = net::LinkType::kLinuxCooked;
+      break;
+    case DLT_RAW:
+      impl->linkType = net::LinkType::kRawIp;
+      break;
     default:
       error = "unsupported link type on '" + cfg.iface + "'";
       return nullptr;
@@ -820,13 +853,23 @@ namespace {
 class ProbeLoop {
  public:
   ProbeLoop(RawEngine::Impl& m, std::vector<uint32_t> order, std::vector<HostTiming>& timing)
-      : m_(m), cfg_(m.cfg), nhosts_(m.hosts->size()), nprobes_(m.nprobes),
-        total_(nhosts_ * nprobes_), order_(std::move(order)), timing_(timing),
+      : m_(m),
+        cfg_(m.cfg),
+        nhosts_(m.hosts->size()),
+        nprobes_(m.nprobes),
+        total_(nhosts_ * nprobes_),
+        order_(std::move(order)),
+        timing_(timing),
         pool_(m.rawFd.get(), m.v6, scopeIdOf(m.cfg.iface),
               std::clamp(std::thread::hardware_concurrency(), 1u, 4u)),
-        batch_(pool_), hostTimedOut_(nhosts_, 0), hostTimeoutUs_(cfg_.timing.hostTimeoutMs * 1000),
-        nextSendUs_(nhosts_, 0), deferredCap_(std::min<size_t>(nhosts_, 1024)),
-        lastTickUs_(m.runStartUs), lastHostCheckUs_(m.runStartUs), lastProgressUs_(m.runStartUs),
+        batch_(pool_),
+        hostTimedOut_(nhosts_, 0),
+        hostTimeoutUs_(cfg_.timing.hostTimeoutMs * 1000),
+        nextSendUs_(nhosts_, 0),
+        deferredCap_(std::min<size_t>(nhosts_, 1024)),
+        lastTickUs_(m.runStartUs),
+        lastHostCheckUs_(m.runStartUs),
+        lastProgressUs_(m.runStartUs),
         pingMode_(cfg_.scanType == ScanType::kPing) {}
 
   void run() {
@@ -1007,8 +1050,7 @@ class ProbeLoop {
     const double done = static_cast<double>(m_.finished.load()) / static_cast<double>(total_);
     const double rate = static_cast<double>(sentProbes_) / std::max(elapsed, 1e-3);
     const double eta = done > 0 ? elapsed * (1 - done) / done : 0;
-    std::fprintf(stderr,
-                 "\rrate: %7.2f-kpps, %6.2f%% done, %u:%02u:%02u remaining, found=%llu   ",
+    std::fprintf(stderr, "\rrate: %7.2f-kpps, %6.2f%% done, %u:%02u:%02u remaining, found=%llu   ",
                  rate / 1000, done * 100, static_cast<unsigned>(eta) / 3600,
                  static_cast<unsigned>(eta) / 60 % 60, static_cast<unsigned>(eta) % 60,
                  static_cast<unsigned long long>(m_.openFound.load()));

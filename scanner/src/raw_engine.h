@@ -1,8 +1,9 @@
 #pragma once
 // The raw-socket scan engine: a sender (IPPROTO_RAW socket, sendmmsg batches) and a receiver
-// (libpcap on the outgoing interface) running apart, for IPv4 or IPv6 (one family per engine), joined only by a fixed array of per-probe
-// slots. Replies are matched statelessly by the keyed cookie in the source port and sequence
-// number; timing follows nmap (RFC 6298 RTO, congestion window, adaptive retries, rates).
+// (libpcap on the outgoing interface) running apart, for IPv4 or IPv6 (one family per engine),
+// joined only by a fixed array of per-probe slots. Replies are matched statelessly by the keyed
+// cookie in the source port and sequence number; timing follows nmap (RFC 6298 RTO, congestion
+// window, adaptive retries, rates).
 
 #include <cstdint>
 #include <memory>
@@ -38,11 +39,11 @@ struct EngineConfig {
   bool randomize = true;
   bool progress = false;
   int verbose = 0;
-  std::optional<uint16_t> sourcePort;  // -g
-  int ttl = 64;                        // --ttl
-  size_t dataLength = 0;               // --data-length: random bytes after the header
-  size_t fragmentSize = 0;             // -f / --mtu: IP payload bytes per fragment, 0 = off
-  Address source;                      // our address (or -S); its family is the engine's
+  std::optional<uint16_t> sourcePort;    // -g
+  int ttl = 64;                          // --ttl
+  size_t dataLength = 0;                 // --data-length: random bytes after the header
+  size_t fragmentSize = 0;               // -f / --mtu: IP payload bytes per fragment, 0 = off
+  Address source;                        // our address (or -S); its family is the engine's
   std::vector<net::Ipv4Address> decoys;  // -D, in order (IPv4 only)
   size_t mePosition = 0;                 // where the real probe goes among the decoys
   std::string iface;

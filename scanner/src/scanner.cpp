@@ -157,8 +157,8 @@ class ScanRun {
   // nmap's default is SYN when privileged, connect otherwise.
   bool chooseScanTypes() {
     privileged_ = haveRawPrivilege();
-    const bool v6 = std::any_of(targets_.begin(), targets_.end(),
-                                [](const Target& t) { return t.address.v6; });
+    const bool v6 =
+        std::any_of(targets_.begin(), targets_.end(), [](const Target& t) { return t.address.v6; });
     tcpType_ = opts_.tcpScan;
     if (!tcpType_ && !opts_.udpScan && !opts_.pingOnly) {
       tcpType_ = privileged_ ? ScanType::kSyn : ScanType::kConnect;
@@ -167,10 +167,10 @@ class ScanRun {
     const bool needRaw = rawTcp || opts_.udpScan || !opts_.decoys.empty() ||
                          !opts_.spoofSource.empty() || opts_.fragmentSize > 0;
     if (needRaw && !privileged_) {
-      std::string what = rawTcp
-                             ? "-s" + std::string(1, "TSNFXMAWUnI"[static_cast<int>(*tcpType_)])
-                             : std::string(opts_.udpScan ? "-sU" : "this option");
-      return refuse(what + " needs raw-socket privilege (root or CAP_NET_RAW); run as root, or "
+      std::string what = rawTcp ? "-s" + std::string(1, "TSNFXMAWUnI"[static_cast<int>(*tcpType_)])
+                                : std::string(opts_.udpScan ? "-sU" : "this option");
+      return refuse(what +
+                    " needs raw-socket privilege (root or CAP_NET_RAW); run as root, or "
                     "use -sT for a connect scan");
     }
     // IPv6 probes are never fragmented by -f here (nmap's IPv6 -f adds a fragment header; the
@@ -459,9 +459,9 @@ class ScanRun {
     std::vector<Address> hosts;
     for (size_t h : upIdx) hosts.push_back(results[h].target.address);
     std::vector<HostTiming> timing;
-    const std::vector<SlotOutcome> outcomes =
-        type == ScanType::kConnect ? connectScan(hosts, ports, timing)
-                                   : rawScan(*engine, type, hosts, ports, timing);
+    const std::vector<SlotOutcome> outcomes = type == ScanType::kConnect
+                                                  ? connectScan(hosts, ports, timing)
+                                                  : rawScan(*engine, type, hosts, ports, timing);
     const Protocol proto = type == ScanType::kUdp ? Protocol::kUdp : Protocol::kTcp;
     for (size_t k = 0; k < upIdx.size(); ++k) {
       HostResult& r = results[upIdx[k]];

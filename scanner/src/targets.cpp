@@ -202,8 +202,8 @@ bool expandHostName(std::string_view spec, std::string_view host, int prefix,
                     const TargetOptions& opts, std::vector<Target>& out, std::string& error) {
   // A host name: letters, digits, hyphens and dots only.
   const bool nameChars = std::all_of(host.begin(), host.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
   });
   if (!nameChars || host.empty() || host.size() > 253) {
     error = "bad target specification '" + std::string(spec) + "'";
@@ -222,8 +222,8 @@ bool expandHostName(std::string_view spec, std::string_view host, int prefix,
     out.push_back(std::move(t));
     return true;
   }
-  return addV4Block(t.address.v4addr.value, prefix < 0 ? 32 : prefix, std::string(host), out,
-                    error, spec);
+  return addV4Block(t.address.v4addr.value, prefix < 0 ? 32 : prefix, std::string(host), out, error,
+                    spec);
 }
 
 }  // namespace
@@ -298,7 +298,8 @@ bool AddressPrefix::contains(const Address& a) const {
   for (int i = 0; i < 16; ++i) {
     const int keep = std::clamp(length - i * 8, 0, 8);
     const auto mask = static_cast<uint8_t>(0xff00 >> keep);
-    if ((a.v6addr.bytes[static_cast<size_t>(i)] & mask) != base.v6addr.bytes[static_cast<size_t>(i)]) {
+    if ((a.v6addr.bytes[static_cast<size_t>(i)] & mask) !=
+        base.v6addr.bytes[static_cast<size_t>(i)]) {
       return false;
     }
   }
@@ -313,7 +314,8 @@ bool parsePrefixList(std::string_view text, std::vector<AddressPrefix>& out, std
     const std::string_view item = text.substr(pos, comma - pos);
     const auto p = AddressPrefix::parse(item);
     if (!p) {
-      error = "bad prefix '" + std::string(item) + "' (use 198.18.0.0/15 or fd00::/8, comma-separated)";
+      error =
+          "bad prefix '" + std::string(item) + "' (use 198.18.0.0/15 or fd00::/8, comma-separated)";
       return false;
     }
     out.push_back(*p);
@@ -322,8 +324,7 @@ bool parsePrefixList(std::string_view text, std::vector<AddressPrefix>& out, std
   return true;
 }
 
-bool readTargetFile(const std::string& path, std::vector<std::string>& specs,
-                    std::string& error) {
+bool readTargetFile(const std::string& path, std::vector<std::string>& specs, std::string& error) {
   std::ifstream file;
   std::istream* in = &std::cin;
   if (path != "-") {

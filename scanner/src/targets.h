@@ -17,8 +17,8 @@ namespace portcullis::scan {
 inline constexpr size_t kMaxTargets = size_t{1} << 24;
 
 struct TargetOptions {
-  bool ipv6 = false;     // -6: names resolve to IPv6, IPv4 literals are refused
-  bool resolve = true;   // false in unit tests: names are an error instead of a lookup
+  bool ipv6 = false;    // -6: names resolve to IPv6, IPv4 literals are refused
+  bool resolve = true;  // false in unit tests: names are an error instead of a lookup
 };
 
 /// Expands one specification, appending to `out`. False with a one-line `error` on failure.

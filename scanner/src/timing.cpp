@@ -12,8 +12,7 @@ int64_t monotonicMicros() {
 }
 
 double epochSeconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 TimingParams timingTemplate(int level) {

@@ -62,7 +62,9 @@ CongestionParams congestionFor(int timingLevel);
 class SendDelay {
  public:
   SendDelay(int64_t floorUs, int64_t maxUs, int timingLevel, bool udp)
-      : delayUs_(floorUs), maxUs_(std::max(maxUs, floorUs)), udp_(udp),
+      : delayUs_(floorUs),
+        maxUs_(std::max(maxUs, floorUs)),
+        udp_(udp),
         threshold_(timingLevel >= 4 ? 0.40 : 0.30) {}
 
   /// Counts one answer; `dropped` when it answered a retransmission whose earlier try went
@@ -98,7 +100,7 @@ class RttEstimator {
  public:
   RttEstimator(int64_t initialUs, int64_t minUs, int64_t maxUs)
       : rtoUs_(initialUs), minUs_(minUs), maxUs_(maxUs) {}  // the initial value is used as
-                                                           // given, as nmap does for T0/T1
+                                                            // given, as nmap does for T0/T1
 
   void addSample(int64_t rttUs);
   void backoff();

@@ -99,7 +99,7 @@ struct HostResult {
   Reason upReason = Reason::kNoResponse;
   uint8_t upTtl = 0;
   std::optional<net::MacAddress> mac;  // from an ARP reply on the local segment
-  double latencySeconds = -1;  // smoothed RTT, -1 if unknown
+  double latencySeconds = -1;          // smoothed RTT, -1 if unknown
   int64_t srttUs = 0;
   int64_t rttvarUs = 0;
   int64_t rtoUs = 0;

@@ -30,21 +30,27 @@ std::vector<portcullis::testing::TimedFrame> traffic(size_t target) {
   uint64_t t = 1'700'000'000'000'000ull;
   int round = 0;
   while (frames.size() < target) {
-    std::string client = "198.18." + std::to_string(1 + round % 200) + "." +
-                         std::to_string(1 + (round / 200) % 250);
+    std::string client =
+        "198.18." + std::to_string(1 + round % 200) + "." + std::to_string(1 + (round / 200) % 250);
     auto conns = benignConnections(client, "198.18.0.1", 20, t, 300);
     frames.insert(frames.end(), conns.begin(), conns.end());
     if (round % 10 == 0) {
-      ScanSpec s{"syn", "198.19.0." + std::to_string(1 + round % 250), "198.18.0.1",
-                 portRange(1, 100), {80}, t + 7000, 50};
+      ScanSpec s{"syn",
+                 "198.19.0." + std::to_string(1 + round % 250),
+                 "198.18.0.1",
+                 portRange(1, 100),
+                 {80},
+                 t + 7000,
+                 50};
       auto scan = scanTraffic(s);
       frames.insert(frames.end(), scan.begin(), scan.end());
     }
     t += 20'000;
     ++round;
   }
-  std::stable_sort(frames.begin(), frames.end(),
-                   [](const TimedFrame& a, const TimedFrame& b) { return a.tsMicros < b.tsMicros; });
+  std::stable_sort(frames.begin(), frames.end(), [](const TimedFrame& a, const TimedFrame& b) {
+    return a.tsMicros < b.tsMicros;
+  });
   return frames;
 }
 
@@ -114,7 +120,8 @@ int main(int argc, char** argv) {
   if (!given && !std::getenv("KEEP_CAPTURE")) std::remove(path.c_str());
 
   FILE* out = stdout;
-  std::fprintf(out, "| replay of %s, %.0f packets (%zu alerts, checksum %u) | Mpps | vs bare loop |\n",
+  std::fprintf(out,
+               "| replay of %s, %.0f packets (%zu alerts, checksum %u) | Mpps | vs bare loop |\n",
                given ? "a busy-server capture" : "a scan mix", n, events.size(), sink & 1);
   std::fprintf(out, "|---|---:|---:|\n");
   std::fprintf(out, "| bare libpcap read loop | %.2f | 1.00 |\n", n / bare / 1e6);

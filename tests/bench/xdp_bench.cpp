@@ -179,8 +179,7 @@ int main(int argc, char** argv) {
       CPU_SET(cpu, &set);
       pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
       ready++;
-      while (ready.load() < 2) {
-      }
+      while (ready.load() < 2) {}
       perCpu[cpu] = runNs(detFd, two, repeat);
     };
     std::thread c0(pinned, 0), c1(pinned, 1);
@@ -201,15 +200,18 @@ int main(int argc, char** argv) {
               newSources, fresh, fresh - baseSingle);
   std::printf("| SYN from a tracked source (1 run/call, the same calls) | %.1f | %+.1f | |\n",
               trackedSingle, trackedSingle - baseSingle);
-  std::printf("| new source, warm: tracked SYN + (new - tracked, 1 run/call) | %.1f | %+.1f | 40 |\n",
-              tracked + fresh - trackedSingle, tracked - base + fresh - trackedSingle);
+  std::printf(
+      "| new source, warm: tracked SYN + (new - tracked, 1 run/call) | %.1f | %+.1f | 40 |\n",
+      tracked + fresh - trackedSingle, tracked - base + fresh - trackedSingle);
   std::printf("| tracked SYN, one CPU | %.1f | %+.1f | |\n", oneCpu, oneCpu - base);
-  std::printf("| tracked SYN, two CPUs on the same source at once (CPU 0 / CPU 1) | %.1f / %.1f | "
-              "%+.1f / %+.1f | |\n",
-              perCpu[0], perCpu[1], perCpu[0] - base, perCpu[1] - base);
-  std::printf("\nTwo CPUs on one source: the packet counter (statistics) kept %.2f %% of %d "
-              "packets; the counts the rules compare (distinct targets, score) change atomically "
-              "(bpf_tests: XdpTwoCpus).\n",
-              100.0 * kept, 2 * repeat);
+  std::printf(
+      "| tracked SYN, two CPUs on the same source at once (CPU 0 / CPU 1) | %.1f / %.1f | "
+      "%+.1f / %+.1f | |\n",
+      perCpu[0], perCpu[1], perCpu[0] - base, perCpu[1] - base);
+  std::printf(
+      "\nTwo CPUs on one source: the packet counter (statistics) kept %.2f %% of %d "
+      "packets; the counts the rules compare (distinct targets, score) change atomically "
+      "(bpf_tests: XdpTwoCpus).\n",
+      100.0 * kept, 2 * repeat);
   return 0;
 }

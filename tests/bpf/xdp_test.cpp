@@ -71,8 +71,8 @@ class XdpProgram : public ::testing::Test {
 
   int run(const std::vector<uint8_t>& frame, uint32_t repeat = 1) {
     std::vector<uint8_t> copy = frame;
-    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = copy.data(), .data_size_in = uint32_t(copy.size()),
-                .repeat = int(repeat));
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = copy.data(),
+                .data_size_in = uint32_t(copy.size()), .repeat = int(repeat));
     int err = bpf_prog_test_run_opts(bpf_program__fd(skel_->progs.portcullis), &opts);
     EXPECT_EQ(err, 0) << "BPF_PROG_TEST_RUN failed: " << strerror(errno);
     return int(opts.retval);
@@ -88,8 +88,8 @@ class XdpProgram : public ::testing::Test {
     uint32_t idx = pc_slot_index(&*addr, &tuning_);
     for (uint32_t i : {idx, idx | 1}) {
       pc_src_state s{};
-      if (bpf_map_lookup_elem(fd(skel_->maps.pc_sources), &i, &s) == 0 &&
-          (s.flags & PC_SRC_USED) && pc_addr_eq(&s.key, &*addr)) {
+      if (bpf_map_lookup_elem(fd(skel_->maps.pc_sources), &i, &s) == 0 && (s.flags & PC_SRC_USED) &&
+          pc_addr_eq(&s.key, &*addr)) {
         return s;
       }
     }
@@ -263,7 +263,8 @@ TEST_F(XdpProgram, AMalformedCorpusIsCountedAndPassedNeverDropped) {
         break;
       default:  // VLAN tags stacked deeper than the parser follows
         if (f.size() < 14) break;
-        f.insert(f.begin() + 12, {0x81, 0x00, 0x00, 0x01, 0x81, 0x00, 0x00, 0x02, 0x88, 0xa8, 0x00, 0x03});
+        f.insert(f.begin() + 12,
+                 {0x81, 0x00, 0x00, 0x01, 0x81, 0x00, 0x00, 0x02, 0x88, 0xa8, 0x00, 0x03});
         break;
     }
     if (f.size() < 14) continue;
@@ -273,9 +274,9 @@ TEST_F(XdpProgram, AMalformedCorpusIsCountedAndPassedNeverDropped) {
   pc_stats after = stats();
   EXPECT_EQ(after.packets - before.packets, runs);
   EXPECT_EQ(after.dropped, before.dropped);
-  EXPECT_EQ(after.packets - before.packets,
-            (after.parsed - before.parsed) + (after.unparsable - before.unparsable) +
-                (after.non_ip - before.non_ip))
+  EXPECT_EQ(after.packets - before.packets, (after.parsed - before.parsed) +
+                                                (after.unparsable - before.unparsable) +
+                                                (after.non_ip - before.non_ip))
       << "every packet is parsed, unparsable or not IP";
   EXPECT_GT(after.unparsable - before.unparsable, 1000u);
 }
@@ -363,8 +364,7 @@ class XdpTwoCpus : public XdpProgram {
       CPU_SET(cpu, &set);
       EXPECT_EQ(pthread_setaffinity_np(pthread_self(), sizeof(set), &set), 0);
       ready++;
-      while (ready.load() < 2) {
-      }
+      while (ready.load() < 2) {}
       body(cpu);
     };
     std::thread a(pinned, 0), b(pinned, 1);
@@ -413,10 +413,11 @@ TEST_F(XdpTwoCpus, OneSourceOnBothCpusKeepsExactCountsAndScore) {
   EXPECT_NEAR(double(two->win_score[PC_KIND_SYN]), double(truthScore), truthScore * 0.01)
       << "score within 1 % of the truth";
   uint64_t sent = uint64_t(2) * ports.size() * kRepeat;
-  std::printf("two CPUs on one source: %zu ports, distinct %u, score %u (truth %u); packets "
-              "counted %u of %llu (statistics, not evidence)\n",
-              ports.size(), distinct, two->win_score[PC_KIND_SYN], truthScore, two->packets,
-              (unsigned long long)sent);
+  std::printf(
+      "two CPUs on one source: %zu ports, distinct %u, score %u (truth %u); packets "
+      "counted %u of %llu (statistics, not evidence)\n",
+      ports.size(), distinct, two->win_score[PC_KIND_SYN], truthScore, two->packets,
+      (unsigned long long)sent);
 }
 
 class XdpOneBucket : public XdpTwoCpus {

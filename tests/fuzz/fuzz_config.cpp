@@ -62,8 +62,10 @@ void dropCapabilities() {
 bool keepsContract(int rc, const std::string& out, const std::string& err, bool oneLine,
                    std::string& why) {
   if (rc == 0) {
-    if (out.empty()) why = "exit status 0 without --help output";
-    else if (!err.empty()) why = "exit status 0 with output on stderr";
+    if (out.empty())
+      why = "exit status 0 without --help output";
+    else if (!err.empty())
+      why = "exit status 0 with output on stderr";
     return why.empty();
   }
   if (rc != 2) {

@@ -194,8 +194,7 @@ Bytes pcapngFile(const std::vector<TimedFrame>& frames, const Link& link) {
   return out;
 }
 
-std::vector<TimedFrame> scan(const std::string& type, uint16_t ports,
-                             uint64_t gapMicros = 2000) {
+std::vector<TimedFrame> scan(const std::string& type, uint16_t ports, uint64_t gapMicros = 2000) {
   portcullis::testing::ScanSpec spec;
   spec.type = type;
   spec.ports = portcullis::testing::portRange(20, uint16_t(20 + ports - 1));
@@ -229,9 +228,9 @@ void parseSeeds() {
     Link link;
   };
   const Sequence sequences[] = {
-      {"syn", 0x00, kEthernet},  {"connect", 0x08, kEthernet}, {"xmas", 0x10, kEthernet},
-      {"udp", 0x20, kEthernet},  {"ack", 0x40, kSll},          {"maimon", 0x80, kRaw},
-      {"null", 0x18, kSll2},     {"fin", 0x28, kNull},         {"window", 0x50, kLoop},
+      {"syn", 0x00, kEthernet}, {"connect", 0x08, kEthernet}, {"xmas", 0x10, kEthernet},
+      {"udp", 0x20, kEthernet}, {"ack", 0x40, kSll},          {"maimon", 0x80, kRaw},
+      {"null", 0x18, kSll2},    {"fin", 0x28, kNull},         {"window", 0x50, kLoop},
   };
   for (const Sequence& s : sequences) {
     write("fuzz_parse", std::string("scan-") + s.type + "-" + s.link.name,
@@ -240,14 +239,14 @@ void parseSeeds() {
   // nmap -T1: a probe every 20 s, across slow-scan windows and idle timeouts.
   write("fuzz_parse", "scan-syn-slow-eth", parseInput(0, scan("syn", 12, 20'000'000), kEthernet));
   write("fuzz_parse", "benign-http",
-        parseInput(0, portcullis::testing::benignConnections("198.18.0.9", "198.18.0.1", 3,
-                                                             1'700'000'000'000'000ull, 5000),
+        parseInput(0,
+                   portcullis::testing::benignConnections("198.18.0.9", "198.18.0.1", 3,
+                                                          1'700'000'000'000'000ull, 5000),
                    kEthernet));
 }
 
 void captureSeeds() {
-  const char* types[] = {"syn", "connect", "ack", "window", "null", "fin", "xmas", "maimon",
-                         "udp"};
+  const char* types[] = {"syn", "connect", "ack", "window", "null", "fin", "xmas", "maimon", "udp"};
   for (const char* type : types) {
     write("fuzz_capture", std::string("scan-") + type + ".pcap",
           pcapFile(scan(type, 12), kEthernet, false));
@@ -297,8 +296,9 @@ void configSeeds() {
   write("fuzz_config", "with-args",
         std::string("json = true\n") + '\0' + "--dst-ip" + '\0' + "198.18.0.1" + '\0' +
             "--slots=1024" + '\0' + "-v");
-  write("fuzz_config", "args-bad", std::string("") + '\0' + "--rate-ports" + '\0' + "x" + '\0' +
-                                       "--unknown" + '\0' + "extra-positional");
+  write("fuzz_config", "args-bad",
+        std::string("") + '\0' + "--rate-ports" + '\0' + "x" + '\0' + "--unknown" + '\0' +
+            "extra-positional");
   write("fuzz_config", "args-help", std::string("") + '\0' + "--help");
 }
 

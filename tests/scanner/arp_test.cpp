@@ -17,9 +17,9 @@ const net::Ipv4Address kTheirIp = *net::Ipv4Address::parse("198.18.0.2");
 // The reply a neighbour sends: our request turned around.
 std::vector<uint8_t> replyFrame() {
   auto f = arpRequestFrame(kOurMac, kOurIp, kTheirIp);
-  std::copy(kOurMac.bytes.begin(), kOurMac.bytes.end(), f.begin());       // unicast to us
+  std::copy(kOurMac.bytes.begin(), kOurMac.bytes.end(), f.begin());  // unicast to us
   std::copy(kTheirMac.bytes.begin(), kTheirMac.bytes.end(), f.begin() + 6);
-  f[14 + 7] = 2;                                                          // op: reply
+  f[14 + 7] = 2;                                                              // op: reply
   std::copy(kTheirMac.bytes.begin(), kTheirMac.bytes.end(), f.begin() + 22);  // sender MAC
   const uint32_t spa = kTheirIp.networkOrder();
   const uint32_t tpa = kOurIp.networkOrder();

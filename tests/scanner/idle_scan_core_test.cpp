@@ -27,22 +27,24 @@ TEST(IdleIpId, ClassificationTable) {
   for (uint16_t c = 0x10; c < 0x16; ++c) brokenLe.push_back(swap16(c));  // 0x1000, 0x1100, ...
   const std::vector<Case> cases = {
       {"incremental", {100, 101, 102, 103, 104, 105}, IpIdClass::kIncremental},
-      {"incremental, gaps from other traffic", {100, 102, 103, 109, 110, 112},
+      {"incremental, gaps from other traffic",
+       {100, 102, 103, 109, 110, 112},
        IpIdClass::kIncremental},
       {"wrapped at 65535", {65533, 65534, 65535, 0, 1, 2}, IpIdClass::kIncremental},
       {"wrapped with a gap", {65530, 65534, 3, 4, 5, 6}, IpIdClass::kIncremental},
       {"broken little-endian", brokenLe, IpIdClass::kBrokenIncremental},
       // 0xfeff 0xffff 0x0000 0x0100: the low byte's carry breaks nmap's multiple-of-256 rule.
-      {"broken little-endian, carry and wrap", {swap16(0xfffe), swap16(0xffff), swap16(0),
-                                                swap16(1)}, IpIdClass::kBrokenIncremental},
-      {"broken little-endian, carry", {swap16(0xfe), swap16(0xff), swap16(0x100), swap16(0x101)},
+      {"broken little-endian, carry and wrap",
+       {swap16(0xfffe), swap16(0xffff), swap16(0), swap16(1)},
+       IpIdClass::kBrokenIncremental},
+      {"broken little-endian, carry",
+       {swap16(0xfe), swap16(0xff), swap16(0x100), swap16(0x101)},
        IpIdClass::kBrokenIncremental},
       {"incremental by 2", {10, 12, 14, 16, 18, 20}, IpIdClass::kIncrementalBy2},
       {"all zeros", {0, 0, 0, 0, 0, 0}, IpIdClass::kZero},
       {"constant", {4242, 4242, 4242, 4242}, IpIdClass::kConstant},
       {"random", {1234, 40000, 7, 51234, 999, 30000}, IpIdClass::kRandomized},
-      {"random positive increments", {0, 1500, 3001, 4600, 6111, 7800},
-       IpIdClass::kRandomPositive},
+      {"random positive increments", {0, 1500, 3001, 4600, 6111, 7800}, IpIdClass::kRandomPositive},
       {"steps too big for a counter", {0, 20, 40, 61, 80, 100}, IpIdClass::kUnknown},
       {"one sample", {5}, IpIdClass::kUnknown},
       {"none", {}, IpIdClass::kUnknown},
@@ -102,14 +104,12 @@ TEST(IdleZombieSpec, Parse) {
 }
 
 TEST(IdleZombieSpec, CommandLineSelectsIdleScan) {
-  std::vector<std::string> args = {"portcullis-scan", "-sI", "198.18.0.3:443", "-Pn",
-                                   "198.18.0.2"};
+  std::vector<std::string> args = {"portcullis-scan", "-sI", "198.18.0.3:443", "-Pn", "198.18.0.2"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   Options o;
   std::string err;
-  ASSERT_EQ(parseCommandLine(static_cast<int>(argv.size()), argv.data(), o, err),
-            ParseResult::kOk)
+  ASSERT_EQ(parseCommandLine(static_cast<int>(argv.size()), argv.data(), o, err), ParseResult::kOk)
       << err;
   EXPECT_EQ(o.tcpScan, ScanType::kIdle);
   EXPECT_EQ(o.zombie, "198.18.0.3:443");
@@ -163,8 +163,8 @@ TEST(IdleSearch, ExactZombieFindsExactlyTheOpenPorts) {
   const std::vector<std::set<uint16_t>> opens = {
       {}, {1}, {200}, {22, 80, 3306}, {1, 2, 3, 4, 5}, {7, 8, 9, 10, 11, 12, 13, 14}};
   for (const auto& open : opens) {
-    for (uint16_t n : {uint16_t{1}, uint16_t{2}, uint16_t{7}, uint16_t{100}, uint16_t{250},
-                       uint16_t{3306}}) {
+    for (uint16_t n :
+         {uint16_t{1}, uint16_t{2}, uint16_t{7}, uint16_t{100}, uint16_t{250}, uint16_t{3306}}) {
       SimZombie z;
       const auto ports = range(1, n);
       std::vector<uint16_t> want;
@@ -219,7 +219,7 @@ TEST(IdleSearch, PhantomCountsAreDroppedByTheDeeperSearch) {
   SimZombie z;
   z.open = {2};
   z.faults[{1, 2, 3, 4}] = +1;  // says 2, the halves find 1
-  z.faults[{1}] = +1;            // a phantom single port, caught by the recount
+  z.faults[{1}] = +1;           // a phantom single port, caught by the recount
   IdlePacing pacing = IdlePacing::fromParallelism(0, 0);
   EXPECT_EQ(runSearch(z, range(1, 8), pacing), (std::vector<uint16_t>{2}));
   EXPECT_LT(pacing.groupSize, 30);
@@ -254,7 +254,7 @@ TEST(IdlePacing, BoundsAndAdaptation) {
   for (int i = 0; i < 100; ++i) p.countChecked(3, 3);
   EXPECT_DOUBLE_EQ(p.groupSize, 100);  // grows to the ceiling
   for (int i = 0; i < 100; ++i) p.countChecked(1, 2);
-  EXPECT_DOUBLE_EQ(p.groupSize, 4);    // shrinks to the floor
+  EXPECT_DOUBLE_EQ(p.groupSize, 4);  // shrinks to the floor
   EXPECT_EQ(p.sendDelayUs, p.maxSendDelayUs);
   EXPECT_DOUBLE_EQ(p.waitScale, 8.0);
   for (int i = 0; i < 200; ++i) p.probesAnswered();

@@ -77,10 +77,14 @@ int main(int argc, char** argv) {
   std::vector<int> silent;
   in_addr_t addr = htonl(INADDR_ANY);
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--tcp") == 0) tcp = parsePorts(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--udp") == 0) udp = parsePorts(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--udp-silent") == 0) silent = parsePorts(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--bind") == 0) addr = inet_addr(argv[i + 1]);
+    if (std::strcmp(argv[i], "--tcp") == 0)
+      tcp = parsePorts(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--udp") == 0)
+      udp = parsePorts(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--udp-silent") == 0)
+      silent = parsePorts(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--bind") == 0)
+      addr = inet_addr(argv[i + 1]);
   }
   std::vector<pollfd> fds;
   std::vector<bool> isTcp;
@@ -107,8 +111,8 @@ int main(int argc, char** argv) {
         char buf[2048];
         sockaddr_storage from{};
         socklen_t flen = sizeof(from);
-        const ssize_t n = recvfrom(fds[i].fd, buf, sizeof(buf), 0,
-                                   reinterpret_cast<sockaddr*>(&from), &flen);
+        const ssize_t n =
+            recvfrom(fds[i].fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &flen);
         if (n >= 0) {
           static const char kReply[] = "pcs-lab\n";
           sendto(fds[i].fd, kReply, sizeof(kReply) - 1, 0, reinterpret_cast<sockaddr*>(&from),

@@ -71,11 +71,16 @@ int main(int argc, char** argv) {
     }
     if (i + 1 >= argc) die("missing value for " + k);
     ++i;
-    if (k == "--iface") iface = argv[i];
-    else if (k == "--addr") addrText = argv[i];
-    else if (k == "--mac") macText = argv[i];
-    else if (k == "--start-id") startId = std::strtoul(argv[i], nullptr, 10);
-    else die("unknown option " + k);
+    if (k == "--iface")
+      iface = argv[i];
+    else if (k == "--addr")
+      addrText = argv[i];
+    else if (k == "--mac")
+      macText = argv[i];
+    else if (k == "--start-id")
+      startId = std::strtoul(argv[i], nullptr, 10);
+    else
+      die("unknown option " + k);
   }
   if (iface.empty() || addrText.empty()) {
     die("usage: pcs_lab_zombie --iface IF --addr A [--mac M] [--start-id N] [--little-endian]");
@@ -113,7 +118,7 @@ int main(int argc, char** argv) {
   mr.mr_type = PACKET_MR_PROMISC;
   if (!macText.empty()) setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr));
 
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = onSignal;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);

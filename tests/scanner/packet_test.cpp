@@ -28,21 +28,20 @@ TEST(Checksum, OddLengthPadsWithZero) {
 }
 
 TEST(Builder, TcpSynOverEthernet) {
-  const auto frame =
-      PacketBuilder()
-          .ethernet(EthernetHeader()
-                        .setSrc(*MacAddress::parse("02:00:00:00:00:01"))
-                        .setDst(*MacAddress::parse("02:00:00:00:00:02")))
-          .ipv4(Ipv4Header().setSrc(kSrc).setDst(kDst).setTtl(51).setId(7))
-          .tcp(TcpHeader()
-                   .setSrcPort(40000)
-                   .setDstPort(80)
-                   .setSeq(0x01020304)
-                   .setFlags(tcp_flags::kSyn)
-                   .setWindow(1024)
-                   .addMss(1460)
-                   .addWindowScale(7))
-          .build();
+  const auto frame = PacketBuilder()
+                         .ethernet(EthernetHeader()
+                                       .setSrc(*MacAddress::parse("02:00:00:00:00:01"))
+                                       .setDst(*MacAddress::parse("02:00:00:00:00:02")))
+                         .ipv4(Ipv4Header().setSrc(kSrc).setDst(kDst).setTtl(51).setId(7))
+                         .tcp(TcpHeader()
+                                  .setSrcPort(40000)
+                                  .setDstPort(80)
+                                  .setSeq(0x01020304)
+                                  .setFlags(tcp_flags::kSyn)
+                                  .setWindow(1024)
+                                  .addMss(1460)
+                                  .addWindowScale(7))
+                         .build();
   // 14 + 20 + 20 + options (4 MSS + 3 wscale -> 8).
   ASSERT_EQ(frame.size(), 14u + 20u + 28u);
   EXPECT_EQ(get16(frame, 12), kEtherTypeIpv4);
@@ -97,11 +96,11 @@ TEST(Builder, UdpChecksumAndPayload) {
 
 TEST(Builder, Ipv4OptionsArePaddedAndCounted) {
   const uint8_t rr[7] = {4, 0, 0, 0, 0, 0, 0};  // record route pointer + one empty slot
-  const auto pkt = PacketBuilder()
-                       .ipv4(Ipv4Header().setSrc(kSrc).setDst(kDst).addOption(
-                           kIpv4OptRecordRoute, rr))
-                       .icmp(IcmpHeader().setType(kIcmpEchoRequest).setId(9).setSequence(1))
-                       .build();
+  const auto pkt =
+      PacketBuilder()
+          .ipv4(Ipv4Header().setSrc(kSrc).setDst(kDst).addOption(kIpv4OptRecordRoute, rr))
+          .icmp(IcmpHeader().setType(kIcmpEchoRequest).setId(9).setSequence(1))
+          .build();
   EXPECT_EQ(pkt[0] & 0x0f, 8);  // 20 + 9 options -> 32 bytes
   EXPECT_EQ(pkt[20], kIpv4OptRecordRoute);
   EXPECT_EQ(pkt[21], 9);
@@ -116,12 +115,13 @@ TEST(Builder, Ipv4OptionsArePaddedAndCounted) {
 TEST(Builder, Ipv6ExtensionChainAndTcpChecksum) {
   const Ipv6Address s = *Ipv6Address::parse("2001:db8::1");
   const Ipv6Address d = *Ipv6Address::parse("2001:db8::2");
-  const auto pkt = PacketBuilder()
-                       .ethernet(EthernetHeader())
-                       .ipv6(Ipv6Header().setSrc(s).setDst(d).addHopByHop().addDestinationOptions()
-                                 .addFragment(0, false, 0x1234))
-                       .tcp(TcpHeader().setSrcPort(1).setDstPort(22).setFlags(tcp_flags::kSyn))
-                       .build();
+  const auto pkt =
+      PacketBuilder()
+          .ethernet(EthernetHeader())
+          .ipv6(Ipv6Header().setSrc(s).setDst(d).addHopByHop().addDestinationOptions().addFragment(
+              0, false, 0x1234))
+          .tcp(TcpHeader().setSrcPort(1).setDstPort(22).setFlags(tcp_flags::kSyn))
+          .build();
   EXPECT_EQ(get16(pkt, 12), kEtherTypeIpv6);
   const size_t v6 = 14;
   EXPECT_EQ(pkt[v6 + 6], kIpv6ExtHopByHop);
@@ -174,8 +174,12 @@ TEST(Builder, IcmpErrorQuotesInnerPacket) {
 
 TEST(Builder, ExplicitFieldsAreKept) {
   const auto pkt = PacketBuilder()
-                       .ipv4(Ipv4Header().setSrc(kSrc).setDst(kDst).setTotalLength(9999)
-                                 .setChecksum(0xdead).setProtocol(200))
+                       .ipv4(Ipv4Header()
+                                 .setSrc(kSrc)
+                                 .setDst(kDst)
+                                 .setTotalLength(9999)
+                                 .setChecksum(0xdead)
+                                 .setProtocol(200))
                        .tcp(TcpHeader().setChecksum(0xbeef))
                        .build();
   EXPECT_EQ(get16(pkt, 2), 9999);

@@ -49,8 +49,8 @@ TEST(PortSpec, ProtocolPrefixes) {
 }
 
 TEST(PortSpec, Errors) {
-  for (const char* bad : {"", "70000", "10-5", "a-b", "22,", ",22", "X:22", "1-2-3", "nosuchsvc",
-                          "22;23", "-1-"}) {
+  for (const char* bad :
+       {"", "70000", "10-5", "a-b", "22,", ",22", "X:22", "1-2-3", "nosuchsvc", "22;23", "-1-"}) {
     std::string err;
     EXPECT_FALSE(parsePortSpec(bad, err)) << bad;
     EXPECT_FALSE(err.empty()) << bad;
@@ -214,7 +214,7 @@ TEST(Rtt, FollowsRfc6298) {
 
 TEST(Rtt, ClampedToTemplateBounds) {
   RttEstimator e(500000, 100000, 1250000);
-  e.addSample(50);  // a veth round trip
+  e.addSample(50);               // a veth round trip
   EXPECT_EQ(e.rtoUs(), 100000);  // never below min-rtt-timeout
   for (int i = 0; i < 10; ++i) e.backoff();
   EXPECT_EQ(e.rtoUs(), 1250000);  // never above max-rtt-timeout
@@ -245,7 +245,7 @@ TEST(AllowPrefixes, ContainOnlyTheirOwnFamilyAndBlock) {
       {"127.0.0.1", "127.0.0.1", true},
       {"127.0.0.1", "127.0.0.2", false},
       {"0.0.0.0/0", "203.0.113.7", true},
-      {"0.0.0.0/0", "2001:db8::1", false},   // no family crosses over
+      {"0.0.0.0/0", "2001:db8::1", false},  // no family crosses over
       {"fd00::/8", "fd00:198:18::2", true},
       {"fd00::/8", "fe80::1", false},
       {"2001:db8:ff::/45", "2001:db8:f8::1", true},  // a prefix ending inside a byte
@@ -264,8 +264,8 @@ TEST(AllowPrefixes, ListsParseAndBadItemsAreOneLine) {
   std::string error;
   EXPECT_TRUE(parsePrefixList("198.18.0.0/15,fd00::/8,127.0.0.0/8", out, error));
   EXPECT_EQ(out.size(), 3u);
-  for (const char* bad : {"", "198.18.0.0/33", "fd00::/129", "lab", "198.18.0.0/15,,fd00::/8",
-                          "198.18.0.0/x"}) {
+  for (const char* bad :
+       {"", "198.18.0.0/33", "fd00::/129", "lab", "198.18.0.0/15,,fd00::/8", "198.18.0.0/x"}) {
     out.clear();
     error.clear();
     EXPECT_FALSE(parsePrefixList(bad, out, error)) << bad;
@@ -296,11 +296,11 @@ TEST(SendDelay, GrowsOnlyWhenMoreThanTenAndThePolicyShareOfAnswersWereDropped) {
     std::vector<int64_t> boostsMs;
   };
   const Case cases[] = {
-      {3, false, 100, 10, {}},    // ten drops are never enough
-      {3, false, 20, 11, {5}},    // 11 of 31 = 35 % > 30 %: 0 -> 5 ms
-      {4, false, 20, 11, {}},     // -T4 tolerates up to 40 %
-      {4, false, 10, 11, {5}},    // 52 % > 40 %
-      {3, true, 20, 11, {50}},    // UDP starts at 50 ms
+      {3, false, 100, 10, {}},             // ten drops are never enough
+      {3, false, 20, 11, {5}},             // 11 of 31 = 35 % > 30 %: 0 -> 5 ms
+      {4, false, 20, 11, {}},              // -T4 tolerates up to 40 %
+      {4, false, 10, 11, {5}},             // 52 % > 40 %
+      {3, true, 20, 11, {50}},             // UDP starts at 50 ms
       {3, false, 0, 44, {5, 10, 20, 40}},  // counters restart after each increase
   };
   for (const auto& c : cases) {
@@ -509,8 +509,8 @@ ParseResult parse(std::vector<std::string> args, Options& o, std::string& err) {
 TEST(Cli, NmapStyleFlags) {
   Options o;
   std::string err;
-  ASSERT_EQ(parse({"-sS", "-sU", "-p-", "-T4", "-Pn", "-n", "-r", "-oX", "out.xml",
-                   "--max-retries", "3", "--scan-delay", "5ms", "198.18.0.2"},
+  ASSERT_EQ(parse({"-sS", "-sU", "-p-", "-T4", "-Pn", "-n", "-r", "-oX", "out.xml", "--max-retries",
+                   "3", "--scan-delay", "5ms", "198.18.0.2"},
                   o, err),
             ParseResult::kOk)
       << err;
@@ -527,10 +527,14 @@ TEST(Cli, NmapStyleFlags) {
 }
 
 TEST(Cli, Errors) {
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {"--bogus", "x"}, {"-sS", "-sT", "x"}, {"-sn", "-sS", "x"}, {"-p", "0-70000", "x"},
-           {"-T9", "x"}, {"--scan-delay", "fast", "x"}, {"--mtu", "13", "x"},
-           {"-F", "-p", "22", "x"}}) {
+  for (const auto& args : std::vector<std::vector<std::string>>{{"--bogus", "x"},
+                                                                {"-sS", "-sT", "x"},
+                                                                {"-sn", "-sS", "x"},
+                                                                {"-p", "0-70000", "x"},
+                                                                {"-T9", "x"},
+                                                                {"--scan-delay", "fast", "x"},
+                                                                {"--mtu", "13", "x"},
+                                                                {"-F", "-p", "22", "x"}}) {
     Options o;
     std::string err;
     EXPECT_EQ(parse(args, o, err), ParseResult::kError) << args[0];
@@ -541,8 +545,8 @@ TEST(Cli, Errors) {
 TEST(Cli, EvasionOptions) {
   Options o;
   std::string err;
-  ASSERT_EQ(parse({"-D", "RND:3,ME,198.18.0.9", "-g", "53", "-f", "--ttl", "33",
-                   "--data-length", "10", "-e", "eth0", "x"},
+  ASSERT_EQ(parse({"-D", "RND:3,ME,198.18.0.9", "-g", "53", "-f", "--ttl", "33", "--data-length",
+                   "10", "-e", "eth0", "x"},
                   o, err),
             ParseResult::kOk)
       << err;

@@ -97,8 +97,8 @@ struct Segment {
 
 TcpHeader tcpHeader(const Segment& s) {
   TcpHeader t;
-  t.setSrcPort(s.sport).setDstPort(s.dport).setFlags(s.flags).setSeq(s.seq).setAck(s.ack)
-      .setWindow(s.window);
+  t.setSrcPort(s.sport).setDstPort(s.dport).setFlags(s.flags).setSeq(s.seq).setAck(s.ack).setWindow(
+      s.window);
   switch (s.options) {
     case Options::kNone:
       break;
@@ -129,7 +129,8 @@ std::vector<uint8_t> tcp4(Ipv4Address src, Ipv4Address dst, bool toServer, const
 std::vector<uint8_t> tcp6(const Ipv6Address& src, const Ipv6Address& dst, bool toServer,
                           const Segment& s) {
   PacketBuilder b;
-  b.ethernet(link(toServer)).ipv6(Ipv6Header().setSrc(src).setDst(dst).setHopLimit(s.ttl))
+  b.ethernet(link(toServer))
+      .ipv6(Ipv6Header().setSrc(src).setDst(dst).setHopLimit(s.ttl))
       .tcp(tcpHeader(s));
   if (s.payload) b.payload(filler(s.payload));
   return b.build();
@@ -155,8 +156,8 @@ enum class Trouble {
 struct Exchange {
   Ipv4Address client, server;
   uint16_t sport, dport;
-  uint64_t start;     ///< the first SYN
-  uint64_t rtt;       ///< capture point to client and back
+  uint64_t start;  ///< the first SYN
+  uint64_t rtt;    ///< capture point to client and back
   uint8_t clientTtl;
   Trouble trouble = Trouble::kNone;
   bool serverClosesFirst;  ///< HTTP/1.0 or "Connection: close": the server's FIN comes first
@@ -173,14 +174,27 @@ uint64_t exchange(const Exchange& x, Rng& rng, std::vector<TimedFrame>& out) {
   auto fromClient = [&](uint64_t at, uint8_t flags, uint32_t seq, uint32_t ack, Options o,
                         size_t payload = 0) {
     // A SYN echoes no timestamp: the client has seen none yet.
-    Segment s{x.sport, x.dport, flags, seq, ack, uint16_t(flags == kSyn ? 64240 : 502), o,
-              payload, x.clientTtl, cts + uint32_t((at - x.start) / 1000), flags == kSyn ? 0 : sts};
+    Segment s{x.sport,
+              x.dport,
+              flags,
+              seq,
+              ack,
+              uint16_t(flags == kSyn ? 64240 : 502),
+              o,
+              payload,
+              x.clientTtl,
+              cts + uint32_t((at - x.start) / 1000),
+              flags == kSyn ? 0 : sts};
     out.push_back({at, tcp4(x.client, x.server, true, s, uint16_t(rng.next()))});
   };
   auto fromServer = [&](uint64_t at, uint8_t flags, uint32_t seq, uint32_t ack, Options o,
                         size_t payload = 0) {
-    Segment s{x.dport, x.sport, flags, seq, ack, uint16_t(flags & kSyn ? 65160 : 509), o,
-              payload, 64, sts + uint32_t((at - x.start) / 1000), cts};
+    Segment s{x.dport, x.sport,
+              flags,   seq,
+              ack,     uint16_t(flags & kSyn ? 65160 : 509),
+              o,       payload,
+              64,      sts + uint32_t((at - x.start) / 1000),
+              cts};
     out.push_back({at, tcp4(x.server, x.client, false, s)});
   };
 
@@ -239,9 +253,9 @@ bool inRange(uint32_t a, const char* net, int bits) {
 // truth stays unambiguous), and what no spoofing tool would send from (loopback, multicast…).
 bool reservedForSpoofing(uint32_t a) {
   static const std::pair<const char*, int> kReserved[] = {
-      {"0.0.0.0", 8},       {"10.0.0.0", 8},     {"100.64.0.0", 10},  {"127.0.0.0", 8},
-      {"169.254.0.0", 16},  {"192.0.2.0", 24},   {"198.18.0.0", 15},  {"198.51.100.0", 24},
-      {"203.0.113.0", 24},  {"224.0.0.0", 3}};
+      {"0.0.0.0", 8},      {"10.0.0.0", 8},   {"100.64.0.0", 10}, {"127.0.0.0", 8},
+      {"169.254.0.0", 16}, {"192.0.2.0", 24}, {"198.18.0.0", 15}, {"198.51.100.0", 24},
+      {"203.0.113.0", 24}, {"224.0.0.0", 3}};
   for (const auto& [net, bits] : kReserved) {
     if (inRange(a, net, bits)) return true;
   }
@@ -280,8 +294,9 @@ std::vector<TimedFrame> httpClients(const BusySpec& spec) {
     // Linux/macOS start at 64, Windows at 128; the hops on the way take some off.
     x.clientTtl = uint8_t((rng.chance(0.3) ? 128 : 64) - rng.between(4, 20));
     x.start = spec.startMicros + rng.below(std::max<uint64_t>(spec.durationMicros, 1));
-    int connections = int(rng.between(uint64_t(spec.minConnections),
-                                      uint64_t(std::max(spec.minConnections, spec.maxConnections))));
+    int connections =
+        int(rng.between(uint64_t(spec.minConnections),
+                        uint64_t(std::max(spec.minConnections, spec.maxConnections))));
     uint16_t sport = ephemeralPort(rng);
     for (int i = 0; i < connections; ++i) {
       x.dport = rng.chance(0.6) ? 443 : 80;
@@ -356,15 +371,25 @@ std::vector<TimedFrame> spoofedSyns(const BusySpec& spec) {
     for (int k = 0; k < spec.synsPerSource; ++k, t += spec.spoofedGapMicros) {
       Segment syn{uint16_t(rng.between(1024, 65535)),
                   spec.floodPort ? spec.floodPort : uint16_t(rng.between(1, 65535)),
-                  kSyn, uint32_t(rng.next()), 0, window, options, 0, ttl};
+                  kSyn,
+                  uint32_t(rng.next()),
+                  0,
+                  window,
+                  options,
+                  0,
+                  ttl};
       out.push_back({t, tcp4(src, server, true, syn, uint16_t(rng.next()))});
       // Under a flood Linux answers with SYN cookies and keeps no state, so it never
       // retransmits these SYN-ACKs; nobody at the forged address answers them. The SYN-ACK
       // carries MSS alone: a stack echoes only the options the SYN offered.
       const bool isOpen = open.count(syn.dport) != 0;
-      Segment answer{syn.dport, syn.sport, uint8_t(isOpen ? kSyn | kAck : kRst | kAck),
-                     isOpen ? uint32_t(rng.next()) : 0, syn.seq + 1,
-                     uint16_t(isOpen ? 65160 : 0), isOpen ? Options::kMss : Options::kNone};
+      Segment answer{syn.dport,
+                     syn.sport,
+                     uint8_t(isOpen ? kSyn | kAck : kRst | kAck),
+                     isOpen ? uint32_t(rng.next()) : 0,
+                     syn.seq + 1,
+                     uint16_t(isOpen ? 65160 : 0),
+                     isOpen ? Options::kMss : Options::kNone};
       out.push_back({t + rng.between(15, 80), tcp4(server, src, false, answer)});
     }
   }
@@ -429,7 +454,8 @@ std::vector<TimedFrame> tunnelPeers(const BusySpec& spec) {
                     esp = v4(spec.espPeer);
   const uint32_t spiIn = uint32_t(rng.next()), spiOut = uint32_t(rng.next());
   // Each peer ticks on its own phase within the second.
-  const uint64_t greAt = rng.below(kSecond), ipipAt = rng.below(kSecond), espAt = rng.below(kSecond);
+  const uint64_t greAt = rng.below(kSecond), ipipAt = rng.below(kSecond),
+                 espAt = rng.below(kSecond);
   std::vector<TimedFrame> out;
   const uint64_t seconds = spec.durationMicros / kSecond;
   for (uint64_t s = 0; s < seconds; ++s) {
@@ -464,8 +490,7 @@ std::vector<TimedFrame> rotatingScan(const BusySpec& spec, uint64_t startMicros)
     const uint64_t answered = t + rng.between(15, 80);
     if (open.count(port)) {
       // MSS only: a stack echoes the options the SYN offered, and nmap offers MSS alone.
-      Segment synAck{port, sport, kSyn | kAck, uint32_t(rng.next()), seq + 1, 64800,
-                     Options::kMss};
+      Segment synAck{port, sport, kSyn | kAck, uint32_t(rng.next()), seq + 1, 64800, Options::kMss};
       out.push_back({answered, tcp6(server, src, false, synAck)});
       // The scanner's stack never opened this connection, so it resets it.
       Segment rst{sport, port, kRst, seq + 1, 0, 0, Options::kNone, 0, 52};
@@ -516,7 +541,8 @@ std::vector<TimedFrame> inboundOnly(const std::vector<TimedFrame>& frames,
     const uint16_t etherType = uint16_t(b[12] << 8 | b[13]);
     bool keep = false;
     if (etherType == kEtherTypeIpv4 && b.size() >= 14 + 20) {
-      const uint32_t dst = uint32_t(b[30]) << 24 | uint32_t(b[31]) << 16 | uint32_t(b[32]) << 8 | b[33];
+      const uint32_t dst =
+          uint32_t(b[30]) << 24 | uint32_t(b[31]) << 16 | uint32_t(b[32]) << 8 | b[33];
       keep = std::any_of(mine4.begin(), mine4.end(), [&](Ipv4Address a) { return a.value == dst; });
     } else if (etherType == kEtherTypeIpv6 && b.size() >= 14 + 40) {
       keep = std::any_of(mine6.begin(), mine6.end(), [&](const Ipv6Address& a) {

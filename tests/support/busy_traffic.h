@@ -44,9 +44,9 @@ struct BusySpec {
   // Spoofed SYN flood (spoofedSyns).
   int spoofed = 40'000;
   int synsPerSource = 2;
-  uint64_t spoofedGapMicros = 1'000'000;  ///< between one source's SYNs
-  uint64_t floodDurationMicros = 20'000'000;  ///< first SYNs spread over this
-  uint16_t floodPort = 80;  ///< 0: each SYN to a random port 1..65535
+  uint64_t spoofedGapMicros = 1'000'000;            ///< between one source's SYNs
+  uint64_t floodDurationMicros = 20'000'000;        ///< first SYNs spread over this
+  uint16_t floodPort = 80;                          ///< 0: each SYN to a random port 1..65535
   std::vector<uint16_t> openPorts = {22, 80, 443};  ///< the server answers SYN-ACK here, else RST
 
   // Tunnel peers (tunnelPeers): one packet per second each over durationMicros.

@@ -25,17 +25,22 @@ struct Scan {
 };
 
 const Scan kScans[] = {
-    {"syn", PC_KIND_SYN, kSyn, 6},          {"ack", PC_KIND_ACK, kAck, 6},
-    {"null", PC_KIND_NULL, 0, 6},           {"fin", PC_KIND_FIN, kFin, 6},
-    {"xmas", PC_KIND_XMAS, kFin | kPsh | kUrg, 6}, {"maimon", PC_KIND_MAIMON, kFin | kAck, 6},
-    {"synfin", PC_KIND_SYNFIN, kSyn | kFin, 6}, {"synrst", PC_KIND_SYNRST, kSyn | kRst, 6},
-    {"udp", PC_KIND_UDP, 0, 17},            {"icmp-echo", PC_KIND_ICMP_ECHO, 0, 1},
+    {"syn", PC_KIND_SYN, kSyn, 6},
+    {"ack", PC_KIND_ACK, kAck, 6},
+    {"null", PC_KIND_NULL, 0, 6},
+    {"fin", PC_KIND_FIN, kFin, 6},
+    {"xmas", PC_KIND_XMAS, kFin | kPsh | kUrg, 6},
+    {"maimon", PC_KIND_MAIMON, kFin | kAck, 6},
+    {"synfin", PC_KIND_SYNFIN, kSyn | kFin, 6},
+    {"synrst", PC_KIND_SYNRST, kSyn | kRst, 6},
+    {"udp", PC_KIND_UDP, 0, 17},
+    {"icmp-echo", PC_KIND_ICMP_ECHO, 0, 1},
 };
 
 PacketBuilder& addL4(PacketBuilder& b, const Scan& s, bool ipv6, uint16_t dport) {
   if (s.proto == 6) {
-    b.tcp(TcpHeader().setSrcPort(40000).setDstPort(dport).setFlags(s.flags).setWindow(1024)
-              .addMss(1460));
+    b.tcp(TcpHeader().setSrcPort(40000).setDstPort(dport).setFlags(s.flags).setWindow(1024).addMss(
+        1460));
   } else if (s.proto == 17) {
     b.udp(UdpHeader().setSrcPort(40000).setDstPort(dport));
   } else if (ipv6) {
@@ -108,14 +113,17 @@ std::vector<PacketCase> packetCases() {
       std::string src = nextV6();
       PacketBuilder b;
       b.ethernet(EthernetHeader()).ipv6(Ipv6Header().setSrc(v6(src)).setDst(v6("2001:db8::1")));
-      cases.push_back({std::string("ipv6 ") + s.name, addL4(b, s, true, dport).build(),
-                       PC_PARSE_OK, s.kind, src, s.proto == 1 ? uint16_t(0) : dport});
+      cases.push_back({std::string("ipv6 ") + s.name, addL4(b, s, true, dport).build(), PC_PARSE_OK,
+                       s.kind, src, s.proto == 1 ? uint16_t(0) : dport});
     }
     {  // IPv6 with hop-by-hop and destination options
       std::string src = nextV6();
       PacketBuilder b;
       b.ethernet(EthernetHeader()).vlan(VlanHeader().setVlanId(7));
-      b.ipv6(Ipv6Header().setSrc(v6(src)).setDst(v6("2001:db8::1")).addHopByHop()
+      b.ipv6(Ipv6Header()
+                 .setSrc(v6(src))
+                 .setDst(v6("2001:db8::1"))
+                 .addHopByHop()
                  .addDestinationOptions());
       cases.push_back({std::string("vlan ipv6 ext ") + s.name, addL4(b, s, true, dport).build(),
                        PC_PARSE_OK, s.kind, src, s.proto == 1 ? uint16_t(0) : dport});
@@ -163,9 +171,9 @@ std::vector<PacketCase> packetCases() {
     b.ipv4(Ipv4Header().setSrc(v4(src)).setDst(v4("198.18.0.1")));
     b.tcp(TcpHeader().setSrcPort(40000).setDstPort(80).setFlags(kSyn).addMss(1460));
     auto full = b.build();
-    for (size_t len : {size_t(0), size_t(6), size_t(13), size_t(14), size_t(16), size_t(18),
-                       size_t(30), size_t(37), size_t(38), size_t(50), size_t(57), size_t(58),
-                       size_t(61)}) {
+    for (size_t len :
+         {size_t(0), size_t(6), size_t(13), size_t(14), size_t(16), size_t(18), size_t(30),
+          size_t(37), size_t(38), size_t(50), size_t(57), size_t(58), size_t(61)}) {
       cases.push_back({"truncated at " + std::to_string(len),
                        std::vector<uint8_t>(full.begin(), full.begin() + long(len)),
                        PC_PARSE_MALFORMED, -1, ""});

@@ -14,10 +14,10 @@ namespace portcullis::testing {
 struct PacketCase {
   std::string name;
   std::vector<uint8_t> frame;
-  int parse;          ///< enum pc_parse_result
-  int kind;           ///< enum pc_kind the source's counter moves in; -1 when no source is read
-  std::string src;    ///< source address as text; empty when no source is read
-  uint16_t dport = 0; ///< expected destination port (0: not checked)
+  int parse;           ///< enum pc_parse_result
+  int kind;            ///< enum pc_kind the source's counter moves in; -1 when no source is read
+  std::string src;     ///< source address as text; empty when no source is read
+  uint16_t dport = 0;  ///< expected destination port (0: not checked)
 };
 
 /// Every scan kind over IPv4 and IPv6, with a VLAN tag, with IP options and IPv6 extension

@@ -7,7 +7,8 @@
 namespace portcullis::testing {
 
 bool writePcap(const std::string& path, const std::vector<TimedFrame>& frames) {
-  pcap_t* dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_MICRO);
+  pcap_t* dead =
+      pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_MICRO);
   if (!dead) return false;
   pcap_dumper_t* out = pcap_dump_open(dead, path.c_str());
   if (!out) {
@@ -53,8 +54,8 @@ bool writePcapng(const std::string& path, const std::vector<TimedFrame>& frames)
   put32(body, 0xFFFFFFFF);
   block(out, 0x0A0D0D0A, body);  // section header
   body.clear();
-  put32(body, 1);      // link type Ethernet, reserved 0
-  put32(body, 65535);  // snap length
+  put32(body, 1);       // link type Ethernet, reserved 0
+  put32(body, 65535);   // snap length
   block(out, 1, body);  // interface description
   for (const TimedFrame& f : frames) {
     body.clear();

@@ -17,10 +17,10 @@ inline bool inCi() {
 
 }  // namespace portcullis::testing
 
-#define PC_REQUIRE_PRIVILEGE(ok, reason)                                                     \
-  do {                                                                                       \
-    if (!(ok)) {                                                                             \
-      if (::portcullis::testing::inCi()) FAIL() << "CI=true and " << (reason);               \
-      GTEST_SKIP() << (reason);                                                              \
-    }                                                                                        \
+#define PC_REQUIRE_PRIVILEGE(ok, reason)                                       \
+  do {                                                                         \
+    if (!(ok)) {                                                               \
+      if (::portcullis::testing::inCi()) FAIL() << "CI=true and " << (reason); \
+      GTEST_SKIP() << (reason);                                                \
+    }                                                                          \
   } while (0)

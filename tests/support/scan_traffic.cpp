@@ -17,8 +17,8 @@ std::vector<uint8_t> tcp(const std::string& src, const std::string& dst, uint16_
                          uint16_t dport, uint8_t flags, bool stackOptions = false,
                          size_t payload = 0) {
   TcpHeader t;
-  t.setSrcPort(sport).setDstPort(dport).setFlags(flags).setSeq(1000).setWindow(
-      stackOptions ? 64240 : 1024);
+  t.setSrcPort(sport).setDstPort(dport).setFlags(flags).setSeq(1000).setWindow(stackOptions ? 64240
+                                                                                            : 1024);
   if (flags & kAck) t.setAck(2000);
   if (stackOptions) {
     // What Linux's connect() sends: MSS, SACK-permitted, timestamps, window scale.
@@ -110,8 +110,10 @@ std::vector<TimedFrame> scanTraffic(const ScanSpec& spec) {
       add(t, tcp(a, v, sport, port, kAck));
       add(t + 50, tcp(v, a, port, sport, kRst));
     } else if (type == "null" || type == "fin" || type == "xmas" || type == "maimon") {
-      uint8_t flags = type == "null" ? 0 : type == "fin" ? kFin
-                      : type == "xmas" ? uint8_t(kFin | kPsh | kUrg) : uint8_t(kFin | kAck);
+      uint8_t flags = type == "null"   ? 0
+                      : type == "fin"  ? kFin
+                      : type == "xmas" ? uint8_t(kFin | kPsh | kUrg)
+                                       : uint8_t(kFin | kAck);
       add(t, tcp(a, v, sport, port, flags));
       if (!open) add(t + 50, tcp(v, a, port, sport, type == "maimon" ? kRst : kRst | kAck));
     } else if (type == "udp") {
@@ -134,8 +136,8 @@ std::vector<TimedFrame> merge(std::vector<std::vector<TimedFrame>> parts) {
   for (const auto& p : parts) total += p.size();
   all.reserve(total);
   // Moved, not copied: busy captures hold a million frames.
-  for (auto& p : parts) all.insert(all.end(), std::make_move_iterator(p.begin()),
-                                   std::make_move_iterator(p.end()));
+  for (auto& p : parts)
+    all.insert(all.end(), std::make_move_iterator(p.begin()), std::make_move_iterator(p.end()));
   std::stable_sort(all.begin(), all.end(), [](const TimedFrame& x, const TimedFrame& y) {
     return x.tsMicros < y.tsMicros;
   });
@@ -189,11 +191,10 @@ std::vector<TimedFrame> scripted(const std::string& client, const std::string& s
     uint16_t sport = uint16_t(firstSport + i);
     uint64_t at = t;
     for (const Step& step : script) {
-      out.push_back({at, step.fromClient
-                             ? tcp(client, server, sport, port, step.flags, step.stackOptions,
-                                   step.payload)
-                             : tcp(server, client, port, sport, step.flags, step.stackOptions,
-                                   step.payload)});
+      out.push_back({at, step.fromClient ? tcp(client, server, sport, port, step.flags,
+                                               step.stackOptions, step.payload)
+                                         : tcp(server, client, port, sport, step.flags,
+                                               step.stackOptions, step.payload)});
       at += 40;
     }
     t += gap;

@@ -13,15 +13,15 @@ namespace portcullis::testing {
 /// A scan as the victim's interface sees it: the scanner's probes and the victim's answers, the
 /// way nmap's scan types and a Linux target produce them.
 struct ScanSpec {
-  std::string type;                  ///< syn connect ack window null fin xmas maimon udp
+  std::string type;  ///< syn connect ack window null fin xmas maimon udp
   std::string src = "198.18.0.2";
   std::string dst = "198.18.0.1";
   std::vector<uint16_t> ports;
-  std::set<uint16_t> open;           ///< ports with a listening service
+  std::set<uint16_t> open;  ///< ports with a listening service
   uint64_t startMicros = 1'700'000'000'000'000ull;
-  uint64_t gapMicros = 1000;         ///< between probes
-  std::vector<std::string> dsts;     ///< several destinations (horizontal, block); else dst
-  bool reacts = true;                ///< false for a forged decoy: no RST/ACK to SYN-ACKs
+  uint64_t gapMicros = 1000;      ///< between probes
+  std::vector<std::string> dsts;  ///< several destinations (horizontal, block); else dst
+  bool reacts = true;             ///< false for a forged decoy: no RST/ACK to SYN-ACKs
 };
 
 std::vector<TimedFrame> scanTraffic(const ScanSpec& spec);
@@ -49,9 +49,9 @@ std::vector<std::string> hostRange(const std::string& prefix, int first, int cou
 /// Every scan type the generator makes, with the `scan` name its alerts must carry (a window
 /// scan's probes are an ACK scan's, so it is reported as `ack`).
 inline constexpr std::pair<const char*, const char*> kScanTypes[] = {
-    {"syn", "syn"},   {"connect", "connect"}, {"ack", "ack"},   {"window", "ack"},
-    {"null", "null"}, {"fin", "fin"},         {"xmas", "xmas"}, {"maimon", "maimon"},
-    {"udp", "udp"}};
+    {"syn", "syn"},    {"connect", "connect"}, {"ack", "ack"},
+    {"window", "ack"}, {"null", "null"},       {"fin", "fin"},
+    {"xmas", "xmas"},  {"maimon", "maimon"},   {"udp", "udp"}};
 
 /// Ports 1..n.
 std::vector<uint16_t> portRange(uint16_t first, uint16_t last);

@@ -84,7 +84,8 @@ int main(int argc, char** argv) {
   }
   bool known = false;
   for (const char* s : kBusyScenarios) known = known || scenario == s;
-  if (!known) usage(scenario.empty() ? "--scenario is required" : "unknown scenario '" + scenario + "'");
+  if (!known)
+    usage(scenario.empty() ? "--scenario is required" : "unknown scenario '" + scenario + "'");
   if (out.empty()) usage("--out is required");
 
   BusySpec spec = scenarioSpec(scenario, seed);

@@ -100,7 +100,10 @@ double secondsSince(Clock::time_point t0) {
 
 int serve(uint16_t port, in_addr bindAddr) {
   int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (lfd < 0) { std::perror("many_clients: socket"); return 1; }
+  if (lfd < 0) {
+    std::perror("many_clients: socket");
+    return 1;
+  }
   int one = 1;
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in sa{};
@@ -111,7 +114,10 @@ int serve(uint16_t port, in_addr bindAddr) {
     std::perror("many_clients: bind");
     return 1;
   }
-  if (listen(lfd, 65535) != 0) { std::perror("many_clients: listen"); return 1; }
+  if (listen(lfd, 65535) != 0) {
+    std::perror("many_clients: listen");
+    return 1;
+  }
 
   sigset_t mask;
   sigemptyset(&mask);
@@ -152,8 +158,8 @@ int serve(uint16_t port, in_addr bindAddr) {
         for (;;) {
           sockaddr_in peer{};
           socklen_t len = sizeof peer;
-          int c = accept4(lfd, reinterpret_cast<sockaddr*>(&peer), &len,
-                          SOCK_NONBLOCK | SOCK_CLOEXEC);
+          int c =
+              accept4(lfd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
           if (c < 0) break;  // EAGAIN, or out of descriptors until some close
           peers.insert(ntohl(peer.sin_addr.s_addr));
           epoll_event cev{};
@@ -166,8 +172,10 @@ int serve(uint16_t port, in_addr bindAddr) {
         char buf[2048];
         ssize_t got = read(fd, buf, sizeof buf);
         if (got > 0) {
-          if (write(fd, kReply.data(), kReply.size()) == ssize_t(kReply.size())) ++answered;
-          else ++dropped;
+          if (write(fd, kReply.data(), kReply.size()) == ssize_t(kReply.size()))
+            ++answered;
+          else
+            ++dropped;
         } else if (got < 0 && errno == EAGAIN) {
           continue;
         } else {
@@ -191,7 +199,7 @@ struct ClientOptions {
   uint32_t hosts = 0;       // usable addresses in the prefix
   long count = 0;
   long inFlight = 512;
-  long rate = 0;            // connections started per second, 0: as fast as possible
+  long rate = 0;  // connections started per second, 0: as fast as possible
   long timeoutMs = 10000;
 };
 
@@ -214,13 +222,16 @@ int runClients(const ClientOptions& o) {
   static constexpr std::string_view kRequest =
       "GET / HTTP/1.0\r\nHost: server\r\nUser-Agent: many_clients\r\n\r\n";
   int ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) { std::perror("many_clients: epoll_create1"); return 1; }
+  if (ep < 0) {
+    std::perror("many_clients: epoll_create1");
+    return 1;
+  }
 
-  std::vector<Conn> conns;  // indexed by descriptor
+  std::vector<Conn> conns;    // indexed by descriptor
   std::deque<Pending> byAge;  // start order = deadline order (one timeout for all)
   std::vector<uint8_t> completedHost(o.hosts, 0);
-  uint64_t started = 0, completed = 0, failed = 0, bindFailed = 0, connectFailed = 0,
-           timedOut = 0, badReply = 0;
+  uint64_t started = 0, completed = 0, failed = 0, bindFailed = 0, connectFailed = 0, timedOut = 0,
+           badReply = 0;
   long live = 0;
   uint32_t generation = 0;
   const auto t0 = Clock::now();
@@ -244,16 +255,22 @@ int runClients(const ClientOptions& o) {
     uint32_t src = o.prefixBase + uint32_t(started % o.hosts);
     ++started;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) { ++failed; ++connectFailed; return; }
+    if (fd < 0) {
+      ++failed;
+      ++connectFailed;
+      return;
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
     sockaddr_in local{};
     local.sin_family = AF_INET;
     local.sin_addr.s_addr = htonl(src);
     if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
-      if (bindFailed == 0) std::fprintf(stderr, "many_clients: bind %s: %s\n",
-                                        addressText(src).c_str(), std::strerror(errno));
-      ++failed; ++bindFailed;
+      if (bindFailed == 0)
+        std::fprintf(stderr, "many_clients: bind %s: %s\n", addressText(src).c_str(),
+                     std::strerror(errno));
+      ++failed;
+      ++bindFailed;
       close(fd);
       return;
     }
@@ -262,7 +279,8 @@ int runClients(const ClientOptions& o) {
     dst.sin_port = htons(o.port);
     dst.sin_addr = o.server;
     if (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0 && errno != EINPROGRESS) {
-      ++failed; ++connectFailed;
+      ++failed;
+      ++connectFailed;
       close(fd);
       return;
     }
@@ -290,7 +308,10 @@ int runClients(const ClientOptions& o) {
     int waitMs = 100;
     if (o.rate > 0 && long(started) < o.count && live < o.inFlight) waitMs = 2;
     int n = epoll_wait(ep, events.data(), int(events.size()), waitMs);
-    if (n < 0 && errno != EINTR) { std::perror("many_clients: epoll_wait"); return 1; }
+    if (n < 0 && errno != EINTR) {
+      std::perror("many_clients: epoll_wait");
+      return 1;
+    }
     for (int i = 0; i < n; ++i) {
       int fd = events[size_t(i)].data.fd;
       Conn& c = conns[size_t(fd)];
@@ -298,7 +319,11 @@ int runClients(const ClientOptions& o) {
         int err = 0;
         socklen_t len = sizeof err;
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        if (err != 0) { ++connectFailed; finishConn(fd, false); continue; }
+        if (err != 0) {
+          ++connectFailed;
+          finishConn(fd, false);
+          continue;
+        }
         if (write(fd, kRequest.data(), kRequest.size()) != ssize_t(kRequest.size())) {
           ++connectFailed;
           finishConn(fd, false);
@@ -313,7 +338,10 @@ int runClients(const ClientOptions& o) {
         char buf[4096];
         for (;;) {
           ssize_t got = read(fd, buf, sizeof buf);
-          if (got > 0) { c.reply.append(buf, size_t(got)); continue; }
+          if (got > 0) {
+            c.reply.append(buf, size_t(got));
+            continue;
+          }
           if (got < 0 && errno == EAGAIN) break;
           // EOF (or an error): the answer is whole; judge it.
           bool ok = got == 0 && c.reply.rfind("HTTP/1.0 200", 0) == 0;
@@ -328,7 +356,10 @@ int runClients(const ClientOptions& o) {
     while (!byAge.empty()) {
       const Pending& p = byAge.front();
       const Conn& c = conns[size_t(p.fd)];
-      if (c.phase == Phase::Idle || c.generation != p.generation) { byAge.pop_front(); continue; }
+      if (c.phase == Phase::Idle || c.generation != p.generation) {
+        byAge.pop_front();
+        continue;
+      }
       if (p.deadline > now) break;
       ++timedOut;
       int fd = p.fd;
@@ -339,12 +370,13 @@ int runClients(const ClientOptions& o) {
   double elapsed = secondsSince(t0);
   size_t distinct = 0;
   for (uint8_t b : completedHost) distinct += b;
-  std::printf("clients started=%llu completed=%llu failed=%llu distinct_completed=%zu "
-              "elapsed=%.2f per_second=%.0f first=%s last=%s\n",
-              (unsigned long long)started, (unsigned long long)completed,
-              (unsigned long long)failed, distinct, elapsed,
-              elapsed > 0 ? double(completed) / elapsed : 0.0, addressText(o.prefixBase).c_str(),
-              addressText(o.prefixBase + uint32_t(std::min<uint64_t>(started, o.hosts)) - 1).c_str());
+  std::printf(
+      "clients started=%llu completed=%llu failed=%llu distinct_completed=%zu "
+      "elapsed=%.2f per_second=%.0f first=%s last=%s\n",
+      (unsigned long long)started, (unsigned long long)completed, (unsigned long long)failed,
+      distinct, elapsed, elapsed > 0 ? double(completed) / elapsed : 0.0,
+      addressText(o.prefixBase).c_str(),
+      addressText(o.prefixBase + uint32_t(std::min<uint64_t>(started, o.hosts)) - 1).c_str());
   if (failed != 0)
     std::printf("failures bind=%llu connect=%llu timeout=%llu bad_reply=%llu\n",
                 (unsigned long long)bindFailed, (unsigned long long)connectFailed,
@@ -367,8 +399,11 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) usage("missing value after an option");
       return argv[++i];
     };
-    if (a == "--server") { o.server = parseAddress(value()); haveServer = true; }
-    else if (a == "--port") o.port = uint16_t(parseNumber(value(), 1, 65535, "port"));
+    if (a == "--server") {
+      o.server = parseAddress(value());
+      haveServer = true;
+    } else if (a == "--port")
+      o.port = uint16_t(parseNumber(value(), 1, 65535, "port"));
     else if (a == "--prefix") {
       std::string text = value();
       auto slash = text.find('/');
@@ -380,14 +415,20 @@ int main(int argc, char** argv) {
       o.prefixBase = base + 1;  // skip the prefix's first and last address
       o.hosts = size - 2;
       havePrefix = true;
-    }
-    else if (a == "--count") o.count = parseNumber(value(), 1, 100'000'000, "count");
-    else if (a == "--in-flight") o.inFlight = parseNumber(value(), 1, 100'000, "in-flight");
-    else if (a == "--rate") o.rate = parseNumber(value(), 0, 10'000'000, "rate");
-    else if (a == "--timeout-ms") o.timeoutMs = parseNumber(value(), 1, 600'000, "timeout");
-    else if (a == "--serve") servePort = parseNumber(value(), 1, 65535, "port");
-    else if (a == "--bind") bindAddr = parseAddress(value());
-    else usage("unknown option");
+    } else if (a == "--count")
+      o.count = parseNumber(value(), 1, 100'000'000, "count");
+    else if (a == "--in-flight")
+      o.inFlight = parseNumber(value(), 1, 100'000, "in-flight");
+    else if (a == "--rate")
+      o.rate = parseNumber(value(), 0, 10'000'000, "rate");
+    else if (a == "--timeout-ms")
+      o.timeoutMs = parseNumber(value(), 1, 600'000, "timeout");
+    else if (a == "--serve")
+      servePort = parseNumber(value(), 1, 65535, "port");
+    else if (a == "--bind")
+      bindAddr = parseAddress(value());
+    else
+      usage("unknown option");
   }
   if (servePort > 0) return serve(uint16_t(servePort), bindAddr);
   if (!haveServer || o.port == 0 || !havePrefix) usage("--server, --port and --prefix are needed");

@@ -114,7 +114,8 @@ TEST_F(Admission, AQuietTwoTargetEntryMakesRoomForANewScanner) {
 TEST_F(Admission, OneTargetSourcesMakeRoomAtOnce) {
   // A flood of one-SYN sources fills every admission entry; a scanner right behind it (no
   // pause) still gets an entry, and its slot.
-  for (int i = 0; i < 500; ++i) send("100.66." + std::to_string(i / 250) + "." + std::to_string(i % 250), 80);
+  for (int i = 0; i < 500; ++i)
+    send("100.66." + std::to_string(i / 250) + "." + std::to_string(i % 250), 80);
   for (uint16_t port = 1; port <= 10; ++port) probe("198.51.100.14", port);
   EXPECT_TRUE(tracked("198.51.100.14"));
 }

@@ -17,8 +17,9 @@ TEST(SafetyList, GatewaysComeFromTheKernelsRoutingTables) {
   std::ofstream(v4) << "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\n"
                     << "eth0\t00000000\t0100A8C0\t0003\t0\t0\t0\t00000000\n"  // via 192.168.0.1
                     << "eth0\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\n";
-  std::ofstream(v6) << "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
-                       "fe800000000000000000000000000001 00000400 00000001 00000000 00000003 eth0\n";
+  std::ofstream(v6)
+      << "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+         "fe800000000000000000000000000001 00000400 00000001 00000000 00000003 eth0\n";
   auto gws = defaultGateways(v4, v6);
   ASSERT_EQ(gws.size(), 2u);
   EXPECT_EQ(formatPrefix(gws[0]), "192.168.0.1");
@@ -141,10 +142,10 @@ TEST_F(Blocking, ARepeatOffenderIsBlockedTwiceAsLongUpToTheMaximum) {
     ASSERT_TRUE(consider(b, slot, "198.18.0.2")) << "offense " << offense;
     details.push_back(blocks().back().detail);
     blocklist_.unblock(*parsePrefix("198.18.0.2"));  // the block ends
-    slot.count[PC_KIND_SYN] += 40;                    // and the source scans again
+    slot.count[PC_KIND_SYN] += 40;                   // and the source scans again
   }
-  EXPECT_EQ(details, (std::vector<std::string>{"ttl 600s", "ttl 1200s, offense 2",
-                                               "ttl 2000s, offense 3"}));
+  EXPECT_EQ(details,
+            (std::vector<std::string>{"ttl 600s", "ttl 1200s, offense 2", "ttl 2000s, offense 3"}));
 }
 
 TEST_F(Blocking, PermanentAfterTheConfiguredNumberOfBlocks) {

@@ -125,10 +125,11 @@ class BusyReplay : public ::testing::Test {
     t = Clock::now();
     Replayed r = run(path);
     double replaySeconds = since(t);
-    std::printf("[ busy ] %s: %zu frames (%.0f MB); generate %.2f s, write %.2f s, replay %.2f s; "
-                "%zu events, %zu alerts (%s)\n",
-                name.c_str(), frames.size(), double(fs::file_size(path)) / 1e6, generate, write,
-                replaySeconds, r.events.size(), r.alerts().size(), byRule(r.alerts()).c_str());
+    std::printf(
+        "[ busy ] %s: %zu frames (%.0f MB); generate %.2f s, write %.2f s, replay %.2f s; "
+        "%zu events, %zu alerts (%s)\n",
+        name.c_str(), frames.size(), double(fs::file_size(path)) / 1e6, generate, write,
+        replaySeconds, r.events.size(), r.alerts().size(), byRule(r.alerts()).c_str());
     std::fflush(stdout);
     return r;
   }
@@ -136,8 +137,8 @@ class BusyReplay : public ::testing::Test {
   Replayed run(const std::string& capture) {
     const char* bin = std::getenv("PORTCULLIS_BIN");
     std::string err = (dir_ / "stderr").string();
-    std::string cmd = std::string(bin && *bin ? bin : PORTCULLIS_BIN) + " replay --json " +
-                      capture + " 2>" + err;
+    std::string cmd =
+        std::string(bin && *bin ? bin : PORTCULLIS_BIN) + " replay --json " + capture + " 2>" + err;
     Replayed r;
     FILE* p = popen(cmd.c_str(), "r");
     char* line = nullptr;
@@ -200,8 +201,8 @@ void expectNoInnocentNamed(const Replayed& r, const BusyScenario& sc, bool allow
     roles += " " + role + " x" + std::to_string(addrs.size()) + " (e.g. " + *addrs.begin() + ")";
   }
   EXPECT_TRUE(bad.empty()) << bad.size() << " of " << r.alerts().size()
-                           << " alerts name innocent sources:" << roles << "; rules of those: "
-                           << byRule(bad) << firstFew(bad);
+                           << " alerts name innocent sources:" << roles
+                           << "; rules of those: " << byRule(bad) << firstFew(bad);
 }
 
 // The generator itself: a failure must reproduce from its seed, and the ground truth must be
@@ -243,10 +244,9 @@ TEST(BusyTraffic, EveryAddressHasOneRole) {
   EXPECT_EQ(sc.innocent.size(), roles + 2 + 1 + 3) << "an address is in two roles";
   EXPECT_EQ(sc.scanners.size(), 8u);
   for (const auto& s : sc.scanners) EXPECT_EQ(sc.innocent.count(s.src), 0u) << s.src;
-  EXPECT_TRUE(std::is_sorted(sc.frames.begin(), sc.frames.end(),
-                             [](const TimedFrame& x, const TimedFrame& y) {
-                               return x.tsMicros < y.tsMicros;
-                             }));
+  EXPECT_TRUE(std::is_sorted(
+      sc.frames.begin(), sc.frames.end(),
+      [](const TimedFrame& x, const TimedFrame& y) { return x.tsMicros < y.tsMicros; }));
 }
 
 TEST(BusyTraffic, InboundOnlyKeepsWhatTheServerReceives) {
@@ -257,7 +257,8 @@ TEST(BusyTraffic, InboundOnlyKeepsWhatTheServerReceives) {
   EXPECT_EQ(both.size(), 50u);
   EXPECT_EQ(testing::inboundOnly(both, {spec.server, spec.server6}).size(), 30u);
   EXPECT_EQ(testing::inboundOnly(testing::rotatingScan(spec, spec.startMicros),
-                                 {spec.server, spec.server6}).size(),
+                                 {spec.server, spec.server6})
+                .size(),
             size_t(spec.rotatingPorts) + spec.openPorts.size());  // every SYN, the open ports' RSTs
 }
 
@@ -285,9 +286,8 @@ INSTANTIATE_TEST_SUITE_P(Busy, BusyClients, ::testing::ValuesIn(kSeeds),
 
 // (b) 40,000 spoofed sources, 2 SYNs each over 20 s, then a 500-port SYN scan from a real
 // address: the scan must find a slot among the forged sources.
-class BusySpoofedThenScan
-    : public BusyReplay,
-      public ::testing::WithParamInterface<std::tuple<uint64_t, uint16_t>> {};
+class BusySpoofedThenScan : public BusyReplay,
+                            public ::testing::WithParamInterface<std::tuple<uint64_t, uint16_t>> {};
 
 TEST_P(BusySpoofedThenScan, ScanIsReportedAndNoSpoofedSourceIsNamed) {
   auto [seed, port] = GetParam();
@@ -304,14 +304,15 @@ TEST_P(BusySpoofedThenScan, ScanIsReportedAndNoSpoofedSourceIsNamed) {
   expectNoInnocentNamed(r, sc, /*allowFlood=*/true);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Busy, BusySpoofedThenScan,
-    ::testing::Combine(::testing::ValuesIn(kSeeds), ::testing::Values(uint16_t(0), uint16_t(80))),
-    [](const auto& p) {
-      uint16_t port = std::get<1>(p.param);
-      return seedName(std::get<0>(p.param)) +
-             (port ? "_port" + std::to_string(port) : std::string("_randomPorts"));
-    });
+INSTANTIATE_TEST_SUITE_P(Busy, BusySpoofedThenScan,
+                         ::testing::Combine(::testing::ValuesIn(kSeeds),
+                                            ::testing::Values(uint16_t(0), uint16_t(80))),
+                         [](const auto& p) {
+                           uint16_t port = std::get<1>(p.param);
+                           return seedName(std::get<0>(p.param)) +
+                                  (port ? "_port" + std::to_string(port)
+                                        : std::string("_randomPorts"));
+                         });
 
 // (c) 20,000 spoofed sources, 2 SYNs each to port 80, 1 s or 2 s apart: a flood, not 20,000
 // scans. The control is a 300-port SYN scan just before the flood.
@@ -333,12 +334,13 @@ TEST_P(BusySynFlood, NoSpoofedSourceIsAlerted) {
   expectNoInnocentNamed(r, sc, /*allowFlood=*/true);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Busy, BusySynFlood,
-    ::testing::Combine(::testing::ValuesIn(kSeeds), ::testing::Values(uint64_t(1), uint64_t(2))),
-    [](const auto& p) {
-      return seedName(std::get<0>(p.param)) + "_gap" + std::to_string(std::get<1>(p.param)) + "s";
-    });
+INSTANTIATE_TEST_SUITE_P(Busy, BusySynFlood,
+                         ::testing::Combine(::testing::ValuesIn(kSeeds),
+                                            ::testing::Values(uint64_t(1), uint64_t(2))),
+                         [](const auto& p) {
+                           return seedName(std::get<0>(p.param)) + "_gap" +
+                                  std::to_string(std::get<1>(p.param)) + "s";
+                         });
 
 // (d) A GRE peer, an IP-in-IP load balancer and an ESP peer at one packet per second for five
 // minutes, with a 300-port SYN scan half way.

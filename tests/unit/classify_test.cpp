@@ -40,12 +40,18 @@ TEST(Classify, NamedScanProbes) {
     uint8_t flags;
     uint8_t kind;
   } cases[] = {
-      {"syn", S, PC_KIND_SYN},          {"ack/window", A, PC_KIND_ACK},
-      {"null", 0, PC_KIND_NULL},        {"fin", F, PC_KIND_FIN},
-      {"xmas", F | P | U, PC_KIND_XMAS}, {"maimon", F | A, PC_KIND_MAIMON},
-      {"syn+fin", S | F, PC_KIND_SYNFIN}, {"syn+rst", S | R, PC_KIND_SYNRST},
-      {"syn-ack", S | A, PC_KIND_SYNACK}, {"rst", R, PC_KIND_RST},
-      {"rst+ack", R | A, PC_KIND_RST},  {"data", P | A, PC_KIND_ESTABLISHED},
+      {"syn", S, PC_KIND_SYN},
+      {"ack/window", A, PC_KIND_ACK},
+      {"null", 0, PC_KIND_NULL},
+      {"fin", F, PC_KIND_FIN},
+      {"xmas", F | P | U, PC_KIND_XMAS},
+      {"maimon", F | A, PC_KIND_MAIMON},
+      {"syn+fin", S | F, PC_KIND_SYNFIN},
+      {"syn+rst", S | R, PC_KIND_SYNRST},
+      {"syn-ack", S | A, PC_KIND_SYNACK},
+      {"rst", R, PC_KIND_RST},
+      {"rst+ack", R | A, PC_KIND_RST},
+      {"data", P | A, PC_KIND_ESTABLISHED},
   };
   for (const auto& c : cases) EXPECT_EQ(pc_classify_tcp(c.flags), c.kind) << c.scan;
 }
@@ -68,7 +74,7 @@ TEST(PortWeight, SeedWeightsAtTheBoundaries) {
   struct Case {
     uint16_t port;
     uint16_t weight;
-  } cases[] = {{0, 3},  {10, 3},    {11, 10},   {12, 10},   {13, 10},  {14, 3},
+  } cases[] = {{0, 3},    {10, 3},   {11, 10},  {12, 10},   {13, 10},  {14, 3},
                {1023, 3}, {1024, 1}, {1999, 1}, {2000, 10}, {2001, 1}, {65535, 1}};
   for (const auto& c : cases) EXPECT_EQ(pc_port_weight(c.port), c.weight) << "port " << c.port;
 }

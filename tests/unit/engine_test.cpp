@@ -36,15 +36,15 @@ std::vector<TimedFrame> syns(const std::vector<uint16_t>& ports, uint64_t gap,
 }
 
 size_t countRule(const std::vector<Alert>& alerts, const std::string& rule) {
-  return size_t(std::count_if(alerts.begin(), alerts.end(),
-                              [&](const Alert& a) { return a.rule == rule; }));
+  return size_t(
+      std::count_if(alerts.begin(), alerts.end(), [&](const Alert& a) { return a.rule == rule; }));
 }
 
 TEST(ScoreRule, SevenSynsBelow1024Within300msAlert) {
   auto alerts = run(syns({21, 22, 23, 25, 80, 110, 143}, 40'000));
   ASSERT_EQ(countRule(alerts, "score"), 1u);
-  const Alert& a = *std::find_if(alerts.begin(), alerts.end(),
-                                 [](const Alert& x) { return x.rule == "score"; });
+  const Alert& a =
+      *std::find_if(alerts.begin(), alerts.end(), [](const Alert& x) { return x.rule == "score"; });
   EXPECT_EQ(a.scan, "syn");
   EXPECT_EQ(a.src, "198.18.0.2");
   EXPECT_EQ(a.score, 21u);
@@ -102,8 +102,8 @@ TEST(RateRule, SeedTwoDemoThresholdOfTwoAlertsOnThreePorts) {
 }
 
 TEST(AnomalyRule, OneNullPacketAlertsAtOnce) {
-  std::vector<TimedFrame> frames{{kStart, testing::synFrame("198.18.0.7", "198.18.0.1", 80,
-                                                            40000, 0)}};
+  std::vector<TimedFrame> frames{
+      {kStart, testing::synFrame("198.18.0.7", "198.18.0.1", 80, 40000, 0)}};
   auto alerts = run(frames);
   ASSERT_EQ(countRule(alerts, "anomaly"), 1u);
   EXPECT_EQ(alerts[0].scan, "null");
@@ -113,9 +113,9 @@ TEST(AnomalyRule, OneNullPacketAlertsAtOnce) {
 TEST(Benign, FiftyConnectionsToOneOpenPortIn300msRaiseNothing) {
   // The control in the same run: another source sends fifty SYNs to fifty ports meanwhile.
   std::vector<uint16_t> ports = testing::portRange(1, 50);
-  auto alerts = run(testing::merge(
-      {testing::benignConnections("198.18.0.3", "198.18.0.1", 50, kStart, 6000),
-       syns(ports, 6000, "198.18.0.6")}));
+  auto alerts =
+      run(testing::merge({testing::benignConnections("198.18.0.3", "198.18.0.1", 50, kStart, 6000),
+                          syns(ports, 6000, "198.18.0.6")}));
   for (const Alert& a : alerts) EXPECT_NE(a.src, "198.18.0.3") << a.event << " " << a.rule;
   EXPECT_TRUE(std::any_of(alerts.begin(), alerts.end(), [](const Alert& a) {
     return a.src == "198.18.0.6" && a.rule == "score";
@@ -181,8 +181,8 @@ TEST(Duplicates, AScanThatGrowsAlertsAgain) {
 
 TEST(Duplicates, ANewKindFromTheSameSourceAlertsSeparately) {
   ScanSpec syn{"syn", "198.18.0.2", "198.18.0.1", testing::portRange(1, 100), {}, kStart};
-  ScanSpec fin{"fin", "198.18.0.2", "198.18.0.1", testing::portRange(1, 100), {},
-               kStart + 1'000'000};
+  ScanSpec fin{"fin", "198.18.0.2",      "198.18.0.1", testing::portRange(1, 100),
+               {},    kStart + 1'000'000};
   auto frames = testing::scanTraffic(syn);
   auto more = testing::scanTraffic(fin);
   frames.insert(frames.end(), more.begin(), more.end());
@@ -210,10 +210,8 @@ TEST_P(ScanKinds, AScanOfThisTypeAlertsWithItsScanName) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Scans, ScanKinds,
-    ::testing::ValuesIn(testing::kScanTypes),
-    [](const auto& param) { return std::string(param.param.first); });
+INSTANTIATE_TEST_SUITE_P(Scans, ScanKinds, ::testing::ValuesIn(testing::kScanTypes),
+                         [](const auto& param) { return std::string(param.param.first); });
 
 }  // namespace
 }  // namespace portcullis

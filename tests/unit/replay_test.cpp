@@ -32,8 +32,9 @@ struct Result {
 class Replay : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("pc-replay-" + std::to_string(getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("pc-replay-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -76,8 +77,8 @@ class ReplayScan : public Replay,
 
 TEST_P(ReplayScan, EachScanTypeAlertsWithItsScanAndSource) {
   auto [type, expected] = GetParam();
-  ScanSpec s{type, "198.18.0.66", "198.18.0.1", testing::portRange(1, 300), {22, 80, 443},
-             kStart, 2000};
+  ScanSpec s{type,          "198.18.0.66", "198.18.0.1", testing::portRange(1, 300),
+             {22, 80, 443}, kStart,        2000};
   Result r = replay(write(std::string(type) + ".pcap", testing::scanTraffic(s)));
   ASSERT_EQ(r.status, 0) << r.stderrText;
   auto found = alerts(r);
@@ -92,10 +93,8 @@ TEST_P(ReplayScan, EachScanTypeAlertsWithItsScanAndSource) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Scans, ReplayScan,
-    ::testing::ValuesIn(testing::kScanTypes),
-    [](const auto& param) { return std::string(param.param.first); });
+INSTANTIATE_TEST_SUITE_P(Scans, ReplayScan, ::testing::ValuesIn(testing::kScanTypes),
+                         [](const auto& param) { return std::string(param.param.first); });
 
 TEST_F(Replay, BenignTrafficRaisesNoAlert) {
   auto frames = testing::benignConnections("198.18.0.3", "198.18.0.1", 2000, kStart, 2000);
@@ -288,8 +287,8 @@ TEST_F(Replay, MasscanAndZmapProbesTagTheirAlerts) {
   ScanSpec masscan{"syn", "198.18.0.70", "198.18.0.1", testing::portRange(1, 200), {}, kStart};
   ScanSpec zmap{"syn", "198.18.0.71", "198.18.0.1", testing::portRange(1, 200), {}, kStart + 7};
   ScanSpec plain{"syn", "198.18.0.72", "198.18.0.1", testing::portRange(1, 200), {}, kStart + 13};
-  auto frames = testing::merge({testing::scanTraffic(masscan), testing::scanTraffic(zmap),
-                                testing::scanTraffic(plain)});
+  auto frames = testing::merge(
+      {testing::scanTraffic(masscan), testing::scanTraffic(zmap), testing::scanTraffic(plain)});
   markProbes(frames, "198.18.0.70", 255, 1234, 1024);   // masscan: window 1024, TTL 255
   markProbes(frames, "198.18.0.71", 64, 54321, 65535);  // zmap: IP ID 54321
   markProbes(frames, "198.18.0.72", 64, 1234, 29200);   // the control: a stack's SYN
@@ -313,15 +312,16 @@ TEST_F(Replay, SlowRuleCountsHalfOpenAndFinTargets) {
   // N_hc: SYNs to open ports whose SYN-ACKs the source never answers; the first two are seen in
   // the admission tier (the third target promotes), so the slot counts four. N_fin: FIN probes,
   // illegal, so the first one promotes and all six count.
-  ScanSpec halfOpen{"syn", "198.18.0.80", "198.18.0.1", {21, 22, 25, 80, 443, 8080},
-                    {21, 22, 25, 80, 443, 8080}, kStart, 5'000'000};
+  ScanSpec halfOpen{
+      "syn",  "198.18.0.80", "198.18.0.1", {21, 22, 25, 80, 443, 8080}, {21, 22, 25, 80, 443, 8080},
+      kStart, 5'000'000};
   halfOpen.reacts = false;
-  ScanSpec fin{"fin", "198.18.0.81", "198.18.0.1", {1001, 1002, 1003, 1004, 1005, 1006}, {},
-               kStart + 1000, 5'000'000};
+  ScanSpec fin{"fin", "198.18.0.81", "198.18.0.1", {1001, 1002, 1003, 1004, 1005, 1006},
+               {},    kStart + 1000, 5'000'000};
   ScanSpec client{"connect", "198.18.0.82", "198.18.0.1", {80}, {80}, kStart + 2000, 5'000'000};
-  Result r = replay(write("slow.pcap", testing::merge({testing::scanTraffic(halfOpen),
-                                                      testing::scanTraffic(fin),
-                                                      testing::scanTraffic(client)})));
+  Result r = replay(
+      write("slow.pcap", testing::merge({testing::scanTraffic(halfOpen), testing::scanTraffic(fin),
+                                         testing::scanTraffic(client)})));
   ASSERT_EQ(r.status, 0) << r.stderrText;
   std::map<std::string, nlohmann::json> slow;
   for (const auto& a : alerts(r)) {

@@ -25,8 +25,8 @@ std::vector<Alert> alertsOnly(const std::vector<Alert>& all) {
 }
 
 TEST(SlowScan, OneSynEvery20sToClosedPortsIsCaughtAndTimed) {
-  ScanSpec s{"syn", "198.18.0.70", "198.18.0.1", testing::portRange(1000, 1029), {}, kStart,
-             20 * kSecond};
+  ScanSpec s{"syn", "198.18.0.70", "198.18.0.1", testing::portRange(1000, 1029),
+             {},    kStart,        20 * kSecond};
   auto all = testing::runEngine(testing::scanTraffic(s));
   auto trw = withRule(all, "trw");
   auto slow = withRule(all, "slow");
@@ -52,8 +52,8 @@ TEST(SlowScan, OneSynEvery20sToClosedPortsIsCaughtAndTimed) {
 TEST(SlowScan, SlowRuleAloneCatchesItAtTheEndOfItsWindow) {
   RuleConfig rules;
   rules.enabled = {"slow"};
-  ScanSpec s{"syn", "198.18.0.70", "198.18.0.1", testing::portRange(1000, 1019), {}, kStart,
-             20 * kSecond};
+  ScanSpec s{"syn", "198.18.0.70", "198.18.0.1", testing::portRange(1000, 1019),
+             {},    kStart,        20 * kSecond};
   auto slow = withRule(testing::runEngine(testing::scanTraffic(s), rules), "slow");
   ASSERT_EQ(slow.size(), 1u);
   EXPECT_EQ(slow[0].scan, "syn");
@@ -72,8 +72,7 @@ TEST(SlowScan, SuspiciousTwiceWhileListedIsAScanner) {
 
 TEST(Answers, ConnectAndSynScansAreToldApartByTheHandshake) {
   for (auto [type, expected] : {std::pair{"syn", "syn"}, std::pair{"connect", "connect"}}) {
-    ScanSpec s{type, "198.18.0.72", "198.18.0.1", testing::portRange(1, 100), {22, 25, 80},
-               kStart};
+    ScanSpec s{type, "198.18.0.72", "198.18.0.1", testing::portRange(1, 100), {22, 25, 80}, kStart};
     auto all = alertsOnly(testing::runEngine(testing::scanTraffic(s)));
     ASSERT_FALSE(all.empty());
     for (const auto& a : all) EXPECT_EQ(a.scan, expected) << type << " " << a.rule;
@@ -82,8 +81,8 @@ TEST(Answers, ConnectAndSynScansAreToldApartByTheHandshake) {
 }
 
 TEST(Shape, HorizontalScanOfOnePortOverFortyHosts) {
-  ScanSpec s{"syn", "198.18.0.73", "", {445}, {}, kStart, 5000,
-             testing::hostRange("198.18.1.", 10, 40)};
+  ScanSpec s{"syn", "198.18.0.73", "",   {445},
+             {},    kStart,        5000, testing::hostRange("198.18.1.", 10, 40)};
   auto all = alertsOnly(testing::runEngine(testing::scanTraffic(s)));
   auto shape = withRule(all, "shape");
   ASSERT_EQ(shape.size(), 1u);
@@ -94,16 +93,16 @@ TEST(Shape, HorizontalScanOfOnePortOverFortyHosts) {
 }
 
 TEST(Shape, BlockScanOfManyPortsOnManyHosts) {
-  ScanSpec s{"syn", "198.18.0.74", "", testing::portRange(20, 39), {}, kStart, 2000,
-             testing::hostRange("198.18.2.", 1, 10)};
+  ScanSpec s{"syn", "198.18.0.74", "",   testing::portRange(20, 39),
+             {},    kStart,        2000, testing::hostRange("198.18.2.", 1, 10)};
   auto shape = withRule(testing::runEngine(testing::scanTraffic(s)), "shape");
   ASSERT_FALSE(shape.empty());
   EXPECT_EQ(shape[0].shape, "block");
 }
 
 TEST(Shape, IcmpEchoSweep) {
-  auto frames = testing::icmpSweep("198.18.0.75", testing::hostRange("198.18.3.", 1, 40), kStart,
-                                   10'000);
+  auto frames =
+      testing::icmpSweep("198.18.0.75", testing::hostRange("198.18.3.", 1, 40), kStart, 10'000);
   auto shape = withRule(testing::runEngine(frames), "shape");
   ASSERT_EQ(shape.size(), 1u);
   EXPECT_EQ(shape[0].scan, "icmp");
@@ -116,9 +115,10 @@ TEST(Group, AScanSplitOverFourSourcesIsOneDistributedEvent) {
   for (int i = 0; i < 4; ++i) {
     std::string src = "198.18.0." + std::to_string(80 + i);
     sources.push_back(src);
-    ScanSpec s{"syn", src, "198.18.0.1",
-               testing::portRange(uint16_t(1 + 100 * i), uint16_t(100 + 100 * i)), {},
-               kStart + uint64_t(i) * 300, 4000};
+    ScanSpec s{"syn",        src,
+               "198.18.0.1", testing::portRange(uint16_t(1 + 100 * i), uint16_t(100 + 100 * i)),
+               {},           kStart + uint64_t(i) * 300,
+               4000};
     parts.push_back(testing::scanTraffic(s));
   }
   auto groups = withRule(testing::runEngine(testing::merge(std::move(parts))), "group");
@@ -159,8 +159,7 @@ TEST(Benign, HttpLoadShortConnectionsAndOutgoingConnectionsRaiseNoAlert) {
       testing::outgoingConnections("198.18.0.1", "198.18.7.7", 500, kStart + 31, 2000),
   });
   auto all = alertsOnly(testing::runEngine(frames));
-  EXPECT_TRUE(all.empty()) << all.size() << " alerts, first: " << all[0].rule << " "
-                           << all[0].src;
+  EXPECT_TRUE(all.empty()) << all.size() << " alerts, first: " << all[0].rule << " " << all[0].src;
 }
 
 TEST(Profiles, SnortLowCountsNegativeAnswersZeekCountsShapes) {

@@ -44,16 +44,14 @@ bool openOutputs(const CommonArgs& a, OutputFiles& files) {
   if (!a.alertsFile.empty()) {
     files.alerts = std::fopen(a.alertsFile.c_str(), "a");
     if (!files.alerts) {
-      logError("cannot open %s: %s", a.alertsFile.c_str(),
-                   std::strerror(errno));
+      logError("cannot open %s: %s", a.alertsFile.c_str(), std::strerror(errno));
       return false;
     }
   }
   if (!a.logFile.empty()) {
     files.log = std::fopen(a.logFile.c_str(), "w");
     if (!files.log) {
-      logError("cannot write %s: %s", a.logFile.c_str(),
-                   std::strerror(errno));
+      logError("cannot write %s: %s", a.logFile.c_str(), std::strerror(errno));
       return false;
     }
   }

@@ -55,7 +55,8 @@ void addCommands(Commands& c) {
   c.app.require_subcommand(1);
   c.watchCmd = c.app.add_subcommand("watch", "attach to interfaces and report scans");
   addWatchOptions(c.watchCmd, c.watch);
-  c.replayCmd = c.app.add_subcommand("replay", "run the rules over a capture file (pcap or pcapng)");
+  c.replayCmd =
+      c.app.add_subcommand("replay", "run the rules over a capture file (pcap or pcapng)");
   c.replayCmd->add_option("file", c.replay.file, "capture file")->required();
   addCommonOptions(c.replayCmd, c.replay.common);
   addOpsCommands(c);

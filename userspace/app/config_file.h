@@ -11,7 +11,7 @@ struct ConfigSetting {
   std::vector<std::string> values;  ///< one per array element; empty for a flag that is on
   bool isFlag = false;              ///< a boolean: true turns the flag on, false leaves it off
   bool flagOn = false;
-  int line = 0;                     ///< where the key is in the file
+  int line = 0;  ///< where the key is in the file
 };
 
 /// Reads a TOML config file (toml++) for `subcommand`: keys at the top level apply to every

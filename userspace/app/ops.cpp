@@ -67,9 +67,10 @@ int runBlock(const OpsArgs& args) {
   if (!prefix) return 2;
   for (const Prefix& safe : safetyList({})) {
     if ((prefixContains(*prefix, safe.addr) || prefixContains(safe, prefix->addr)) && !args.force) {
-      logError("%s covers %s (loopback, this host, its gateway or DNS); "
-                   "use --force to block it anyway",
-                   args.prefix.c_str(), formatPrefix(safe).c_str());
+      logError(
+          "%s covers %s (loopback, this host, its gateway or DNS); "
+          "use --force to block it anyway",
+          args.prefix.c_str(), formatPrefix(safe).c_str());
       return 2;
     }
   }
@@ -78,8 +79,8 @@ int runBlock(const OpsArgs& args) {
   for (auto& m : o.maps) {
     Blocklist bl(m->blocklist, m->blockprefix, m->allowlist, m->control, o.clock);
     if (int err = bl.block(*prefix, args.ttl, 0); err) {
-      logError("%s: cannot block %s: %s", m->iface.c_str(),
-                   args.prefix.c_str(), std::strerror(-err));
+      logError("%s: cannot block %s: %s", m->iface.c_str(), args.prefix.c_str(),
+               std::strerror(-err));
       return 1;
     }
     std::printf("blocked %s on %s (%s)\n", formatPrefix(*prefix).c_str(), m->iface.c_str(),
@@ -170,10 +171,12 @@ void describeSources(const PinnedMaps& m, nlohmann::ordered_json& j) {
       if (!(s.flags & PC_SRC_USED)) continue;
       ++used;
       uint32_t best = 0;
-      for (int k = 0; k < PC_KIND_MAX; ++k) best = std::max({best, s.win_score[k], s.prev_score[k]});
+      for (int k = 0; k < PC_KIND_MAX; ++k)
+        best = std::max({best, s.win_score[k], s.prev_score[k]});
       top.emplace_back(best, formatAddr(s.key));
     }
-    j["sources"] = {{"tracked", used}, {"slots", table.entries},
+    j["sources"] = {{"tracked", used},
+                    {"slots", table.entries},
                     {"fill", double(used) / std::max<uint32_t>(1, table.entries)}};
   }
   std::sort(top.rbegin(), top.rend());

@@ -25,7 +25,8 @@ constexpr uint32_t kBig = 1'000'000'000u;
 const NumberOption<uint32_t> kRuleNumbers[] = {
     {"score-threshold", "score rule: points in one window", &RuleConfig::scoreThreshold, 1, 65535},
     {"score-window-ms", "score rule: window length", &RuleConfig::scoreWindowMs, 1, 3'600'000},
-    {"rate-ports", "rate rule: more than X distinct ports ...", &RuleConfig::rateMaxPorts, 1, 65535},
+    {"rate-ports", "rate rule: more than X distinct ports ...", &RuleConfig::rateMaxPorts, 1,
+     65535},
     {"rate-window", "... within Y seconds", &RuleConfig::rateWindowS, 1, 86400},
     {"slow-window", "slow rule: window T in seconds", &RuleConfig::slowWindowS, 1, 86400},
     {"slow-keep", "slow rule: windows a suspicious source stays listed",
@@ -56,7 +57,8 @@ const NumberOption<uint16_t> kPortWeights[] = {
 };
 
 const NumberOption<double> kTrwProbabilities[] = {
-    {"trw-theta0", "trw: P(success) of a benign source", &RuleConfig::trwTheta0, 0.000001, 0.999999},
+    {"trw-theta0", "trw: P(success) of a benign source", &RuleConfig::trwTheta0, 0.000001,
+     0.999999},
     {"trw-theta1", "trw: P(success) of a scanner", &RuleConfig::trwTheta1, 0.000001, 0.999999},
     {"trw-alpha", "trw: false positive bound", &RuleConfig::trwAlpha, 0.000001, 0.999999},
     {"trw-beta", "trw: detection probability", &RuleConfig::trwBeta, 0.000001, 0.999999},
@@ -98,14 +100,17 @@ void addCommonOptions(CLI::App* cmd, CommonArgs& a) {
                   "protected destination (repeatable; 'all' for every destination)");
   cmd->add_flag("-v,--verbose", a.verbose, "verbose output, with libbpf's messages");
   cmd->add_flag("--no-anomaly", a.noAnomaly, "turn the anomaly rule off");
-  cmd->add_option("--profile", a.profile, "preset: default, snort-low, snort-medium, snort-high, zeek")
+  cmd->add_option("--profile", a.profile,
+                  "preset: default, snort-low, snort-medium, snort-high, zeek")
       ->check(CLI::IsMember(std::vector<std::string>(std::begin(kProfiles), std::end(kProfiles))))
       ->capture_default_str();
   cmd->add_option("--rules", a.ruleList, "rules in force (comma-separated)")
       ->delimiter(',')
       ->check(CLI::IsMember(allRuleNames()));
-  cmd->add_option("--rate-basis", a.rules.rateBasis, "rate counts distinct ports, or negative answers")
-      ->check(CLI::IsMember({"ports", "rejects"}))->capture_default_str();
+  cmd->add_option("--rate-basis", a.rules.rateBasis,
+                  "rate counts distinct ports, or negative answers")
+      ->check(CLI::IsMember({"ports", "rejects"}))
+      ->capture_default_str();
   addNumbers(cmd, a.rules, kRuleNumbers);
   addNumbers(cmd, a.rules, kPortWeights);
   addNumbers(cmd, a.rules, kTrwProbabilities);
@@ -124,14 +129,17 @@ void addWatchOptions(CLI::App* cmd, WatchArgs& w) {
       ->capture_default_str();
   cmd->add_flag("--block", w.block, "auto-block detected scanners in XDP");
   cmd->add_option("--block-ttl", w.policy.ttlS, "seconds a first block lasts")
-      ->check(CLI::Range(1ull, 31ull * 86400))->capture_default_str();
+      ->check(CLI::Range(1ull, 31ull * 86400))
+      ->capture_default_str();
   cmd->add_option("--block-max-ttl", w.policy.maxTtlS, "repeat offenders' TTL doubles up to this")
-      ->check(CLI::Range(1ull, 365ull * 86400))->capture_default_str();
+      ->check(CLI::Range(1ull, 365ull * 86400))
+      ->capture_default_str();
   cmd->add_option("--block-permanent-after", w.policy.permanentAfter,
                   "blocks before a permanent one (0: never)")
       ->capture_default_str();
   cmd->add_option("--block-rate", w.policy.maxPerSecond, "new blocks per second at most")
-      ->check(CLI::Range(1u, 100000u))->capture_default_str();
+      ->check(CLI::Range(1u, 100000u))
+      ->capture_default_str();
   cmd->add_option("--block-rules", w.blockRules, "rules whose alerts may block")
       ->delimiter(',')
       ->check(CLI::IsMember(allRuleNames()));

@@ -24,8 +24,7 @@ int runReplay(ReplayArgs& args) {
     return 2;
   }
   if (!MemoryTable::supportsLinkType(src->linkType())) {
-    logError("%s: unsupported link type %d", args.file.c_str(),
-                 src->linkType());
+    logError("%s: unsupported link type %d", args.file.c_str(), src->linkType());
     return 2;
   }
   OutputFiles files;

@@ -46,9 +46,7 @@ struct Watched {
   std::unique_ptr<PcapSource> pcap;
   std::unique_ptr<MemoryTable> table;
   std::vector<pc_addr> dsts;
-  const SourceTable& source() const {
-    return xdp ? static_cast<const SourceTable&>(*xdp) : *table;
-  }
+  const SourceTable& source() const { return xdp ? static_cast<const SourceTable&>(*xdp) : *table; }
   size_t index = 0;
 };
 
@@ -88,34 +86,42 @@ std::string metricsText(const Engine& engine, const std::vector<std::unique_ptr<
     line(std::string("# TYPE portcullis_") + metric + "_total counter");
     for (const auto& w : watched) {
       pc_stats st = w->source().stats();
-      uint64_t v = std::string(metric) == "packets" ? st.packets
-                   : std::string(metric) == "dropped" ? st.dropped
+      uint64_t v = std::string(metric) == "packets"       ? st.packets
+                   : std::string(metric) == "dropped"     ? st.dropped
                    : std::string(metric) == "events_lost" ? st.events_lost
-                                                           : st.untracked;
+                                                          : st.untracked;
       line(std::string("portcullis_") + metric + "_total{iface=\"" + w->iface + "\"} " +
            std::to_string(v));
     }
   }
-  line("# HELP portcullis_evictions_total Slot holders replaced by stronger (or newer after idle) sources.");
+  line(
+      "# HELP portcullis_evictions_total Slot holders replaced by stronger (or newer after idle) "
+      "sources.");
   line("# TYPE portcullis_evictions_total counter");
   for (const auto& w : watched) {
     line("portcullis_evictions_total{iface=\"" + w->iface + "\"} " +
          std::to_string(w->source().stats().evictions));
   }
-  line("# HELP portcullis_untracked_sources Distinct sources seen without a full slot (HyperLogLog estimate).");
+  line(
+      "# HELP portcullis_untracked_sources Distinct sources seen without a full slot (HyperLogLog "
+      "estimate).");
   line("# TYPE portcullis_untracked_sources gauge");
   for (const auto& w : watched) {
     line("portcullis_untracked_sources{iface=\"" + w->iface + "\"} " +
          std::to_string(uint64_t(sketchEstimate(w->source().sketch()))));
   }
-  line("# HELP portcullis_admission_fill Used fraction of the admission tier (the first-packet sketch).");
+  line(
+      "# HELP portcullis_admission_fill Used fraction of the admission tier (the first-packet "
+      "sketch).");
   line("# TYPE portcullis_admission_fill gauge");
   for (const auto& w : watched) {
     AdmissionFill fill = admissionFill(w->source().admission());
     line("portcullis_admission_fill{iface=\"" + w->iface + "\"} " +
          std::to_string(fill.capacity ? double(fill.used) / double(fill.capacity) : 0.0));
   }
-  line("# HELP portcullis_answers_visible Whether the host's answers are seen (1), or the slow and trw rules stand down (0).");
+  line(
+      "# HELP portcullis_answers_visible Whether the host's answers are seen (1), or the slow and "
+      "trw rules stand down (0).");
   line("# TYPE portcullis_answers_visible gauge");
   for (size_t i = 0; i < watched.size(); ++i) {
     line("portcullis_answers_visible{iface=\"" + watched[i]->iface + "\"} " +
@@ -236,9 +242,10 @@ class WatchSession {
     if (x.egressAttached()) {
       logInfo("TC egress attached on %s (the host's answers)", w.iface.c_str());
     } else {
-      logWarning("TC egress not attached on %s (%s); the slow and trw rules will not see the "
-                 "host's answers",
-                 w.iface.c_str(), x.egressError().c_str());
+      logWarning(
+          "TC egress not attached on %s (%s); the slow and trw rules will not see the "
+          "host's answers",
+          w.iface.c_str(), x.egressError().c_str());
     }
   }
 
@@ -269,8 +276,8 @@ class WatchSession {
       if (!w->xdp) continue;
       contexts_.push_back(std::make_unique<RingContext>(RingContext{engine_.get(), w->index}));
       if (!rb_) {
-        rb_.reset(ring_buffer__new(w->xdp->eventsFd(), onRingEvent, contexts_.back().get(),
-                                   nullptr));
+        rb_.reset(
+            ring_buffer__new(w->xdp->eventsFd(), onRingEvent, contexts_.back().get(), nullptr));
       } else {
         ring_buffer__add(rb_.get(), w->xdp->eventsFd(), onRingEvent, contexts_.back().get());
       }
@@ -314,11 +321,12 @@ class WatchSession {
                                           x.controlFd(), x.clock());
     bl->setAllowlist(allow_);
     if (blocker_) blocker_->setBlocklist(w.index, bl.get(), x.ticksPerSecond());
-    logInfo("%s: maps take %.1f MiB (source table %u slots of %zu B, admission tier %zu entries "
-            "of %zu B, untracked-sources sketch %d registers per CPU)%s",
-            w.iface.c_str(), double(x.mapMemoryBytes()) / (1 << 20), unsigned(x.slots().size()),
-            sizeof(pc_src_state), x.admission().size(), sizeof(pc_admit), PC_HLL_REGS,
-            x.adopted() ? "; adopted the previous watch's maps and blocks" : "");
+    logInfo(
+        "%s: maps take %.1f MiB (source table %u slots of %zu B, admission tier %zu entries "
+        "of %zu B, untracked-sources sketch %d registers per CPU)%s",
+        w.iface.c_str(), double(x.mapMemoryBytes()) / (1 << 20), unsigned(x.slots().size()),
+        sizeof(pc_src_state), x.admission().size(), sizeof(pc_admit), PC_HLL_REGS,
+        x.adopted() ? "; adopted the previous watch's maps and blocks" : "");
     if (size_t n = bl->size()) logInfo("%s: %zu blocklist entries in force", w.iface.c_str(), n);
     blocklists_.push_back(std::move(bl));
     writeState(w);
@@ -341,7 +349,8 @@ class WatchSession {
   // holds, and detaches through netlink at exit.
   void dropPrivileges() const {
     std::string capError;
-    bool anyXdp = std::any_of(watched_.begin(), watched_.end(), [](auto& w) { return bool(w->xdp); });
+    bool anyXdp =
+        std::any_of(watched_.begin(), watched_.end(), [](auto& w) { return bool(w->xdp); });
     std::vector<std::string> keep;
     if (anyXdp && !args_.persist) keep.push_back("cap_net_admin");
     if (keepOnlyCapabilities(keep, capError)) {

@@ -32,8 +32,9 @@ static pc_admit* pc_env_admit(pc_env* env, __u32 idx) {
 }
 static pc_sketch* pc_env_sketch(pc_env* env) { return env->sketch; }
 static int pc_env_allowed(pc_env* env, const pc_addr* src) {
-  return std::any_of(env->allow->begin(), env->allow->end(),
-                     [&](const portcullis::Prefix& p) { return portcullis::prefixContains(p, *src); });
+  return std::any_of(env->allow->begin(), env->allow->end(), [&](const portcullis::Prefix& p) {
+    return portcullis::prefixContains(p, *src);
+  });
 }
 // The pcap backend cannot drop: it has no blocklist of its own (blocks go to nftables).
 static int pc_env_blocked(pc_env*, const pc_addr*, const pc_addr*, __u64, __u64*) { return 0; }
@@ -190,8 +191,8 @@ void MemoryTable::egress(const pc_packet& p) {
 
 // The ingress path's view of these tables.
 pc_env MemoryTable::bind() {
-  return {slots_.data(), slots_.size(), tags_.data(), admit_.data(), admit_.size(), &sketch_,
-          &allow_, &events_};
+  return {slots_.data(), slots_.size(), tags_.data(), admit_.data(),
+          admit_.size(), &sketch_,      &allow_,      &events_};
 }
 
 void MemoryTable::handleFrame(const uint8_t* data, size_t len, int linkType, uint64_t tsMicros) {

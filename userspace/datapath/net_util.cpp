@@ -17,7 +17,6 @@ std::string namespacedPinRoot(const std::string& pinRoot) {
   return pinRoot + "/net" + std::to_string(uint64_t(st.st_ino));
 }
 
-
 std::string formatAddr(const pc_addr& addr) {
   char buf[INET6_ADDRSTRLEN] = {};
   if (pc_addr_is_v4(&addr)) {

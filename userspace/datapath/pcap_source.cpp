@@ -12,8 +12,8 @@ PcapSource::~PcapSource() { pcap_close(handle_); }
 
 std::unique_ptr<PcapSource> PcapSource::openFile(const std::string& path, std::string& error) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
-  pcap_t* h = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO,
-                                                      errbuf);
+  pcap_t* h =
+      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, errbuf);
   if (!h) {
     error = errbuf;  // libpcap names the file itself
     return nullptr;
@@ -64,7 +64,8 @@ std::unique_ptr<PcapSource> PcapSource::openLive(const std::string& iface,
   pcap_set_buffer_size(h, 8 << 20);
   int rc = pcap_activate(h);
   if (rc < 0) {
-    error = iface + ": " + pcap_statustostr(rc) + (rc == PCAP_ERROR ? std::string(": ") + pcap_geterr(h) : "");
+    error = iface + ": " + pcap_statustostr(rc) +
+            (rc == PCAP_ERROR ? std::string(": ") + pcap_geterr(h) : "");
     return nullptr;
   }
   src->linkType_ = pcap_datalink(h);

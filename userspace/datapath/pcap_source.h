@@ -29,8 +29,7 @@ class PcapSource {
   /// A live capture (TPACKET_V3 ring through libpcap) of packets to and from `dsts` (all when
   /// empty).
   static std::unique_ptr<PcapSource> openLive(const std::string& iface,
-                                              const std::vector<pc_addr>& dsts,
-                                              std::string& error);
+                                              const std::vector<pc_addr>& dsts, std::string& error);
 
   ~PcapSource();
   PcapSource(const PcapSource&) = delete;

@@ -38,7 +38,7 @@ constexpr uint32_t kTcPriority = 1;
 bool gAttaching = false;
 
 __attribute__((format(printf, 2, 0))) int libbpfPrint(enum libbpf_print_level level,
-                                                     const char* fmt, va_list args) {
+                                                      const char* fmt, va_list args) {
   // libbpf's warnings show at every level (outside the dispatcher probe); the rest with -v.
   LogLevel ours = level == LIBBPF_WARN && !gAttaching ? LogLevel::Warning : LogLevel::Debug;
   logLibrary(ours, fmt, args);
@@ -46,7 +46,7 @@ __attribute__((format(printf, 2, 0))) int libbpfPrint(enum libbpf_print_level le
 }
 
 __attribute__((format(printf, 2, 0))) int libxdpPrint(enum libxdp_print_level, const char* fmt,
-                                                    va_list args) {
+                                                      va_list args) {
   logLibrary(LogLevel::Debug, fmt, args);
   return 0;
 }
@@ -83,9 +83,7 @@ const char* modeHint(XdpMode mode, int err) {
 
 }  // namespace
 
-const char* xdpModeName(XdpMode mode) {
-  return mode == XdpMode::Native ? "xdp" : "xdp-generic";
-}
+const char* xdpModeName(XdpMode mode) { return mode == XdpMode::Native ? "xdp" : "xdp-generic"; }
 
 void setBpfLogging(bool verbose) {
   setLogLevel(verbose ? LogLevel::Debug : LogLevel::Info);
@@ -275,10 +273,10 @@ bool XdpDatapath::attachDirectly(XdpMode mode) {
   int progFd = bpf_program__fd(skel_->progs.portcullis);
   uint32_t attachedId = 0;
   gAttaching = true;  // the outcome is reported once, by the caller
-  bool attached = progFd >= 0 && bpf_xdp_attach(ifindex_, progFd, flags, nullptr) == 0 &&
-                  bpf_xdp_query_id(ifindex_, int(flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST),
-                                   &attachedId) == 0 &&
-                  attachedId != 0;
+  bool attached =
+      progFd >= 0 && bpf_xdp_attach(ifindex_, progFd, flags, nullptr) == 0 &&
+      bpf_xdp_query_id(ifindex_, int(flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST), &attachedId) == 0 &&
+      attachedId != 0;
   gAttaching = false;
   return attached;
 }
@@ -346,9 +344,9 @@ XdpDatapath::~XdpDatapath() {
   // A clean stop leaves only the lists behind: the next watch starts with fresh evidence (and
   // may be a newer program with another table layout) but keeps every block.
   if (skel_) {
-    for (bpf_map* m : {skel_->maps.pc_sources, skel_->maps.pc_tags, skel_->maps.pc_admit,
-                       skel_->maps.pc_stats,
-                       skel_->maps.pc_sketch, skel_->maps.pc_events, skel_->maps.pc_control}) {
+    for (bpf_map* m :
+         {skel_->maps.pc_sources, skel_->maps.pc_tags, skel_->maps.pc_admit, skel_->maps.pc_stats,
+          skel_->maps.pc_sketch, skel_->maps.pc_events, skel_->maps.pc_control}) {
       bpf_map__unpin(m, nullptr);
     }
     rmdir(pinDir_.c_str());  // only succeeds when nothing is left in it (nor its parent)

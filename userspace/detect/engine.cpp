@@ -17,8 +17,8 @@ namespace portcullis {
 namespace {
 
 constexpr const char* kKindNames[PC_KIND_MAX] = {
-    "syn",   "ack",    "null", "fin",         "xmas", "maimon", "synfin",     "synrst",  "other",
-    "synack", "rst",   "established", "udp",  "icmp", "icmp-other", "fragment", "ipproto"};
+    "syn",    "ack", "null",        "fin", "xmas", "maimon",     "synfin",   "synrst", "other",
+    "synack", "rst", "established", "udp", "icmp", "icmp-other", "fragment", "ipproto"};
 
 constexpr size_t kMaxRetired = 4096;
 
@@ -43,19 +43,25 @@ std::string scanName(uint8_t kind, const pc_src_state& slot, std::string* detail
       // its full option set, raw-socket scanners send at most MSS.
       if (slot.acked > slot.reset_after_synack) return "connect";
       if (slot.reset_after_synack > 0) return "syn";
-      return slot.stack_syns * 2 >= slot.count[PC_KIND_SYN] && slot.stack_syns ? "connect"
-                                                                              : "syn";
+      return slot.stack_syns * 2 >= slot.count[PC_KIND_SYN] && slot.stack_syns ? "connect" : "syn";
     case PC_KIND_ACK:
       // nmap -sA and -sW send byte-identical probes; only the scanner's reading of our RST
       // differs, so the target cannot tell a window scan from an ACK scan.
       return "ack";
-    case PC_KIND_NULL: return "null";
-    case PC_KIND_FIN: return "fin";
-    case PC_KIND_XMAS: return "xmas";
-    case PC_KIND_MAIMON: return "maimon";
-    case PC_KIND_UDP: return "udp";
-    case PC_KIND_ICMP_ECHO: return "icmp";
-    case PC_KIND_IPPROTO: return "ipproto";
+    case PC_KIND_NULL:
+      return "null";
+    case PC_KIND_FIN:
+      return "fin";
+    case PC_KIND_XMAS:
+      return "xmas";
+    case PC_KIND_MAIMON:
+      return "maimon";
+    case PC_KIND_UDP:
+      return "udp";
+    case PC_KIND_ICMP_ECHO:
+      return "icmp";
+    case PC_KIND_IPPROTO:
+      return "ipproto";
     case PC_KIND_SYNFIN:
       if (detail) *detail = "syn+fin";
       return "other";
@@ -104,11 +110,11 @@ void Engine::judgeAnswers(size_t tableIndex, const pc_stats& st) {
   bool visible = answers * 1000 >= syns * rules_.answersMinPerMille;
   if (visible != w.visible || (!visible && !w.said)) {
     logInfo(visible ? "%s: the host's answers are visible again (%llu answers "
-                           "to %llu SYNs); the slow and trw rules are back"
-                         : "%s: the host's answers are not visible (%llu answers to "
-                           "%llu SYNs): the slow and trw rules stand down",
-                 tables_[tableIndex]->name().c_str(), (unsigned long long)answers,
-                 (unsigned long long)syns);
+                      "to %llu SYNs); the slow and trw rules are back"
+                    : "%s: the host's answers are not visible (%llu answers to "
+                      "%llu SYNs): the slow and trw rules stand down",
+            tables_[tableIndex]->name().c_str(), (unsigned long long)answers,
+            (unsigned long long)syns);
     w.said = true;
   }
   w.visible = visible;
@@ -168,15 +174,15 @@ Track& Engine::trackFor(size_t table, size_t index, const pc_src_state& slot) {
   return *t;
 }
 
-void Engine::fillCommon(Alert& a, const SourceTable& table, const pc_src_state& slot,
-                        uint8_t kind, uint64_t now, const pc_src_state* before) const {
+void Engine::fillCommon(Alert& a, const SourceTable& table, const pc_src_state& slot, uint8_t kind,
+                        uint64_t now, const pc_src_state* before) const {
   if (a.scan.empty()) a.scan = scanName(kind, slot, &a.detail, before);
   a.tsMicros = table.ticksToUnixMicros(now);
   a.src = formatAddr(slot.key);
   // An aggregated source (an IPv6 /64) is named as the prefix it stands for.
   if (slot.prefix_len && slot.prefix_len < 128) {
-    a.src += "/" + std::to_string(pc_addr_is_v4(&slot.key) ? slot.prefix_len - 96
-                                                           : slot.prefix_len);
+    a.src +=
+        "/" + std::to_string(pc_addr_is_v4(&slot.key) ? slot.prefix_len - 96 : slot.prefix_len);
   }
   if (a.sources.empty()) a.sources = {a.src};
   if (a.ports == 0) a.ports = portCount(slot);
@@ -193,8 +199,8 @@ void Engine::raise(const SourceView& v, Alert a, uint8_t kind, uint64_t quietTic
   Track::Reported& r = track.reported[a.event + "/" + a.rule + "/" + a.scan + "/" + a.shape];
   uint64_t quiet = quietTicks ? quietTicks : uint64_t(rules_.quietS) * v.table.ticksPerSecond();
   bool fresh = r.lastActive == 0 || v.now - r.lastActive > quiet;
-  bool grown = !fresh && a.ports >= r.ports * rules_.growthFactor &&
-               a.ports >= r.ports + rules_.growthMin;
+  bool grown =
+      !fresh && a.ports >= r.ports * rules_.growthFactor && a.ports >= r.ports + rules_.growthMin;
   r.lastActive = v.now ? v.now : 1;
   if (!fresh && !grown) {
     // Not news, but the evidence behind it may be (the scanner reset our SYN-ACKs since):
@@ -265,8 +271,7 @@ void Engine::evaluate(Track& track, size_t slotIndex, const pc_src_state& slot) 
   track.before = track.last;
   track.last = slot;
   for (uint8_t k = 0; k < PC_KIND_MAX; ++k) {
-    track.maxScore[k] =
-        std::max({track.maxScore[k], slot.win_score[k], slot.prev_score[k]});
+    track.maxScore[k] = std::max({track.maxScore[k], slot.win_score[k], slot.prev_score[k]});
   }
   NewEvidence fresh = takeNewEvidence(track, slot);
   SourceView v{track, table, slotIndex, slot, table.now()};
@@ -443,7 +448,8 @@ void Engine::retire(const Track& track) {
 
 namespace {
 
-nlohmann::ordered_json trackJson(const pc_src_state& s, const std::array<uint32_t, PC_KIND_MAX>& max,
+nlohmann::ordered_json trackJson(const pc_src_state& s,
+                                 const std::array<uint32_t, PC_KIND_MAX>& max,
                                  const std::map<std::string, uint32_t>& alerts,
                                  const std::set<uint16_t>& ports, bool savePorts) {
   nlohmann::ordered_json j;
@@ -522,8 +528,8 @@ void Engine::writeSummary() {
     }
     std::string s = "summary " + j["src"].get<std::string>() + ": " +
                     std::to_string(t->last.packets) + " packets (tcp " +
-                    j["packets"]["tcp"].dump() + ", udp " + j["packets"]["udp"].dump() +
-                    ", icmp " + j["packets"]["icmp"].dump() + ")";
+                    j["packets"]["tcp"].dump() + ", udp " + j["packets"]["udp"].dump() + ", icmp " +
+                    j["packets"]["icmp"].dump() + ")";
     for (auto& [k, v] : j["kinds"].items()) s += " " + k + "=" + v.dump();
     if (!j["max_score"].empty()) {
       s += "; max score";

@@ -46,23 +46,23 @@ struct RuleConfig {
   uint32_t groupMinPorts = 10;
   uint32_t groupWindowS = 10;
   // Engine housekeeping.
-  uint32_t pollMs = 100;       ///< how often the tables are read
-  uint32_t quietS = 30;        ///< a scan quiet this long is over; the next one alerts afresh
+  uint32_t pollMs = 100;  ///< how often the tables are read
+  uint32_t quietS = 30;   ///< a scan quiet this long is over; the next one alerts afresh
   uint32_t forgetS = PC_IDLE_TIMEOUT_S_DEFAULT;  ///< sources idle this long are forgotten
-                                                ///< (and lose their slot in the datapath)
+                                                 ///< (and lose their slot in the datapath)
   // The datapath's evidence model (DESIGN.md, "Per-source state under real traffic").
   uint32_t admitTargets = PC_ADMIT_TARGETS_DEFAULT;  ///< distinct targets that earn a slot
-  uint32_t v4Prefix = PC_V4_PREFIX_DEFAULT;  ///< IPv4 sources aggregated per /v4Prefix
-  uint32_t v6Prefix = PC_V6_PREFIX_DEFAULT;  ///< IPv6 sources aggregated per /v6Prefix
+  uint32_t v4Prefix = PC_V4_PREFIX_DEFAULT;          ///< IPv4 sources aggregated per /v4Prefix
+  uint32_t v6Prefix = PC_V6_PREFIX_DEFAULT;          ///< IPv6 sources aggregated per /v6Prefix
   /// The response-aware rules (slow, trw) stand down while fewer than this per mille of SYNs
   /// to watched destinations are seen answered (egress not attached, asymmetric routing, a
   /// one-way capture): without answers every client looks like a scanner to them.
   uint32_t answersMinPerMille = 20;
   uint32_t answersMinSyns = 200;  ///< … judged once this many SYNs were seen
-  uint32_t flowWindowS = 30;   ///< generation of the "connections it opened" filter
-  uint32_t eventBurst = 4;     ///< anomaly events per source per score window
-  uint32_t growthFactor = 4;   ///< re-alert when a scan's ports grow this many times …
-  uint32_t growthMin = 100;    ///< … and by at least this many ports
+  uint32_t flowWindowS = 30;      ///< generation of the "connections it opened" filter
+  uint32_t eventBurst = 4;        ///< anomaly events per source per score window
+  uint32_t growthFactor = 4;      ///< re-alert when a scan's ports grow this many times …
+  uint32_t growthMin = 100;       ///< … and by at least this many ports
 };
 
 /// Names accepted by --profile.

@@ -9,20 +9,20 @@ namespace portcullis {
 
 /// One reported event (DESIGN.md's JSON contract).
 struct Alert {
-  int64_t tsMicros = 0;        ///< Unix time
-  std::string event = "alert"; ///< alert, suspicious, block, unblock, summary
-  std::string rule;            ///< score, rate, anomaly, …
-  std::string scan;            ///< syn, connect, ack, null, fin, xmas, maimon, udp, icmp, other
+  int64_t tsMicros = 0;         ///< Unix time
+  std::string event = "alert";  ///< alert, suspicious, block, unblock, summary
+  std::string rule;             ///< score, rate, anomaly, …
+  std::string scan;             ///< syn, connect, ack, null, fin, xmas, maimon, udp, icmp, other
   std::string src;
   std::vector<std::string> sources;
-  std::string shape;           ///< vertical, horizontal, block
+  std::string shape;  ///< vertical, horizontal, block
   uint64_t dsts = 0;
   uint64_t ports = 0;
   uint64_t score = 0;
-  uint64_t closed = 0;         ///< probes the host answered as closed (RST, port unreachable)
+  uint64_t closed = 0;  ///< probes the host answered as closed (RST, port unreachable)
   std::string action = "none";
-  std::string detail;          ///< e.g. "syn+fin" for scan "other"; omitted when empty
-  std::string iface;           ///< omitted when empty (replay)
+  std::string detail;  ///< e.g. "syn+fin" for scan "other"; omitted when empty
+  std::string iface;   ///< omitted when empty (replay)
   std::vector<std::string> tags;
 };
 

@@ -25,10 +25,10 @@ void setLogLevel(LogLevel level) { gLevel = level; }
 
 bool logEnabled(LogLevel level) { return level <= gLevel; }
 
-#define PC_LOG_BODY(level, tag)   \
-  va_list args;                   \
-  va_start(args, fmt);            \
-  emit(level, tag, fmt, args);    \
+#define PC_LOG_BODY(level, tag) \
+  va_list args;                 \
+  va_start(args, fmt);          \
+  emit(level, tag, fmt, args);  \
   va_end(args)
 
 void logError(const char* fmt, ...) { PC_LOG_BODY(LogLevel::Error, ""); }

@@ -43,7 +43,8 @@ std::vector<Prefix> defaultGateways(const std::string& routeV4, const std::strin
     if (dest == std::string(32, '0') && dlen == "00" && next != std::string(32, '0')) {
       pc_addr a{};
       auto* bytes = reinterpret_cast<uint8_t*>(a.w);
-      for (int i = 0; i < 16; ++i) bytes[i] = uint8_t(std::stoul(next.substr(i * 2, 2), nullptr, 16));
+      for (int i = 0; i < 16; ++i)
+        bytes[i] = uint8_t(std::stoul(next.substr(i * 2, 2), nullptr, 16));
       addAddr(out, a);
     }
   }
@@ -82,7 +83,6 @@ void addOwnAddresses(std::vector<Prefix>& out) {
   freeifaddrs(list);
 }
 
-
 }  // namespace
 
 std::vector<Prefix> safetyList(const std::vector<Prefix>& configured) {
@@ -115,7 +115,8 @@ uint64_t probesSent(const pc_src_state& slot) {
 AutoBlocker::AutoBlocker(BlockPolicy policy, std::vector<Prefix> neverBlock, AlertSink& sink)
     : policy_(std::move(policy)), neverBlock_(std::move(neverBlock)), sink_(sink) {}
 
-void AutoBlocker::setBlocklist(size_t tableIndex, BlockBackend* blocklist, uint64_t ticksPerSecond) {
+void AutoBlocker::setBlocklist(size_t tableIndex, BlockBackend* blocklist,
+                               uint64_t ticksPerSecond) {
   blocklists_[tableIndex] = {blocklist, ticksPerSecond};
 }
 
@@ -142,8 +143,9 @@ void AutoBlocker::consider(Alert& a, size_t tableIndex, const pc_src_state& slot
   // enough: a spoofed flood's two SYNs to one port come seconds apart too.
   uint64_t ticksPerSecond = it->second.second;
   bool reacted = slot.acked + slot.reset_after_synack > 0;
-  bool persisted = (slot.last_seen - slot.first_seen) * 1000 >= policy_.persistMs * ticksPerSecond &&
-                   linearCount(slot.ports) + linearCount(slot.protos) >= kPersistTargets;
+  bool persisted =
+      (slot.last_seen - slot.first_seen) * 1000 >= policy_.persistMs * ticksPerSecond &&
+      linearCount(slot.ports) + linearCount(slot.protos) >= kPersistTargets;
   if (!reacted && !persisted) return;
   // After a block of ours ends, the alert that caused it is still on the source's track: only
   // new probes since then are a new offense, not the old evidence met again by a ping.
@@ -207,7 +209,8 @@ void AutoBlocker::sweep(int64_t nowUnixMicros) {
     if (!entry.first) continue;
     for (const BlockEntry& e : entry.first->sweep()) {
       std::string src = formatPrefix(e.prefix);
-      if (!active_.count(src) && !ended.count(src)) unblocked(src, "expired after " + std::to_string(e.drops) + " drops");
+      if (!active_.count(src) && !ended.count(src))
+        unblocked(src, "expired after " + std::to_string(e.drops) + " drops");
     }
   }
 }

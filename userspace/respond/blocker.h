@@ -22,11 +22,11 @@ struct BlockPolicy {
     all.erase(ruleName(RuleId::Anomaly));
     return all;
   }();
-  uint64_t ttlS = 600;            ///< first block
-  uint64_t maxTtlS = 86400;       ///< repeat offenders double up to this
-  uint32_t permanentAfter = 0;    ///< blocks before a permanent one (0: never)
-  uint32_t maxPerSecond = 10;     ///< new blocks per second, whatever happens
-  uint64_t persistMs = 2000;      ///< "repeated evidence over time": probes spanning this long
+  uint64_t ttlS = 600;          ///< first block
+  uint64_t maxTtlS = 86400;     ///< repeat offenders double up to this
+  uint32_t permanentAfter = 0;  ///< blocks before a permanent one (0: never)
+  uint32_t maxPerSecond = 10;   ///< new blocks per second, whatever happens
+  uint64_t persistMs = 2000;    ///< "repeated evidence over time": probes spanning this long
 };
 
 /// Addresses no rule may ever block: loopback, the host's own addresses, its default gateways
@@ -64,7 +64,7 @@ class AutoBlocker {
   std::vector<Prefix> neverBlock_;
   AlertSink& sink_;
   std::map<size_t, std::pair<BlockBackend*, uint64_t>> blocklists_;
-  std::map<std::string, uint32_t> offenses_;  ///< by address, for repeat offenders
+  std::map<std::string, uint32_t> offenses_;       ///< by address, for repeat offenders
   std::map<std::string, uint64_t> probesAtBlock_;  ///< by address: its probes when last blocked
   int64_t bucketSecond_ = 0;
   uint32_t bucketUsed_ = 0;

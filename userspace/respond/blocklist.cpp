@@ -16,7 +16,6 @@ namespace portcullis {
 
 namespace {
 
-
 pc_prefix_key prefixKey(const Prefix& p) { return pc_prefix_key{p.length, p.addr}; }
 
 template <typename Key>
@@ -36,7 +35,10 @@ uint32_t countKeys(int fd) {
 
 Blocklist::Blocklist(int exactFd, int prefixFd, int allowFd, int controlFd,
                      const KernelClock& clock)
-    : exactFd_(exactFd), prefixFd_(prefixFd), allowFd_(allowFd), controlFd_(controlFd),
+    : exactFd_(exactFd),
+      prefixFd_(prefixFd),
+      allowFd_(allowFd),
+      controlFd_(controlFd),
       clock_(clock) {}
 
 // Publishes the lists' sizes in pc_control (0 lets the XDP program skip a lookup) and moves the
@@ -49,7 +51,8 @@ int Blocklist::bumpControl() {
     if (!control_) return -EINVAL;
   }
   control_->publishLists([this] {
-    return std::array<uint32_t, 3>{countKeys<pc_addr>(exactFd_), countKeys<pc_prefix_key>(prefixFd_),
+    return std::array<uint32_t, 3>{countKeys<pc_addr>(exactFd_),
+                                   countKeys<pc_prefix_key>(prefixFd_),
                                    countKeys<pc_prefix_key>(allowFd_)};
   });
   return 0;

@@ -113,8 +113,8 @@ class GroupRule final : public Rule {
     // (A second of slack: four short scans launched together may start a little apart.)
     bool overlap = std::max(a.first_seen, b.first_seen) <=
                    std::min(a.last_seen, b.last_seen) + table.ticksPerSecond();
-    uint64_t startGap = a.first_seen > b.first_seen ? a.first_seen - b.first_seen
-                                                    : b.first_seen - a.first_seen;
+    uint64_t startGap =
+        a.first_seen > b.first_seen ? a.first_seen - b.first_seen : b.first_seen - a.first_seen;
     if (cand[i]->table != cand[j]->table || !overlap ||
         std::memcmp(a.dsts, b.dsts, sizeof(a.dsts)) != 0 || startGap > window) {
       return;

@@ -26,11 +26,11 @@ class RateRule final : public Rule {
     s.ports.add(v.now, fresh.ports + fresh.protos);
     s.rejects.add(v.now, fresh.rejects);
     uint64_t span = uint64_t(config_.rateWindowS) * v.table.ticksPerSecond();
-    uint64_t recent = config_.rateBasis == "rejects" ? s.rejects.sum(v.now, span)
-                                                     : s.ports.sum(v.now, span);
+    uint64_t recent =
+        config_.rateBasis == "rejects" ? s.rejects.sum(v.now, span) : s.ports.sum(v.now, span);
     if (recent <= config_.rateMaxPorts || v.allowed()) return;
     uint8_t kind = v.slot.proto_targets > config_.rateMaxPorts ? uint8_t(PC_KIND_IPPROTO)
-                                                              : dominantProbeKind(v.slot);
+                                                               : dominantProbeKind(v.slot);
     Alert a;
     a.rule = ruleName(id());
     a.score = std::max(v.slot.win_score[kind], v.slot.prev_score[kind]);

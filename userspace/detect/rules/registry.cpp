@@ -18,7 +18,7 @@ std::vector<std::unique_ptr<Rule>> makeRules(const RuleConfig& config) {
   using Factory = std::unique_ptr<Rule> (*)(const RuleConfig&);
   // One line per rule, in RuleId order.
   constexpr Factory kFactories[kRuleCount] = {
-      makeScoreRule, makeRateRule, makeTrwRule, makeShapeRule,
+      makeScoreRule, makeRateRule,    makeTrwRule,   makeShapeRule,
       makeSlowRule,  makeAnomalyRule, makeGroupRule,
   };
   std::vector<std::unique_ptr<Rule>> rules;

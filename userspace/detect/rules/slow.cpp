@@ -22,7 +22,7 @@ struct SlowBase {
 
 struct SlowState : RuleState {
   bool started = false;
-  uint64_t windowStart = 0;      ///< ticks
+  uint64_t windowStart = 0;  ///< ticks
   SlowBase base;
   uint64_t window = 0;           ///< index of the current window
   int64_t suspiciousUntil = -1;  ///< last window index the source stays listed
