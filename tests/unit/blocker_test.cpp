@@ -141,7 +141,8 @@ TEST_F(Blocking, ARepeatOffenderIsBlockedTwiceAsLongUpToTheMaximum) {
   for (int offense = 1; offense <= 3; ++offense) {
     ASSERT_TRUE(consider(b, slot, "198.18.0.2")) << "offense " << offense;
     details.push_back(blocks().back().detail);
-    blocklist_.unblock(*parsePrefix("198.18.0.2"));  // the block ends
+    blocklist_.unblock(*parsePrefix("198.18.0.2"));  // the block ends,
+    EXPECT_FALSE(consider(b, slot, "198.18.0.2"));   // its old evidence is seen again,
     slot.count[PC_KIND_SYN] += 40;                   // and the source scans again
   }
   EXPECT_EQ(details,
@@ -155,6 +156,7 @@ TEST_F(Blocking, PermanentAfterTheConfiguredNumberOfBlocks) {
   pc_src_state slot = scanner("198.18.0.2", 40);
   ASSERT_TRUE(consider(b, slot, "198.18.0.2"));
   blocklist_.unblock(*parsePrefix("198.18.0.2"));
+  EXPECT_FALSE(consider(b, slot, "198.18.0.2"));
   slot.count[PC_KIND_SYN] += 40;
   ASSERT_TRUE(consider(b, slot, "198.18.0.2"));
   EXPECT_EQ(blocks().back().detail, "permanent, offense 2");
@@ -164,10 +166,14 @@ TEST_F(Blocking, AnEndedBlockIsRenewedByNewProbesNotByItsOldEvidence) {
   AutoBlocker& b = blocker();
   pc_src_state slot = scanner("198.18.0.2", 40);
   ASSERT_TRUE(consider(b, slot, "198.18.0.2"));
+  // SYNs that raced the block into the table before it took effect are old evidence too.
+  slot.count[PC_KIND_SYN] += 30;
   blocklist_.unblock(*parsePrefix("198.18.0.2"));
   slot.count[PC_KIND_ICMP_ECHO] += 3;  // the operator pings it: no probe of a port
   EXPECT_FALSE(consider(b, slot, "198.18.0.2")) << "the old alert alone blocked again";
-  slot.count[PC_KIND_SYN] += 5;
+  slot.count[PC_KIND_SYN] += 4;
+  EXPECT_FALSE(consider(b, slot, "198.18.0.2")) << "four probes are not yet a new offense";
+  slot.count[PC_KIND_SYN] += 1;
   EXPECT_TRUE(consider(b, slot, "198.18.0.2")) << "control: five new SYN probes";
 }
 

@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -66,81 +68,90 @@ int onRingEvent(void* ctx, void* data, size_t size) {
   return 0;
 }
 
+// Prometheus text: one family per line group, per-interface families labelled by iface.
+class MetricsText {
+ public:
+  void family(const char* name, const char* type, const char* help) {
+    out_ += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  }
+  void sample(const std::string& name, const std::string& labels, const std::string& value) {
+    out_ += name + (labels.empty() ? "" : "{" + labels + "}") + " " + value + "\n";
+  }
+  // One family with a sample per watched interface.
+  template <typename ValueFn>
+  void perInterface(const char* name, const char* type, const char* help,
+                    const std::vector<std::unique_ptr<Watched>>& watched, ValueFn value) {
+    family(name, type, help);
+    for (size_t i = 0; i < watched.size(); ++i) {
+      sample(name, "iface=\"" + watched[i]->iface + "\"", value(*watched[i], i));
+    }
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
 std::string metricsText(const Engine& engine, const std::vector<std::unique_ptr<Watched>>& watched,
                         const std::vector<std::unique_ptr<Blocklist>>& blocklists,
                         const AutoBlocker* blocker) {
-  std::string out;
-  auto line = [&](const std::string& s) { out += s + "\n"; };
-  line("# HELP portcullis_alerts_total Alerts reported, per rule.");
-  line("# TYPE portcullis_alerts_total counter");
+  MetricsText m;
+  m.family("portcullis_alerts_total", "counter", "Alerts reported, per rule.");
   for (std::string_view name : kRuleNames) {
     std::string rule(name);
     auto it = engine.alertsByRule().find(rule);
-    line("portcullis_alerts_total{rule=\"" + rule + "\"} " +
-         std::to_string(it == engine.alertsByRule().end() ? 0 : it->second));
+    m.sample("portcullis_alerts_total", "rule=\"" + rule + "\"",
+             std::to_string(it == engine.alertsByRule().end() ? 0 : it->second));
   }
-  line("# HELP portcullis_blocks_total Sources blocked by auto-block.");
-  line("# TYPE portcullis_blocks_total counter");
-  line("portcullis_blocks_total " + std::to_string(blocker ? blocker->blocksTotal() : 0));
-  for (const char* metric : {"packets", "dropped", "events_lost", "untracked"}) {
-    line(std::string("# TYPE portcullis_") + metric + "_total counter");
-    for (const auto& w : watched) {
-      pc_stats st = w->source().stats();
-      uint64_t v = std::string(metric) == "packets"       ? st.packets
-                   : std::string(metric) == "dropped"     ? st.dropped
-                   : std::string(metric) == "events_lost" ? st.events_lost
-                                                          : st.untracked;
-      line(std::string("portcullis_") + metric + "_total{iface=\"" + w->iface + "\"} " +
-           std::to_string(v));
-    }
+  m.family("portcullis_blocks_total", "counter", "Sources blocked by auto-block.");
+  m.sample("portcullis_blocks_total", "", std::to_string(blocker ? blocker->blocksTotal() : 0));
+  struct Counter {
+    const char* name;
+    __u64 pc_stats::*field;
+    const char* help;
+  };
+  const Counter counters[] = {
+      {"portcullis_packets_total", &pc_stats::packets, "Frames the datapath saw."},
+      {"portcullis_dropped_total", &pc_stats::dropped, "Frames dropped (blocked sources)."},
+      {"portcullis_events_lost_total", &pc_stats::events_lost,
+       "Ring-buffer events lost (the buffer was full)."},
+      {"portcullis_untracked_total", &pc_stats::untracked, "Frames from sources without a slot."},
+      {"portcullis_evictions_total", &pc_stats::evictions,
+       "Slot holders replaced by stronger (or newer after idle) sources."}};
+  for (const Counter& c : counters) {
+    m.perInterface(c.name, "counter", c.help, watched, [&](const Watched& w, size_t) {
+      return std::to_string(w.source().stats().*c.field);
+    });
   }
-  line(
-      "# HELP portcullis_evictions_total Slot holders replaced by stronger (or newer after idle) "
-      "sources.");
-  line("# TYPE portcullis_evictions_total counter");
-  for (const auto& w : watched) {
-    line("portcullis_evictions_total{iface=\"" + w->iface + "\"} " +
-         std::to_string(w->source().stats().evictions));
-  }
-  line(
-      "# HELP portcullis_untracked_sources Distinct sources seen without a full slot (HyperLogLog "
-      "estimate).");
-  line("# TYPE portcullis_untracked_sources gauge");
-  for (const auto& w : watched) {
-    line("portcullis_untracked_sources{iface=\"" + w->iface + "\"} " +
-         std::to_string(uint64_t(sketchEstimate(w->source().sketch()))));
-  }
-  line(
-      "# HELP portcullis_admission_fill Used fraction of the admission tier (the first-packet "
-      "sketch).");
-  line("# TYPE portcullis_admission_fill gauge");
-  for (const auto& w : watched) {
-    AdmissionFill fill = admissionFill(w->source().admission());
-    line("portcullis_admission_fill{iface=\"" + w->iface + "\"} " +
-         std::to_string(fill.capacity ? double(fill.used) / double(fill.capacity) : 0.0));
-  }
-  line(
-      "# HELP portcullis_answers_visible Whether the host's answers are seen (1), or the slow and "
-      "trw rules stand down (0).");
-  line("# TYPE portcullis_answers_visible gauge");
-  for (size_t i = 0; i < watched.size(); ++i) {
-    line("portcullis_answers_visible{iface=\"" + watched[i]->iface + "\"} " +
-         std::string(engine.answersVisible(i) ? "1" : "0"));
-  }
-  line("# HELP portcullis_source_table_fill Used fraction of the fixed-size source table.");
-  line("# TYPE portcullis_source_table_fill gauge");
-  for (const auto& w : watched) {
-    auto slots = w->source().slots();
-    size_t used = 0;
-    for (const pc_src_state& s : slots) used += (s.flags & PC_SRC_USED) != 0;
-    line("portcullis_source_table_fill{iface=\"" + w->iface + "\"} " +
-         std::to_string(slots.empty() ? 0.0 : double(used) / double(slots.size())));
-  }
-  line("# TYPE portcullis_blocklist_entries gauge");
+  m.perInterface("portcullis_untracked_sources", "gauge",
+                 "Distinct sources seen without a full slot (HyperLogLog estimate).", watched,
+                 [](const Watched& w, size_t) {
+                   return std::to_string(uint64_t(sketchEstimate(w.source().sketch())));
+                 });
+  m.perInterface(
+      "portcullis_admission_fill", "gauge",
+      "Used fraction of the admission tier (the first-packet sketch).", watched,
+      [](const Watched& w, size_t) {
+        AdmissionFill fill = admissionFill(w.source().admission());
+        return std::to_string(fill.capacity ? double(fill.used) / double(fill.capacity) : 0.0);
+      });
+  m.perInterface(
+      "portcullis_answers_visible", "gauge",
+      "Whether the host's answers are seen (1), or the slow and trw rules stand down (0).", watched,
+      [&](const Watched&, size_t i) { return std::string(engine.answersVisible(i) ? "1" : "0"); });
+  m.perInterface("portcullis_source_table_fill", "gauge",
+                 "Used fraction of the fixed-size source table.", watched,
+                 [](const Watched& w, size_t) {
+                   auto slots = w.source().slots();
+                   size_t used = 0;
+                   for (const pc_src_state& s : slots) used += (s.flags & PC_SRC_USED) != 0;
+                   return std::to_string(slots.empty() ? 0.0 : double(used) / double(slots.size()));
+                 });
   size_t entries = 0;
   for (const auto& bl : blocklists) entries += bl->size();
-  line("portcullis_blocklist_entries " + std::to_string(entries));
-  return out;
+  m.family("portcullis_blocklist_entries", "gauge", "Entries on the kernel blocklists.");
+  m.sample("portcullis_blocklist_entries", "", std::to_string(entries));
+  return m.take();
 }
 
 bool sameAddrs(const std::vector<pc_addr>& a, const std::vector<pc_addr>& b) {
@@ -181,8 +192,8 @@ class WatchSession {
     for (const std::string& iface : args_.ifaces) {
       if (int rc = attach(iface)) return rc;
     }
-    openEvents();
-    wireBlocking();
+    if (int rc = openEvents()) return rc;
+    if (int rc = wireBlocking()) return rc;
     dropPrivileges();
     if (int rc = startMetrics()) return rc;
     if (std::any_of(watched_.begin(), watched_.end(),
@@ -271,22 +282,30 @@ class WatchSession {
   }
 
   // One ring buffer manager over every XDP interface's events.
-  void openEvents() {
+  int openEvents() {
     for (auto& w : watched_) {
       if (!w->xdp) continue;
       contexts_.push_back(std::make_unique<RingContext>(RingContext{engine_.get(), w->index}));
+      int err = 0;
       if (!rb_) {
         rb_.reset(
             ring_buffer__new(w->xdp->eventsFd(), onRingEvent, contexts_.back().get(), nullptr));
+        if (!rb_) err = -errno;
       } else {
-        ring_buffer__add(rb_.get(), w->xdp->eventsFd(), onRingEvent, contexts_.back().get());
+        err = ring_buffer__add(rb_.get(), w->xdp->eventsFd(), onRingEvent, contexts_.back().get());
+      }
+      if (err < 0) {
+        logError("%s: cannot read the event ring buffer: %s", w->iface.c_str(),
+                 std::strerror(-err));
+        return 1;
       }
     }
+    return 0;
   }
 
   // Allowlist (never scored, never dropped) into every datapath; the blocker's safety list adds
   // loopback, this host, its gateways and DNS servers, which are scored but never blocked.
-  void wireBlocking() {
+  int wireBlocking() {
     for (const std::string& text : args_.allow) allow_.push_back(*parsePrefix(text));
     if (args_.block) {
       if (!args_.blockRules.empty()) {
@@ -296,7 +315,7 @@ class WatchSession {
     }
     for (auto& w : watched_) {
       if (w->xdp) {
-        wireXdpBlocklist(*w);
+        if (int rc = wireXdpBlocklist(*w)) return rc;
         continue;
       }
       if (args_.block) {
@@ -305,7 +324,7 @@ class WatchSession {
       }
       w->table->setAllowlist(allow_);
     }
-    if (!blocker_) return;
+    if (!blocker_) return 0;
     engine_->setAlertHook([this](Alert& alert, size_t table, const pc_src_state& slot) {
       blocker_->consider(alert, table, slot);
     });
@@ -313,13 +332,18 @@ class WatchSession {
     for (const auto& x : args_.policy.rules) rules += " " + x;
     logInfo("auto-block on (rules:%s; ttl %llu s; at most %u blocks/s)", rules.c_str(),
             (unsigned long long)args_.policy.ttlS, args_.policy.maxPerSecond);
+    return 0;
   }
 
-  void wireXdpBlocklist(const Watched& w) {
+  int wireXdpBlocklist(const Watched& w) {
     const XdpDatapath& x = *w.xdp;
     auto bl = std::make_unique<Blocklist>(x.blocklistFd(), x.blockprefixFd(), x.allowlistFd(),
                                           x.controlFd(), x.clock());
-    bl->setAllowlist(allow_);
+    // Without its allowlist the program could drop a host the operator vouched for.
+    if (int err = bl->setAllowlist(allow_); err) {
+      logError("%s: cannot install the allowlist: %s", w.iface.c_str(), std::strerror(-err));
+      return 1;
+    }
     if (blocker_) blocker_->setBlocklist(w.index, bl.get(), x.ticksPerSecond());
     logInfo(
         "%s: maps take %.1f MiB (source table %u slots of %zu B, admission tier %zu entries "
@@ -330,6 +354,7 @@ class WatchSession {
     if (size_t n = bl->size()) logInfo("%s: %zu blocklist entries in force", w.iface.c_str(), n);
     blocklists_.push_back(std::move(bl));
     writeState(w);
+    return 0;
   }
 
   // What `portcullis status` shows about this watch.
@@ -403,7 +428,7 @@ class WatchSession {
       if (w->pcap) fds.push_back({w->pcap->selectableFd(), POLLIN, 0});
     }
     ::poll(fds.data(), fds.size(), int(a_.rules.pollMs));
-    if (rb_) ring_buffer__consume(rb_.get());
+    consumeEvents();
   }
 
   // Captured frames through their tables; returns the packets seen on every interface so far.
@@ -447,8 +472,17 @@ class WatchSession {
     if (changed && blocker_) blocker_->setNeverBlock(safetyList(allow_));
   }
 
+  void consumeEvents() {
+    if (!rb_) return;
+    int n = ring_buffer__consume(rb_.get());
+    if (n < 0 && !eventsErrorLogged_) {  // once: a broken ring would repeat every poll
+      logError("cannot read the event ring buffer: %s", std::strerror(-n));
+      eventsErrorLogged_ = true;
+    }
+  }
+
   void stop() {
-    if (rb_) ring_buffer__consume(rb_.get());
+    consumeEvents();
     engine_->poll();
     engine_->flush();
     finishRun(*engine_, files_);
@@ -469,6 +503,7 @@ class WatchSession {
   std::vector<std::unique_ptr<Watched>> watched_;
   std::vector<std::unique_ptr<RingContext>> contexts_;
   std::unique_ptr<ring_buffer, RingBufferDeleter> rb_;
+  bool eventsErrorLogged_ = false;
   std::vector<Prefix> allow_;
   std::vector<std::unique_ptr<Blocklist>> blocklists_;
   std::unique_ptr<AutoBlocker> blocker_;

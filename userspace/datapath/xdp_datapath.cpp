@@ -364,9 +364,8 @@ int64_t XdpDatapath::ticksToUnixMicros(uint64_t ticks) const {
   return nowUs - ageTicks * 1'000'000 / int64_t(clock_.hz);
 }
 
-int XdpDatapath::setWatchedDestinations(const std::vector<pc_addr>& dsts) {
+void XdpDatapath::setWatchedDestinations(const std::vector<pc_addr>& dsts) {
   control_->setWatchedDestinations(dsts);
-  return 0;
 }
 
 std::span<const pc_src_state> XdpDatapath::slots() const { return {table_, slotCount_}; }

@@ -1,4 +1,5 @@
 #include "respond/blocker.h"
+#include "report/log.h"
 #include "detect/estimate.h"
 
 #include "datapath/kernel_clock.h"
@@ -148,10 +149,18 @@ void AutoBlocker::consider(Alert& a, size_t tableIndex, const pc_src_state& slot
       linearCount(slot.ports) + linearCount(slot.protos) >= kPersistTargets;
   if (!reacted && !persisted) return;
   // After a block of ours ends, the alert that caused it is still on the source's track: only
-  // new probes since then are a new offense, not the old evidence met again by a ping.
+  // probes sent after the block are a new offense, not the old evidence met again by a ping.
+  // The first look after the block takes the count as it stands (probes that raced the block
+  // into the table are old evidence too), and five more probes are a new offense.
   std::string addr = formatAddr(slot.key);
-  auto before = probesAtBlock_.find(addr);
-  if (before != probesAtBlock_.end() && probesSent(slot) < before->second + kPersistTargets) return;
+  auto after = probesAfterBlock_.find(addr);
+  if (after != probesAfterBlock_.end()) {
+    if (!after->second) {
+      after->second = probesSent(slot);
+      return;
+    }
+    if (probesSent(slot) < *after->second + kPersistTargets) return;
+  }
 
   int64_t now = unixMicrosNow();
   if (now / 1'000'000 != bucketSecond_) {
@@ -167,10 +176,13 @@ void AutoBlocker::consider(Alert& a, size_t tableIndex, const pc_src_state& slot
   if (policy_.permanentAfter && offense > policy_.permanentAfter) ttl = 0;
   // The block covers the source as the datapath aggregates it (an IPv6 /64).
   unsigned length = slot.prefix_len ? slot.prefix_len : 128;
-  if (it->second.first->block(Prefix{slot.key, length}, ttl, offense) != 0) return;
+  if (int err = it->second.first->block(Prefix{slot.key, length}, ttl, offense); err) {
+    logError("cannot block %s: %s", a.src.c_str(), std::strerror(-err));
+    return;
+  }
   ++bucketUsed_;
   ++blocksTotal_;
-  probesAtBlock_[addr] = probesSent(slot);
+  probesAfterBlock_[addr] = std::nullopt;  // counted at the first look after the block
   // Keyed as the sweep names the entry ("2001:db8::/64"), so an expiry is reported once.
   active_[formatPrefix(Prefix{slot.key, length})] = ttl ? now + int64_t(ttl) * 1'000'000 : 0;
   a.action = "blocked";

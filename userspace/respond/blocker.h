@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -64,8 +65,10 @@ class AutoBlocker {
   std::vector<Prefix> neverBlock_;
   AlertSink& sink_;
   std::map<size_t, std::pair<BlockBackend*, uint64_t>> blocklists_;
-  std::map<std::string, uint32_t> offenses_;       ///< by address, for repeat offenders
-  std::map<std::string, uint64_t> probesAtBlock_;  ///< by address: its probes when last blocked
+  std::map<std::string, uint32_t> offenses_;  ///< by address, for repeat offenders
+  /// By address, for sources blocked here: their probes at the first look after the block
+  /// ended (nullopt until then).
+  std::map<std::string, std::optional<uint64_t>> probesAfterBlock_;
   int64_t bucketSecond_ = 0;
   uint32_t bucketUsed_ = 0;
   uint64_t blocksTotal_ = 0;
