@@ -145,6 +145,28 @@ fi
 attacker_reaches && fail "still dropped after the restart" || pass "still dropped after the restart"
 sleep 9
 attacker_reaches && pass "the adopted block ended at its original time" || fail "the adopted block ended at its original time"
+
+# The never-block list follows the host's addresses: one added while the watch runs is the
+# host's own within a few seconds, so a scan spoofed from it blocks nothing. The control: the
+# same scan spoofed from an address that is not the host's is blocked (it persists past 2 s).
+if command -v hping3 >/dev/null; then
+  ip -n "$NS_V" addr add 198.18.0.60/24 dev "$IF_VA"
+  sleep 3
+  for spoof in 198.18.0.60 198.18.0.61; do
+    ip netns exec "$NS_A" timeout 8 hping3 -q -S -a "$spoof" -p ++2000 -i u5000 -c 600 198.18.0.1 \
+      >/dev/null 2>&1
+  done
+  if wait_for 3 '"event":"block","[^}]*"src":"198.18.0.61"' "$dir/w2.json"; then
+    pass "control: a scan spoofed from 198.18.0.61 (not the host's) for 3 s is blocked"
+  else
+    fail "control: a scan spoofed from 198.18.0.61 (not the host's) for 3 s is blocked"
+  fi
+  if grep -q '"event":"block","[^}]*"src":"198.18.0.60"' "$dir/w2.json"; then
+    fail "an address added to the host while watching is never blocked"
+  else
+    pass "an address added to the host while watching (198.18.0.60) is never blocked"
+  fi
+fi
 kill -INT "$watch_pid"; wait "$watch_pid"; watch_pid=""
 ip -n "$NS_V" link show "$IF_VA" | grep -q "prog/xdp" && fail "a clean stop detaches" || pass "a clean stop detaches"
 finish
