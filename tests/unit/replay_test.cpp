@@ -214,6 +214,32 @@ TEST_F(Replay, ConfigFileTakesMultiLineArraysAndTheCommandLineOverridesIt) {
   EXPECT_TRUE(rules(overridden).empty()) << "three ports are not more than five";
 }
 
+TEST_F(Replay, ProfilesSetTheirToolsNumbersAndExplicitOptionsWin) {
+  ScanSpec s{"syn", "198.18.0.78", "198.18.0.1", testing::portRange(1, 30), {}, kStart, 1000};
+  std::string path = write("profile.pcap", testing::scanTraffic(s));
+  auto rules = [&](const std::string& args) {
+    Result r = replay(path + " " + args);
+    EXPECT_EQ(r.status, 0) << args << ": " << r.stderrText;
+    std::set<std::string> out;
+    for (const auto& a : alerts(r)) out.insert(a["rule"]);
+    return out;
+  };
+  // snort-low: negative answers counted by rate; no score rule. zeek: shapes, no rate rule.
+  auto snort = rules("--profile snort-low");
+  EXPECT_TRUE(snort.count("rate") && !snort.count("score")) << *snort.begin();
+  auto zeek = rules("--profile zeek");
+  EXPECT_TRUE(zeek.count("shape") && !zeek.count("rate"));
+  // An option given on the command line or in the config file wins over the profile's.
+  EXPECT_TRUE(rules("--profile snort-high").count("rate")) << "control";
+  EXPECT_FALSE(rules("--profile snort-high --rate-ports 99").count("rate"));
+  std::string config = (dir_ / "p.toml").string();
+  std::ofstream(config) << "profile = \"snort-high\"\nrate-ports = 99\n";
+  EXPECT_FALSE(rules("--config " + config).count("rate"));
+  Result unknown = replay(path + " --profile nessus");
+  EXPECT_EQ(unknown.status, 2);
+  EXPECT_NE(unknown.stderrText.find("--profile"), std::string::npos) << unknown.stderrText;
+}
+
 TEST_F(Replay, InvalidValuesAreRefusedWithStatus2) {
   ScanSpec s{"syn", "198.18.0.66", "198.18.0.1", {1}, {}, kStart};
   std::string path = write("one.pcap", testing::scanTraffic(s));

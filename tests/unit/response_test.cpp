@@ -162,25 +162,5 @@ TEST(Benign, HttpLoadShortConnectionsAndOutgoingConnectionsRaiseNoAlert) {
   EXPECT_TRUE(all.empty()) << all.size() << " alerts, first: " << all[0].rule << " " << all[0].src;
 }
 
-TEST(Profiles, SnortLowCountsNegativeAnswersZeekCountsShapes) {
-  ScanSpec s{"syn", "198.18.0.78", "198.18.0.1", testing::portRange(1, 30), {}, kStart, 1000};
-  auto frames = testing::scanTraffic(s);
-  RuleConfig snort;
-  ASSERT_TRUE(applyProfile("snort-low", snort, {}));
-  auto a = alertsOnly(testing::runEngine(frames, snort));
-  ASSERT_FALSE(withRule(a, "rate").empty());
-  EXPECT_TRUE(withRule(a, "score").empty());
-  RuleConfig zeek;
-  ASSERT_TRUE(applyProfile("zeek", zeek, {}));
-  auto z = alertsOnly(testing::runEngine(frames, zeek));
-  ASSERT_FALSE(withRule(z, "shape").empty());
-  EXPECT_TRUE(withRule(z, "rate").empty());
-  RuleConfig keep;
-  keep.rateMaxPorts = 99;
-  ASSERT_TRUE(applyProfile("snort-high", keep, {"rate-ports"}));
-  EXPECT_EQ(keep.rateMaxPorts, 99u) << "explicit options win over the profile";
-  EXPECT_FALSE(applyProfile("nessus", keep, {}));
-}
-
 }  // namespace
 }  // namespace portcullis

@@ -95,14 +95,14 @@ int dispatch(Commands& c) {
   if (c.statusCmd->parsed()) return runStatus(c.ops);
   std::string ruleError;
   if (c.watchCmd->parsed()) {
-    if (!finalizeRules(c.watchCmd, c.watch.common, ruleError)) {
+    if (!finalizeRules(c.watch.common, ruleError)) {
       logError("%s", ruleError.c_str());
       return 2;
     }
     return runWatch(c.watch);
   }
   if (c.replayCmd->parsed()) {
-    if (!finalizeRules(c.replayCmd, c.replay.common, ruleError)) {
+    if (!finalizeRules(c.replay.common, ruleError)) {
       logError("%s", ruleError.c_str());
       return 2;
     }

@@ -78,6 +78,73 @@ std::string powerOfTwo(const std::string& v) {
   return (n & (n - 1)) == 0 ? std::string() : std::string("must be a power of two");
 }
 
+// --profile: presets of option values, written as the options they set. They come first on the
+// command line, so the config file and the command line override them option by option.
+struct Profile {
+  const char* name;
+  std::vector<std::pair<const char*, const char*>> values;
+};
+
+const std::vector<Profile>& profileTable() {
+  // Snort's port_scan sensitivity levels count negative responses (RST, ICMP unreachable) over a
+  // window of 60, 90 or 600 s; medium and high also see slow scans. Zeek's scan policy: 15 ports
+  // on one host or 25 hosts on one port within 5 minutes, and its TRW heritage (Jung et al.
+  // wrote TRW for Bro).
+  static const std::vector<Profile> table = {
+      {"default", {}},
+      {"snort-low",
+       {{"rate-basis", "rejects"},
+        {"rate-ports", "5"},
+        {"rate-window", "60"},
+        {"rules", "rate,anomaly,group"}}},
+      {"snort-medium",
+       {{"rate-basis", "rejects"},
+        {"rate-ports", "5"},
+        {"rate-window", "90"},
+        {"rules", "rate,anomaly,group,slow,shape"}}},
+      {"snort-high",
+       {{"rate-basis", "rejects"},
+        {"rate-ports", "5"},
+        {"rate-window", "600"},
+        {"rules", "rate,anomaly,group,slow,shape"}}},
+      {"zeek",
+       {{"shape-window", "300"},
+        {"shape-ports", "15"},
+        {"shape-hosts", "25"},
+        {"rules", "shape,trw,anomaly"}}},
+  };
+  return table;
+}
+
+std::vector<std::string> profileNames() {
+  std::vector<std::string> names;
+  for (const Profile& p : profileTable()) names.emplace_back(p.name);
+  return names;
+}
+
+// The profile's options as command-line words; none for an unknown name (CLI11 refuses it).
+std::vector<std::string> profileWords(const std::string& name) {
+  std::vector<std::string> words;
+  for (const Profile& p : profileTable()) {
+    if (name != p.name) continue;
+    for (const auto& [option, value] : p.values) {
+      words.push_back(std::string("--") + option);
+      words.emplace_back(value);
+    }
+  }
+  return words;
+}
+
+// The value of the last `--name V` or `--name=V` in `args`, or "".
+std::string lastValue(const std::vector<std::string>& args, const std::string& name) {
+  std::string value;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == name && i + 1 < args.size()) value = args[i + 1];
+    if (args[i].rfind(name + "=", 0) == 0) value = args[i].substr(name.size() + 1);
+  }
+  return value;
+}
+
 bool optionOfAnySubcommand(CLI::App& app, const std::string& name) {
   for (CLI::App* sub : app.get_subcommands({})) {
     if (sub->get_option_no_throw(name)) return true;
@@ -101,8 +168,9 @@ void addCommonOptions(CLI::App* cmd, CommonArgs& a) {
   cmd->add_flag("-v,--verbose", a.verbose, "verbose output, with libbpf's messages");
   cmd->add_flag("--no-anomaly", a.noAnomaly, "turn the anomaly rule off");
   cmd->add_option("--profile", a.profile,
-                  "preset: default, snort-low, snort-medium, snort-high, zeek")
-      ->check(CLI::IsMember(std::vector<std::string>(std::begin(kProfiles), std::end(kProfiles))))
+                  "preset: default, snort-low, snort-medium, snort-high, zeek (options given on "
+                  "the command line or in the config file win)")
+      ->check(CLI::IsMember(profileNames()))
       ->capture_default_str();
   cmd->add_option("--rules", a.ruleList, "rules in force (comma-separated)")
       ->delimiter(',')
@@ -155,16 +223,7 @@ void addWatchOptions(CLI::App* cmd, WatchArgs& w) {
   addCommonOptions(cmd, w.common);
 }
 
-bool finalizeRules(CLI::App* cmd, CommonArgs& a, std::string& error) {
-  std::set<std::string> given;
-  for (const CLI::Option* opt : cmd->get_options()) {
-    if (opt->count() > 0) given.insert(opt->get_name().substr(2));
-  }
-  if (!a.ruleList.empty()) given.insert("rules");
-  if (!applyProfile(a.profile, a.rules, given)) {
-    error = "--profile: unknown profile " + a.profile;
-    return false;
-  }
+bool finalizeRules(CommonArgs& a, std::string& error) {
   if (!a.ruleList.empty()) a.rules.enabled = {a.ruleList.begin(), a.ruleList.end()};
   if (a.noAnomaly) a.rules.enabled.erase("anomaly");
   if (a.rules.trwTheta1 >= a.rules.trwTheta0) {
@@ -178,9 +237,49 @@ bool finalizeRules(CLI::App* cmd, CommonArgs& a, std::string& error) {
   return true;
 }
 
-// Turns `--config FILE` into command-line words placed before the user's own, so the file sets
-// defaults and the command line overrides them. Each key must be a long option of the
-// subcommand (the same table that makes the command line), so a typo is an error, not a no-op.
+namespace {
+
+// The config file's settings as command-line words, each key checked against the subcommand's
+// own options (the same table that makes the command line), so a typo is an error, not a
+// no-op. Options the user gives on the command line are left out: theirs is the only value.
+bool configWords(CLI::App& app, CLI::App& cmd, const std::string& path,
+                 const std::vector<std::string>& user, std::vector<std::string>& out,
+                 ConfigOrigins& origins, std::string& error) {
+  const std::string& sub = cmd.get_name();
+  std::vector<ConfigSetting> settings;
+  if (!readConfigFile(path, sub, settings, error)) return false;
+  for (const ConfigSetting& s : settings) {
+    std::string name = "--" + s.key;
+    std::string where = "config " + path + ":" + std::to_string(s.line);
+    const CLI::Option* opt = cmd.get_option_no_throw(name);
+    if (!opt || s.key == "config" || opt->get_positional()) {
+      // A top-level key of another subcommand (allow, for watch) is not this one's concern.
+      if (!opt && s.key != "config" && optionOfAnySubcommand(app, name)) continue;
+      error = where + ": " + s.key + ": no such option of " + sub + " (see " + sub + " --help)";
+      return false;
+    }
+    bool flag = opt->get_expected_max() == 0;
+    if (flag != s.isFlag) {
+      error = where + ": " + s.key + (flag ? ": takes true or false" : ": needs a value");
+      return false;
+    }
+    auto given = [&](const std::string& u) { return u == name || u.rfind(name + "=", 0) == 0; };
+    if (std::any_of(user.begin(), user.end(), given)) continue;
+    origins[name] = where;
+    if (s.isFlag) {
+      if (s.flagOn) out.push_back(name);
+      continue;
+    }
+    for (const std::string& value : s.values) {
+      out.push_back(name);
+      out.push_back(value);
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 bool expandConfig(CLI::App& app, int argc, char** argv, std::vector<std::string>& out,
                   ConfigOrigins& origins, std::string& error) {
   std::vector<std::string> user;
@@ -201,38 +300,17 @@ bool expandConfig(CLI::App& app, int argc, char** argv, std::vector<std::string>
   for (CLI::App* candidate : app.get_subcommands({})) {
     if (candidate->get_name() == sub) cmd = candidate;
   }
-  if (!path.empty() && cmd) {
-    std::vector<ConfigSetting> settings;
-    if (!readConfigFile(path, sub, settings, error)) return false;
-    for (const ConfigSetting& s : settings) {
-      std::string name = "--" + s.key;
-      std::string where = "config " + path + ":" + std::to_string(s.line);
-      const CLI::Option* opt = cmd->get_option_no_throw(name);
-      if (!opt || s.key == "config" || opt->get_positional()) {
-        // A top-level key of another subcommand (allow, for watch) is not this one's concern.
-        if (!opt && s.key != "config" && optionOfAnySubcommand(app, name)) continue;
-        error = where + ": " + s.key + ": no such option of " + sub + " (see " + sub + " --help)";
-        return false;
-      }
-      bool flag = opt->get_expected_max() == 0;
-      if (flag != s.isFlag) {
-        error = where + ": " + s.key + (flag ? ": takes true or false" : ": needs a value");
-        return false;
-      }
-      // The command line overrides the file: its own value is the only one parsed.
-      auto given = [&](const std::string& u) { return u == name || u.rfind(name + "=", 0) == 0; };
-      if (std::any_of(user.begin(), user.end(), given)) continue;
-      origins[name] = where;
-      if (s.isFlag) {
-        if (s.flagOn) out.push_back(name);
-        continue;
-      }
-      for (const std::string& value : s.values) {
-        out.push_back(name);
-        out.push_back(value);
-      }
-    }
+  std::vector<std::string> config;
+  if (!path.empty() && cmd && !configWords(app, *cmd, path, user, config, origins, error)) {
+    return false;
   }
+  if (cmd && cmd->get_option_no_throw("--profile")) {
+    std::string profile = lastValue(user, "--profile");
+    if (profile.empty()) profile = lastValue(config, "--profile");
+    std::vector<std::string> preset = profileWords(profile);
+    out.insert(out.end(), preset.begin(), preset.end());
+  }
+  out.insert(out.end(), config.begin(), config.end());
   out.insert(out.end(), user.begin(), user.end());
   return true;
 }

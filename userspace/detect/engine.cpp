@@ -406,39 +406,6 @@ void Engine::flush() {
   for (auto& rule : ruleSet_) rule->afterPoll(*this, true);
 }
 
-bool applyProfile(const std::string& profile, RuleConfig& r,
-                  const std::set<std::string>& explicitlySet) {
-  auto unset = [&](const char* name) { return explicitlySet.count(name) == 0; };
-  auto rules = [&](std::set<std::string> on) {
-    if (unset("rules")) r.enabled = std::move(on);
-  };
-  if (profile == "default") return true;
-  if (profile == "snort-low" || profile == "snort-medium" || profile == "snort-high") {
-    // Snort's port_scan sensitivity levels count negative responses (RST, ICMP unreachable)
-    // over a window of 60, 90 or 600 s; medium and high also see slow scans.
-    uint32_t window = profile == "snort-low" ? 60 : profile == "snort-medium" ? 90 : 600;
-    if (unset("rate-basis")) r.rateBasis = "rejects";
-    if (unset("rate-ports")) r.rateMaxPorts = 5;
-    if (unset("rate-window")) r.rateWindowS = window;
-    if (profile == "snort-low") {
-      rules({"rate", "anomaly", "group"});
-    } else {
-      rules({"rate", "anomaly", "group", "slow", "shape"});
-    }
-    return true;
-  }
-  if (profile == "zeek") {
-    // Zeek's scan policy: 15 ports on one host or 25 hosts on one port within 5 minutes,
-    // and its TRW heritage (Jung et al. wrote TRW for Bro).
-    if (unset("shape-window")) r.shapeWindowS = 300;
-    if (unset("shape-ports")) r.shapePorts = 15;
-    if (unset("shape-hosts")) r.shapeHosts = 25;
-    rules({"shape", "trw", "anomaly"});
-    return true;
-  }
-  return false;
-}
-
 void Engine::retire(const Track& track) {
   // Kept for the summary: sources with some history, up to a bound whatever a flood does.
   if (retired_.size() < kMaxRetired && (track.last.packets > 1 || !track.alertsByRule.empty())) {

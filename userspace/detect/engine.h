@@ -131,9 +131,4 @@ std::string shapeOf(uint64_t ports, uint64_t dsts);
 /// "syn", "ack", … as used in counters and summaries.
 const char* kindName(uint8_t kind);
 
-/// Applies a --profile preset to the rules, leaving alone the names in `explicitlySet`
-/// (long option names given on the command line or in the config file). False: unknown name.
-bool applyProfile(const std::string& profile, RuleConfig& rules,
-                  const std::set<std::string>& explicitlySet);
-
 }  // namespace portcullis

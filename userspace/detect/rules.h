@@ -65,8 +65,4 @@ struct RuleConfig {
   uint32_t growthMin = 100;       ///< … and by at least this many ports
 };
 
-/// Names accepted by --profile.
-inline constexpr const char* kProfiles[] = {"default", "snort-low", "snort-medium", "snort-high",
-                                            "zeek"};
-
 }  // namespace portcullis
