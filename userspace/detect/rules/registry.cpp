@@ -16,16 +16,16 @@ std::optional<RuleId> ruleFromName(std::string_view name) {
 
 std::vector<std::unique_ptr<Rule>> makeRules(const RuleConfig& config) {
   using Factory = std::unique_ptr<Rule> (*)(const RuleConfig&);
-  // One line per rule, in RuleId order.
   constexpr Factory kFactories[kRuleCount] = {
-      makeScoreRule, makeRateRule,    makeTrwRule,   makeShapeRule,
-      makeSlowRule,  makeAnomalyRule, makeGroupRule,
+#define PC_RULE_FACTORY(id, name, factory) factory,
+      PC_RULES(PC_RULE_FACTORY)
+#undef PC_RULE_FACTORY
   };
   std::vector<std::unique_ptr<Rule>> rules;
   for (size_t i = 0; i < kRuleCount; ++i) {
     if (!config.on(RuleId(i))) continue;
     rules.push_back(kFactories[i](config));
-    assert(rules.back()->id() == RuleId(i) && "kFactories follows RuleId order");
+    assert(rules.back()->id() == RuleId(i) && "a rule's id() is its line in list.h");
   }
   return rules;
 }

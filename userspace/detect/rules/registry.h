@@ -8,14 +8,10 @@
 
 namespace portcullis {
 
-/// One factory per rule file in detect/rules/.
-std::unique_ptr<Rule> makeScoreRule(const RuleConfig& config);
-std::unique_ptr<Rule> makeRateRule(const RuleConfig& config);
-std::unique_ptr<Rule> makeTrwRule(const RuleConfig& config);
-std::unique_ptr<Rule> makeShapeRule(const RuleConfig& config);
-std::unique_ptr<Rule> makeSlowRule(const RuleConfig& config);
-std::unique_ptr<Rule> makeAnomalyRule(const RuleConfig& config);
-std::unique_ptr<Rule> makeGroupRule(const RuleConfig& config);
+/// One factory per rule file in detect/rules/ (named in list.h).
+#define PC_RULE_FACTORY(id, name, factory) std::unique_ptr<Rule> factory(const RuleConfig& config);
+PC_RULES(PC_RULE_FACTORY)
+#undef PC_RULE_FACTORY
 
 /// The rules in force under `config`, in RuleId order (the order they see a source's evidence).
 /// `config` must outlive them.
