@@ -1,6 +1,7 @@
 #include "respond/blocker.h"
 #include "report/log.h"
 #include "detect/estimate.h"
+#include "detect/evidence.h"
 
 #include "datapath/kernel_clock.h"
 
@@ -105,11 +106,7 @@ constexpr uint64_t kPersistTargets = 5;
 
 // Probes the source has sent over the slot's life (pings, the operator's own checks, excepted).
 uint64_t probesSent(const pc_src_state& slot) {
-  uint64_t n = 0;
-  for (uint32_t k = 0; k < PC_KIND_MAX; ++k) {
-    if (pc_kind_is_probe(k) && k != PC_KIND_ICMP_ECHO) n += slot.count[k];
-  }
-  return n;
+  return uint64_t(probeCount(slot)) - slot.count[PC_KIND_ICMP_ECHO];
 }
 }  // namespace
 
