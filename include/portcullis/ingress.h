@@ -214,32 +214,52 @@ PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *
 	return 0;
 }
 
-/* Finds src's slot, or promotes it from the admission tier into one. *fresh: just installed. */
-PC_STEP struct pc_src_state *pc_slot_for(struct pc_ingress_ctx *c, const struct pc_packet *p,
-					   const struct pc_addr *key, int *fresh)
+/* The slot pair a source hashes to, and the tags of its holders. */
+struct pc_bucket {
+	struct pc_src_state *a, *b;
+	struct pc_slot_tags *tags;
+	__u32 hash;
+};
+
+PC_INLINE int pc_bucket_of(struct pc_ingress_ctx *c, const struct pc_addr *key,
+			   struct pc_bucket *k)
+{
+	__u32 idx;
+
+	k->hash = pc_addr_hash(key, c->t->hash_seed);
+	idx = k->hash & c->t->slot_mask & ~1u;
+	k->a = pc_env_slot(c->env, idx);
+	k->b = pc_env_slot(c->env, idx | 1);
+	k->tags = pc_env_tags(c->env, idx >> 1);
+	return k->a && k->b && k->tags;
+}
+
+/* The slot key holds, found by its tag: the path of every packet from a tracked source, so it
+ * is inlined (on these CPUs a BPF-to-BPF call and its return cost about 10 ns, a third of the
+ * budget). A source without a slot reads 8 hot bytes, never the slots themselves. */
+PC_INLINE struct pc_src_state *pc_slot_find(const struct pc_bucket *k, const struct pc_addr *key)
+{
+	if (PC_READ_ONCE(k->tags->tag[0]) == (k->hash | 1) && pc_slot_holds(k->a, key))
+		return k->a;
+	if (PC_READ_ONCE(k->tags->tag[1]) == (k->hash | 1) && pc_slot_holds(k->b, key))
+		return k->b;
+	return 0;
+}
+
+/* A source without a slot: the admission tier's step, and its promotion into the bucket when
+ * it has earned one. Returns the slot it was just installed in, or 0. */
+PC_INLINE struct pc_src_state *pc_slot_admit(struct pc_ingress_ctx *c, const struct pc_packet *p,
+					     const struct pc_addr *key, const struct pc_bucket *k)
 {
 	const volatile struct pc_tuning *t = c->t;
-	__u32 hash = pc_addr_hash(key, t->hash_seed);
-	__u32 idx = hash & t->slot_mask & ~1u;
-	struct pc_src_state *a = pc_env_slot(c->env, idx);
-	struct pc_src_state *b = pc_env_slot(c->env, idx | 1);
-	struct pc_src_state *s;
+	struct pc_src_state *a = k->a, *b = k->b, *s;
+	struct pc_slot_tags *tags = k->tags;
+	__u32 hash = k->hash, tag = hash | 1;
 	struct pc_admit *entry;
 	__u32 idle_before = 0, targets, entry_seq, admitted;
 	__s32 strength;
 	int force, evicted, i;
 
-	struct pc_slot_tags *tags = pc_env_tags(c->env, idx >> 1);
-	__u32 tag = hash | 1;
-
-	*fresh = 0;
-	if (!a || !b || !tags)
-		return 0;
-	/* The tags first: a source without a slot never touches the slots themselves. */
-	if (PC_READ_ONCE(tags->tag[0]) == tag && pc_slot_holds(a, key))
-		return a;
-	if (PC_READ_ONCE(tags->tag[1]) == tag && pc_slot_holds(b, key))
-		return b;
 	strength = pc_admit_step(c, p, key, hash, &force, &entry, &idle_before);
 	if (!strength) {
 		pc_sketch_add(pc_env_sketch(c->env), hash);
@@ -311,7 +331,6 @@ PC_STEP struct pc_src_state *pc_slot_for(struct pc_ingress_ctx *c, const struct 
 	c->st->promotions++;
 	if (evicted)
 		c->st->evictions++;
-	*fresh = 1;
 	return s;
 }
 
@@ -332,55 +351,61 @@ PC_INLINE int pc_untracked_verdict(struct pc_ingress_ctx *c, const struct pc_add
 	return PC_VERDICT_DROP;
 }
 
-/* One packet from p->src, already parsed. */
-PC_INLINE int pc_ingress(struct pc_ingress_ctx *c, const struct pc_packet *p)
+/* A tracked source's list status, looked up again when the blocklist or allowlist changed
+ * since it was cached (rare: a subprogram, out of the common path). Returns whether the lookup
+ * counted a drop. */
+PC_STEP int pc_refresh_lists(struct pc_ingress_ctx *c, struct pc_src_state *s,
+			     const struct pc_addr *key, const struct pc_addr *src)
 {
-	const volatile struct pc_tuning *t = c->t;
-	struct pc_addr key = p->src;
-	struct pc_src_state *s;
-	int fresh, probe_port, looked_up = 0;
+	__u8 flags = s->flags & ~(PC_SRC_ALLOWED | PC_SRC_BLOCKED);
 	__u64 expires;
+	int looked_up = 0;
+
+	if (c->ctl->nr_allow && pc_env_allowed(c->env, src)) {
+		flags |= PC_SRC_ALLOWED;
+	} else if (pc_any_blocks(c->ctl) && pc_env_blocked(c->env, key, src, c->now, &expires)) {
+		flags |= PC_SRC_BLOCKED;
+		s->block_expires = expires;
+		looked_up = 1; /* the entry counted this drop */
+	}
+	s->flags = flags;
+	s->gen = c->ctl->gen;
+	return looked_up;
+}
+
+/* The events a tracked source's packet may raise (rate-limited anomalies, --save-ports). */
+PC_INLINE void pc_tracked_events(struct pc_ingress_ctx *c, const struct pc_packet *p,
+				 struct pc_src_state *s, __u8 kind, int probe_port)
+{
+	if (pc_kind_is_illegal(kind)) {
+		if (s->win_events < c->t->event_burst) {
+			s->win_events++;
+			pc_env_emit(c->env, p, PC_EVENT_ANOMALY, kind, c->now);
+			c->st->events++;
+		} else {
+			c->st->events_limited++;
+		}
+	}
+	if (probe_port && c->t->report_ports) {
+		pc_env_emit(c->env, p, PC_EVENT_PORT, kind, c->now);
+		c->st->events++;
+	}
+}
+
+/* A packet from a source that holds slot s: the cached list status, then the update. */
+PC_INLINE int pc_tracked(struct pc_ingress_ctx *c, const struct pc_packet *p,
+			 struct pc_src_state *s, const struct pc_addr *key)
+{
+	int probe_port, looked_up = 0;
 	__u8 kind;
 
-	pc_addr_aggregate(&key, t);
-	if (!pc_dst_watched(c->ctl, &p->dst)) {
-		/* Not ours to score, but a blocked source stays blocked for every destination. */
-		c->st->not_watched++;
-		if (pc_any_blocks(c->ctl) && pc_env_blocked(c->env, &key, &p->src, c->now, &expires)) {
-			c->st->dropped++;
-			return PC_VERDICT_DROP;
+	if (s->gen != c->ctl->gen)
+		looked_up = pc_refresh_lists(c, s, key, &p->src);
+	if (s->flags & (PC_SRC_ALLOWED | PC_SRC_BLOCKED)) {
+		if (s->flags & PC_SRC_ALLOWED) {
+			c->st->allowed++;
+			return PC_VERDICT_PASS;
 		}
-		return PC_VERDICT_PASS;
-	}
-	s = pc_slot_for(c, p, &key, &fresh);
-	if (!s) {
-		/* --save-ports lists a source's ports from its first probe, slot or not. */
-		if (t->report_ports && pc_kind_is_probe(p->kind) && p->kind != PC_KIND_ICMP_ECHO) {
-			pc_env_emit(c->env, p, PC_EVENT_PORT, p->kind, c->now);
-			c->st->events++;
-		}
-		return pc_untracked_verdict(c, &key, &p->src);
-	}
-
-	if (s->gen != c->ctl->gen) {
-		__u8 flags = s->flags & ~(PC_SRC_ALLOWED | PC_SRC_BLOCKED);
-
-		if (c->ctl->nr_allow && pc_env_allowed(c->env, &p->src)) {
-			flags |= PC_SRC_ALLOWED;
-		} else if (pc_any_blocks(c->ctl) &&
-			   pc_env_blocked(c->env, &key, &p->src, c->now, &expires)) {
-			flags |= PC_SRC_BLOCKED;
-			s->block_expires = expires;
-			looked_up = 1; /* the entry counted this drop */
-		}
-		s->flags = flags;
-		s->gen = c->ctl->gen;
-	}
-	if (s->flags & PC_SRC_ALLOWED) {
-		c->st->allowed++;
-		return PC_VERDICT_PASS;
-	}
-	if (s->flags & PC_SRC_BLOCKED) {
 		/* The cached expiry: blocks end on time with no lookup per packet. */
 		if (!s->block_expires || (__s64)(s->block_expires - c->now) > 0) {
 			if (!looked_up)
@@ -395,21 +420,53 @@ PC_INLINE int pc_ingress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 	 * cannot answer at line rate must not switch the response-aware rules off. */
 	if (p->kind == PC_KIND_SYN)
 		c->st->syn_probes++;
-	kind = pc_source_update(s, p, c->now, t, &probe_port);
-	if (pc_kind_is_illegal(kind)) {
-		if (s->win_events < t->event_burst) {
-			s->win_events++;
-			pc_env_emit(c->env, p, PC_EVENT_ANOMALY, kind, c->now);
-			c->st->events++;
-		} else {
-			c->st->events_limited++;
-		}
-	}
-	if (probe_port && t->report_ports) {
-		pc_env_emit(c->env, p, PC_EVENT_PORT, kind, c->now);
+	kind = pc_source_update(s, p, c->now, c->t, &probe_port);
+	if (pc_kind_is_illegal(kind) || probe_port)
+		pc_tracked_events(c, p, s, kind, probe_port);
+	return PC_VERDICT_PASS;
+}
+
+/* A packet from a source without a slot: the admission tier, and the source's promotion when it
+ * has earned one. A subprogram, called last, so the tracked path keeps nothing live across it. */
+PC_STEP int pc_untracked(struct pc_ingress_ctx *c, const struct pc_packet *p,
+			 const struct pc_addr *key, const struct pc_bucket *bucket)
+{
+	struct pc_src_state *s = pc_slot_admit(c, p, key, bucket);
+
+	if (s)
+		return pc_tracked(c, p, s, key);
+	/* --save-ports lists a source's ports from its first probe, slot or not. */
+	if (c->t->report_ports && pc_kind_is_probe(p->kind) && p->kind != PC_KIND_ICMP_ECHO) {
+		pc_env_emit(c->env, p, PC_EVENT_PORT, p->kind, c->now);
 		c->st->events++;
 	}
-	return PC_VERDICT_PASS;
+	return pc_untracked_verdict(c, key, &p->src);
+}
+
+/* One packet from p->src, already parsed. */
+PC_INLINE int pc_ingress(struct pc_ingress_ctx *c, const struct pc_packet *p)
+{
+	struct pc_addr key = p->src;
+	struct pc_bucket bucket;
+	struct pc_src_state *s;
+	__u64 expires;
+
+	pc_addr_aggregate(&key, c->t);
+	if (!pc_dst_watched(c->ctl, &p->dst)) {
+		/* Not ours to score, but a blocked source stays blocked for every destination. */
+		c->st->not_watched++;
+		if (pc_any_blocks(c->ctl) && pc_env_blocked(c->env, &key, &p->src, c->now, &expires)) {
+			c->st->dropped++;
+			return PC_VERDICT_DROP;
+		}
+		return PC_VERDICT_PASS;
+	}
+	if (!pc_bucket_of(c, &key, &bucket))
+		return PC_VERDICT_PASS;
+	s = pc_slot_find(&bucket, &key);
+	if (!s)
+		return pc_untracked(c, p, &key, &bucket);
+	return pc_tracked(c, p, s, &key);
 }
 
 /* One answer the host sends to p->dst: into the peer's slot, or its admission entry (a
@@ -418,37 +475,28 @@ PC_INLINE void pc_egress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 {
 	const volatile struct pc_tuning *t = c->t;
 	struct pc_addr key = p->dst;
-	struct pc_src_state *a, *b;
-	struct pc_slot_tags *tags;
+	struct pc_bucket bucket;
+	struct pc_src_state *s;
 	struct pc_admit *x, *y, *e = 0;
-	__u32 hash, idx;
+	__u32 idx;
 	int offer;
 
 	if (!pc_is_answer(p))
 		return;
 	pc_addr_aggregate(&key, t);
-	hash = pc_addr_hash(&key, t->hash_seed);
-	idx = hash & t->slot_mask & ~1u;
-	a = pc_env_slot(c->env, idx);
-	b = pc_env_slot(c->env, idx | 1);
-	tags = pc_env_tags(c->env, idx >> 1);
-	if (!a || !b || !tags)
+	if (!pc_bucket_of(c, &key, &bucket))
 		return;
-	if (PC_READ_ONCE(tags->tag[0]) == (hash | 1) && pc_slot_holds(a, &key)) {
+	s = pc_slot_find(&bucket, &key);
+	if (s) {
 		c->st->answers++;
-		pc_answer_update(a, p);
-		return;
-	}
-	if (PC_READ_ONCE(tags->tag[1]) == (hash | 1) && pc_slot_holds(b, &key)) {
-		c->st->answers++;
-		pc_answer_update(b, p);
+		pc_answer_update(s, p);
 		return;
 	}
 	offer = p->l4proto == PC_IPPROTO_TCP &&
 		(p->tcp_flags & (PC_TCP_SYN | PC_TCP_ACK)) == (PC_TCP_SYN | PC_TCP_ACK);
 	if (!offer && !pc_answer_rejects(p))
 		return;
-	idx = pc_admit_index(hash, t);
+	idx = pc_admit_index(bucket.hash, t);
 	x = pc_env_admit(c->env, idx);
 	y = pc_env_admit(c->env, idx | 1);
 	if (x && pc_admit_holds(x, &key))
