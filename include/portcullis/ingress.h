@@ -351,6 +351,15 @@ PC_INLINE int pc_untracked_verdict(struct pc_ingress_ctx *c, const struct pc_add
 	return PC_VERDICT_DROP;
 }
 
+/* Whether this packet is the sampled one for a statistic at `count` (update.h: pc_stat_inc).
+ * The coin is this CPU's packet count through the seeded mix: no helper call, and no sender
+ * can tell which of its packets are counted. */
+PC_INLINE int pc_stat_tick(struct pc_ingress_ctx *c, __u32 count)
+{
+	return count >= PC_STAT_EXACT &&
+	       (pc_mix32((__u32)c->st->packets ^ c->t->hash_seed) & (PC_STAT_STEP - 1)) == 0;
+}
+
 /* A tracked source's list status, looked up again when the blocklist or allowlist changed
  * since it was cached (rare: a subprogram, out of the common path). Returns whether the lookup
  * counted a drop. */
@@ -396,7 +405,8 @@ PC_INLINE void pc_tracked_events(struct pc_ingress_ctx *c, const struct pc_packe
 PC_INLINE int pc_tracked(struct pc_ingress_ctx *c, const struct pc_packet *p,
 			 struct pc_src_state *s, const struct pc_addr *key)
 {
-	int probe_port, looked_up = 0;
+	struct pc_update_io io;
+	int looked_up = 0;
 	__u8 kind;
 
 	if (s->gen != c->ctl->gen)
@@ -409,7 +419,7 @@ PC_INLINE int pc_tracked(struct pc_ingress_ctx *c, const struct pc_packet *p,
 		/* The cached expiry: blocks end on time with no lookup per packet. */
 		if (!s->block_expires || (__s64)(s->block_expires - c->now) > 0) {
 			if (!looked_up)
-				s->drops++;
+				pc_stat_inc(&s->drops, pc_stat_tick(c, s->drops));
 			c->st->dropped++;
 			return PC_VERDICT_DROP;
 		}
@@ -420,9 +430,11 @@ PC_INLINE int pc_tracked(struct pc_ingress_ctx *c, const struct pc_packet *p,
 	 * cannot answer at line rate must not switch the response-aware rules off. */
 	if (p->kind == PC_KIND_SYN)
 		c->st->syn_probes++;
-	kind = pc_source_update(s, p, c->now, c->t, &probe_port);
-	if (pc_kind_is_illegal(kind) || probe_port)
-		pc_tracked_events(c, p, s, kind, probe_port);
+	io.now = c->now;
+	io.tick = pc_stat_tick(c, s->packets);
+	kind = pc_source_update(s, p, c->t, &io);
+	if (pc_kind_is_illegal(kind) || io.probe_port)
+		pc_tracked_events(c, p, s, kind, io.probe_port);
 	return PC_VERDICT_PASS;
 }
 

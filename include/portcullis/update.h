@@ -323,25 +323,49 @@ PC_INLINE void pc_halfopen_close(struct pc_src_state *s, const struct pc_packet 
 	}
 }
 
-PC_INLINE void pc_sat_inc16(__u16 *v)
+/* A source's per-packet statistics (packets, packets per kind, tool marks, drops) are exact up
+ * to PC_STAT_EXACT; past it, one packet in PC_STAT_STEP, at random, adds PC_STAT_STEP (an
+ * unbiased estimate, within a few per cent from there on). One source's packets spread over
+ * every CPU by RSS would otherwise write one cache line from all of them on every packet, and
+ * that costs each CPU hundreds of nanoseconds a packet. No threshold compares these counts
+ * (evidence is distinct targets, counted exactly); labels and tags use their ratios. */
+#define PC_STAT_EXACT 1024
+#define PC_STAT_STEP 16
+
+PC_INLINE void pc_stat_inc(__u32 *v, int tick)
 {
-	if (*v != 0xffff)
-		(*v)++;
+	__u32 now = *v;
+
+	if (now < PC_STAT_EXACT)
+		*v = now + 1;
+	else if (tick)
+		__sync_fetch_and_add(v, PC_STAT_STEP); /* rare: exact across CPUs */
+}
+
+PC_INLINE void pc_stat_inc16(__u16 *v, int tick)
+{
+	__u16 now = *v;
+
+	if (now < PC_STAT_EXACT)
+		*v = now + 1;
+	else if (tick && now <= 0xffff - PC_STAT_STEP)
+		*v = now + PC_STAT_STEP;
 }
 
 /* Tool marks, tags on alerts and never evidence on their own. */
-PC_INLINE void pc_fingerprint(struct pc_src_state *s, const struct pc_packet *p, __u8 kind)
+PC_INLINE void pc_fingerprint(struct pc_src_state *s, const struct pc_packet *p, __u8 kind,
+			      int tick)
 {
 	if (!pc_kind_is_probe(kind))
 		return;
 	if (p->l4proto == PC_IPPROTO_TCP && p->tcp_window == 1024) {
 		if (p->ttl >= 200)
-			pc_sat_inc16(&s->fp_masscan);
+			pc_stat_inc16(&s->fp_masscan, tick);
 		else if (kind != PC_KIND_SYN || p->tcp_mss == 1460)
-			pc_sat_inc16(&s->fp_nmap);
+			pc_stat_inc16(&s->fp_nmap, tick);
 	}
 	if (p->ip_version == 4 && p->ip_id == 54321)
-		pc_sat_inc16(&s->fp_zmap);
+		pc_stat_inc16(&s->fp_zmap, tick);
 }
 
 /* The host's answers that reject a probe: RST, ICMP port or protocol unreachable (ICMPv6:
@@ -413,35 +437,44 @@ PC_INLINE __u32 pc_target_hash(const struct pc_packet *p, __u32 dst_fold)
 	return pc_mix32(dst_fold ^ ((__u32)p->dport << 8) ^ p->l4proto);
 }
 
-/* Updates s with packet p at time now; returns the packet's effective kind (after the flow
- * filter). Windows roll here. *probe_port is set for probes that carry a port. */
-PC_STEP __u8 pc_source_update(struct pc_src_state *s, const struct pc_packet *p, __u64 now,
-				const volatile struct pc_tuning *t, int *probe_port)
+/* One packet's update (BPF passes at most five arguments). */
+struct pc_update_io {
+	__u64 now;      /* in: the packet's time */
+	int tick;       /* in: the sampled packet for the statistics past PC_STAT_EXACT */
+	int probe_port; /* out: a probe that carries a port */
+};
+
+/* Updates s with packet p; returns the packet's effective kind (after the flow filter).
+ * Windows roll here. */
+PC_STEP __u8 pc_source_update(struct pc_src_state *s, const struct pc_packet *p,
+				const volatile struct pc_tuning *t, struct pc_update_io *io)
 {
 	__u32 dst_fold = pc_addr_fold(&p->dst);
+	__u64 now = io->now;
+	int tick = io->tick;
 	__u32 pair, k;
 	int new_target;
 	__u8 kind;
 
-	*probe_port = 0;
+	io->probe_port = 0;
 	pc_roll_windows(s, now, t);
 	if ((__s64)(now - PC_READ_ONCE(s->last_seen)) > 0)
 		s->last_seen = now;
-	s->packets++;
+	pc_stat_inc(&s->packets, tick);
 
 	kind = pc_flow_filter(s, p, dst_fold);
 	if (kind == PC_KIND_UDP && pc_udp_is_reply(p))
 		kind = PC_KIND_ESTABLISHED;
 	k = PC_KIND_INDEX(kind);
-	s->count[k]++;
+	pc_stat_inc(&s->count[k], tick);
 	if (p->tcp_flags & PC_TCP_FIN)
-		s->fin_in++;
+		pc_stat_inc(&s->fin_in, tick);
 	pc_halfopen_close(s, p, dst_fold);
-	pc_fingerprint(s, p, kind);
+	pc_fingerprint(s, p, kind, tick);
 	/* Linux, BSD and Windows stacks send MSS, SACK-permitted, timestamps and window scale
 	 * (20 option bytes); nmap's and masscan's raw SYNs carry at most MSS. */
 	if (kind == PC_KIND_SYN && p->tcp_hlen >= 20 + 12)
-		s->stack_syns++;
+		pc_stat_inc(&s->stack_syns, tick);
 
 	if (kind == PC_KIND_IPPROTO) {
 		/* A tunnel peer speaks one protocol; a protocol scan walks them. */
@@ -462,7 +495,7 @@ PC_STEP __u8 pc_source_update(struct pc_src_state *s, const struct pc_packet *p,
 	/* Every probe is reported for --save-ports and the controller dedupes: the bitmaps here
 	 * collide by design, and a list that silently loses ports is worse than lost events
 	 * (which are counted). */
-	*probe_port = p->kind != PC_KIND_ICMP_ECHO;
+	io->probe_port = p->kind != PC_KIND_ICMP_ECHO;
 	new_target = 0;
 	if (p->kind != PC_KIND_ICMP_ECHO)
 		new_target |= !pc_bit_test_set(s->ports, pc_mix32(p->dport) >> 22); /* 1024 bits */

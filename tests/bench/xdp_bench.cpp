@@ -209,9 +209,10 @@ int main(int argc, char** argv) {
       "%+.1f / %+.1f | |\n",
       perCpu[0], perCpu[1], perCpu[0] - base, perCpu[1] - base);
   std::printf(
-      "\nTwo CPUs on one source: the packet counter (statistics) kept %.2f %% of %d "
-      "packets; the counts the rules compare (distinct targets, score) change atomically "
-      "(bpf_tests: XdpTwoCpus).\n",
+      "\nTwo CPUs on one source: the packet counter (statistics, sampled past %d) counted "
+      "%.2f %% of %d packets; the counts the rules compare (distinct targets, score) change "
+      "atomically (bpf_tests: XdpTwoCpus).\n",
+      PC_STAT_EXACT,
       100.0 * kept, 2 * repeat);
   return 0;
 }

@@ -180,5 +180,22 @@ TEST_F(Admission, OtherIpProtocolsAreTheirOwnKindNeverSyns) {
   EXPECT_EQ(s->proto_targets, 1u);
 }
 
+// A source's packet statistics are exact up to PC_STAT_EXACT, then sampled (update.h): the
+// estimate stays within a few per cent, and its distinct targets stay exact.
+TEST_F(Admission, PacketStatisticsAreExactThenAnUnbiasedEstimate) {
+  for (uint16_t port : {1, 2, 3}) probe("10.0.0.9", port);
+  const pc_src_state* s = table_.find(*parseAddr("10.0.0.9"));
+  ASSERT_TRUE(s);
+  uint32_t sent = s->packets;
+  for (; sent < PC_STAT_EXACT - 10; ++sent) send("10.0.0.9", 4);
+  EXPECT_EQ(s->packets, sent) << "exact below PC_STAT_EXACT";
+  constexpr uint32_t kFlood = 200'000;
+  for (uint32_t i = 0; i < kFlood; ++i) send("10.0.0.9", 4, PC_TCP_SYN, uint16_t(1024 + i % 60000));
+  sent += kFlood;
+  EXPECT_NEAR(double(s->packets), double(sent), sent * 0.03);
+  EXPECT_NEAR(double(s->count[PC_KIND_SYN]), double(sent), sent * 0.03);
+  EXPECT_EQ(s->syn_targets, 4u) << "distinct targets are never sampled";
+}
+
 }  // namespace
 }  // namespace portcullis

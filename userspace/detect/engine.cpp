@@ -132,8 +132,14 @@ size_t Engine::trackedSources() const {
 
 namespace {
 
+// Changes whenever a source sends or is answered, or shows new evidence: past PC_STAT_EXACT its
+// packet count moves only on sampled packets, so a new target must show on its own (evidence
+// and the distinct-target counts move on every one, exactly).
 uint64_t answersVersion(const pc_src_state& s) {
-  return uint64_t(s.packets) + s.synack_out + s.rst_out + s.fin_out + s.unreach_out;
+  uint64_t answers = uint64_t(s.synack_out) + s.rst_out + s.fin_out + s.unreach_out + s.acked;
+  uint64_t evidence = uint64_t(uint32_t(s.evidence)) + s.syn_targets + s.fin_targets +
+                      s.proto_targets + s.reset_after_synack;
+  return uint64_t(s.packets) ^ (answers << 22) ^ (evidence << 43);
 }
 
 template <size_t N>

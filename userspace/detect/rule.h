@@ -27,7 +27,7 @@ struct Track {
   size_t table = 0;
   pc_addr addr{};
   uint64_t firstSeen = 0;  ///< slot incarnation: a new first_seen means a new source
-  uint64_t version = 0;    ///< packets and answers at the last evaluation
+  uint64_t version = 0;    ///< packets, answers and evidence at the last evaluation
   pc_src_state last{};     ///< the slot as last read, for the summary
   pc_src_state before{};   ///< the slot at the evaluation before that
   std::array<__u64, PC_PORT_WORDS> seenPorts{};
