@@ -74,26 +74,43 @@ int main(int argc, char** argv) {
     }
   }
 
-  // Bare libpcap: read every packet, touch its first byte.
-  char errbuf[PCAP_ERRBUF_SIZE];
-  auto t0 = Clock::now();
-  pcap_t* h = pcap_open_offline(path.c_str(), errbuf);
-  pcap_pkthdr* hdr;
-  const u_char* data;
+  // Bare libpcap: read every packet, touch its first byte; with libpcap's own file opening, and
+  // with the 1 MiB stdio buffer replay reads through (datapath/pcap_source.cpp), the baseline
+  // the ratios use. Each measurement is the faster of two runs: these machines are noisy.
   unsigned sink = 0;
-  while (pcap_next_ex(h, &hdr, &data) == 1) {
-    sink += data[0];
-    n += 1;
-  }
-  pcap_close(h);
-  double bare = seconds(t0, Clock::now());
+  auto bareLoop = [&](bool bigBuffer) {
+    char errbuf[PCAP_ERRBUF_SIZE];
+    std::vector<char> buffer(size_t(1) << 20);
+    auto t0 = Clock::now();
+    pcap_t* h;
+    if (bigBuffer) {
+      FILE* f = std::fopen(path.c_str(), "rb");
+      std::setvbuf(f, buffer.data(), _IOFBF, buffer.size());
+      h = pcap_fopen_offline(f, errbuf);
+    } else {
+      h = pcap_open_offline(path.c_str(), errbuf);
+    }
+    pcap_pkthdr* hdr;
+    const u_char* data;
+    n = 0;
+    while (pcap_next_ex(h, &hdr, &data) == 1) {
+      sink += data[0];
+      n += 1;
+    }
+    pcap_close(h);
+    return seconds(t0, Clock::now());
+  };
+  auto best = [](auto run) { return std::min(run(), run()); };
+  double bareDefault = best([&] { return bareLoop(false); });
+  double bare = best([&] { return bareLoop(true); });
 
   // The replay pipeline in process: parser, per-source update, engine polls on capture time.
   portcullis::RuleConfig rules;
   std::vector<portcullis::Alert> events;
-  portcullis::AlertSink alerts(true, nullptr, nullptr, &events);
-  auto t1 = Clock::now();
-  {
+  auto pipelineRun = [&] {
+    events.clear();
+    portcullis::AlertSink alerts(true, nullptr, nullptr, &events);
+    auto t1 = Clock::now();
     std::string error;
     auto src = portcullis::PcapSource::openFile(path, error);
     portcullis::MemoryTable table("replay", PC_SOURCES_DEFAULT, rules, false);
@@ -105,17 +122,19 @@ int main(int argc, char** argv) {
       replayer.frame(f.data, f.caplen, src->linkType(), f.tsMicros);
     }
     replayer.finish();
-  }
-  double pipeline = seconds(t1, Clock::now());
+    return seconds(t1, Clock::now());
+  };
+  double pipeline = best(pipelineRun);
 
   // The `portcullis replay` command end to end, output to /dev/null.
   double command = 0;
   if (bin) {
     std::string cmd = std::string(bin) + " replay --json " + path + " >/dev/null";
-    auto t2 = Clock::now();
-    int rc = std::system(cmd.c_str());
-    command = seconds(t2, Clock::now());
-    if (rc != 0) command = -1;
+    command = best([&] {
+      auto t2 = Clock::now();
+      int rc = std::system(cmd.c_str());
+      return rc == 0 ? seconds(t2, Clock::now()) : 1e9;
+    });
   }
   if (!given && !std::getenv("KEEP_CAPTURE")) std::remove(path.c_str());
 
@@ -124,7 +143,10 @@ int main(int argc, char** argv) {
                "| replay of %s, %.0f packets (%zu alerts, checksum %u) | Mpps | vs bare loop |\n",
                given ? "a busy-server capture" : "a scan mix", n, events.size(), sink & 1);
   std::fprintf(out, "|---|---:|---:|\n");
-  std::fprintf(out, "| bare libpcap read loop | %.2f | 1.00 |\n", n / bare / 1e6);
+  std::fprintf(out, "| bare libpcap read loop, libpcap's file opening (4 KiB reads) | %.2f | %.2f |\n",
+               n / bareDefault / 1e6, bare / bareDefault);
+  std::fprintf(out, "| bare libpcap read loop, 1 MiB stdio buffer (the baseline) | %.2f | 1.00 |\n",
+               n / bare / 1e6);
   std::fprintf(out, "| replay pipeline (parse, update, rules) | %.2f | %.2f |\n",
                n / pipeline / 1e6, bare / pipeline);
   if (bin) {

@@ -112,10 +112,9 @@ bool MemoryTable::supportsLinkType(int linkType) {
 void MemoryTable::setWatchedDestinations(const std::vector<pc_addr>& dsts) {
   hostAddrs_ = dsts;
   if (dsts.empty()) {
-    connections_.assign(kConnectionEntries, Connection{});
+    if (connections_.empty()) connections_.assign(kConnectionEntries);
   } else {
     connections_.clear();
-    connections_.shrink_to_fit();
   }
   control_.dst_filter = dsts.empty() ? 0 : 1;
   std::memset(control_.dst_bloom, 0, sizeof(control_.dst_bloom));

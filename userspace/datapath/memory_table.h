@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "datapath/net_util.h"
+#include "datapath/zeroed_array.h"
 #include "portcullis/admit.h"
 #include "portcullis/event.h"
 #include "portcullis/update.h"
@@ -48,6 +49,7 @@ class MemoryTable final : public SourceTable {
 
   std::span<const pc_src_state> slots() const override { return slots_; }
   std::span<const pc_admit> admission() const override { return admit_; }
+  std::span<const pc_slot_tags> occupancy() const override { return tags_; }
   void requestPromotion(size_t index) override;
   pc_stats stats() const override { return stats_; }
   pc_sketch sketch() const override { return sketch_; }
@@ -71,9 +73,9 @@ class MemoryTable final : public SourceTable {
   bool isHost(const pc_addr& a) const;
 
   std::string name_;
-  std::vector<pc_src_state> slots_;
-  std::vector<pc_slot_tags> tags_;
-  std::vector<pc_admit> admit_;
+  ZeroedArray<pc_src_state> slots_;
+  ZeroedArray<pc_slot_tags> tags_;
+  ZeroedArray<pc_admit> admit_;
   pc_sketch sketch_{};
   pc_tuning tuning_{};
   pc_control control_{};
@@ -85,10 +87,10 @@ class MemoryTable final : public SourceTable {
   /// Replay's perimeter view: which side opened each connection, in four-way buckets by a hash
   /// of the connection (a tag with the opener's side in bit 0), fixed size whatever the capture.
   struct Connection {
-    uint64_t tag = 0;
-    uint64_t lastSeen = 0;
+    uint64_t tag;
+    uint64_t lastSeen;
   };
-  std::vector<Connection> connections_;
+  ZeroedArray<Connection> connections_;
 };
 
 }  // namespace portcullis

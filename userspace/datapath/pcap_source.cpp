@@ -2,6 +2,10 @@
 
 #include <pcap/pcap.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 #include "datapath/net_util.h"
 
 namespace portcullis {
@@ -10,15 +14,28 @@ PcapSource::PcapSource(pcap_t* handle) : handle_(handle), linkType_(pcap_datalin
 
 PcapSource::~PcapSource() { pcap_close(handle_); }
 
+// Captures are read through a 1 MiB stdio buffer: with the default (the file system's 4 KiB
+// block) a busy capture's replay spent a fifth of its time in read(2).
+constexpr size_t kFileBuffer = size_t(1) << 20;
+
 std::unique_ptr<PcapSource> PcapSource::openFile(const std::string& path, std::string& error) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
-  pcap_t* h =
-      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, errbuf);
-  if (!h) {
-    error = errbuf;  // libpcap names the file itself
+  FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
+  if (!f) {
+    error = path + ": " + std::strerror(errno);
     return nullptr;
   }
-  return std::unique_ptr<PcapSource>(new PcapSource(h));
+  auto buffer = std::make_unique<char[]>(kFileBuffer);
+  std::setvbuf(f, buffer.get(), _IOFBF, kFileBuffer);
+  pcap_t* h = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
+  if (!h) {
+    std::fclose(f);
+    error = path + ": " + errbuf;
+    return nullptr;
+  }
+  auto source = std::unique_ptr<PcapSource>(new PcapSource(h));
+  source->fileBuffer_ = std::move(buffer);  // freed after pcap_close() closes the file
+  return source;
 }
 
 std::string destinationFilter(const std::vector<pc_addr>& dsts) {

@@ -48,6 +48,7 @@ class PcapSource {
   explicit PcapSource(pcap* handle);
   pcap* handle_;
   int linkType_;
+  std::unique_ptr<char[]> fileBuffer_;  // a capture file's stdio buffer (openFile)
 };
 
 /// "host A or host B": the probes to the host and its answers (empty: every packet).

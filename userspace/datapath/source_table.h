@@ -42,6 +42,11 @@ class SourceTable {
   /// writes them while they are read: act only on a copy made by copySlot().
   virtual std::span<const pc_src_state> slots() const = 0;
 
+  /// The tags of the slot pairs (pc_slot_tags), where the table can show them: a zero tag is a
+  /// slot that never held a source, which a poll then skips without reading it. Empty: read
+  /// every slot.
+  virtual std::span<const pc_slot_tags> occupancy() const { return {}; }
+
   /// The admission tier: sources that have not (yet) earned a slot.
   virtual std::span<const pc_admit> admission() const = 0;
   /// Asks the datapath to promote an admission entry's source on its next packet, evicting the

@@ -285,44 +285,60 @@ void Engine::evaluate(Track& track, size_t slotIndex, const pc_src_state& slot) 
 }
 
 void Engine::poll() {
-  pc_src_state slot;
   for (size_t i = 0; i < tables_.size(); ++i) {
     const SourceTable& table = *tables_[i];
     uint64_t now = table.now();
     auto slots = table.slots();
-    int64_t idle = int64_t(rules_.forgetS) * int64_t(table.ticksPerSecond());
-    auto idleSince = [&](uint64_t ticks) { return int64_t(now - ticks) > idle; };
     const pc_stats st = table.stats();  // one read of the per-CPU counters per poll
     judgeAnswers(i, st);
+    int64_t idle = int64_t(rules_.forgetS) * int64_t(table.ticksPerSecond());
+    auto tags = table.occupancy();
     for (size_t index = 0; index < slots.size(); ++index) {
-      std::unique_ptr<Track>& t = tracks_[i][index];
-      // The datapath writes the slot while we read: the rules see one consistent copy.
-      if (!(slots[index].flags & PC_SRC_USED) || !copySlot(slots[index], slot) ||
-          !(slot.flags & PC_SRC_USED)) {
-        if (t && idleSince(t->last.last_seen)) {  // forgotten: idle past forgetS
-          retire(*t);
-          t.reset();
-        }
-        continue;
-      }
-      bool known = t && t->firstSeen == slot.first_seen && pc_addr_eq(&t->addr, &slot.key);
-      // Only sources with new packets or answers can have new evidence ...
-      if (!known || t->version != answersVersion(slot)) {
-        Track& track = trackFor(i, index, slot);
-        track.version = answersVersion(slot);
-        evaluate(track, index, slot);
-      } else if (idleSince(t->last.last_seen)) {
-        retire(*t);
-        t.reset();
-      } else {
-        // ... but a rule's window may close on time even when the source fell silent.
-        SourceView v{*t, table, index, slot, now};
-        for (auto& rule : ruleSet_) rule->idle(v, *this);
-      }
+      if (index / 2 < tags.size() && tags[index / 2].tag[index & 1] == 0) continue;
+      pollSlot(i, index, slots[index], now, idle);
     }
     reportStuck(i, st);
   }
   for (auto& rule : ruleSet_) rule->afterPoll(*this, false);
+}
+
+// One slot of table i at a poll: evaluated when it changed, retired when idle past forgetS.
+void Engine::pollSlot(size_t i, size_t index, const pc_src_state& live, uint64_t now,
+                      int64_t idle) {
+  const SourceTable& table = *tables_[i];
+  std::unique_ptr<Track>& t = tracks_[i][index];
+  auto sameSource = [&](const pc_src_state& s) {
+    return t && t->firstSeen == s.first_seen && pc_addr_eq(&t->addr, &s.key);
+  };
+  // Most slots have not changed since the last poll. That is read from the live slot (a read
+  // racing a write shows the change one poll later), with no 768-byte copy per slot and poll.
+  bool unchanged = (live.flags & PC_SRC_USED) && sameSource(live) &&
+                   t->version == answersVersion(live);
+  if (!unchanged) {
+    // The datapath writes the slot while we read: the rules see one consistent copy.
+    pc_src_state slot;
+    if (!(live.flags & PC_SRC_USED) || !copySlot(live, slot) || !(slot.flags & PC_SRC_USED)) {
+      if (t && int64_t(now - t->last.last_seen) > idle) {  // forgotten: idle past forgetS
+        retire(*t);
+        t.reset();
+      }
+      return;
+    }
+    if (!sameSource(slot) || t->version != answersVersion(slot)) {
+      Track& track = trackFor(i, index, slot);
+      track.version = answersVersion(slot);
+      evaluate(track, index, slot);
+      return;
+    }
+  }
+  if (int64_t(now - t->last.last_seen) > idle) {
+    retire(*t);
+    t.reset();
+    return;
+  }
+  // Nothing new, but a rule's window may close on time even when the source fell silent.
+  SourceView v{*t, table, index, t->last, now};
+  for (auto& rule : ruleSet_) rule->idle(v, *this);
 }
 
 void Engine::takePendingPorts(Track& track) {

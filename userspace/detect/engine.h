@@ -81,6 +81,8 @@ class Engine final : private RuleContext {
   }
 
   Track& trackFor(size_t table, size_t index, const pc_src_state& slot);
+  void pollSlot(size_t table, size_t index, const pc_src_state& live, uint64_t now,
+                int64_t idleTicks);
   void evaluate(Track& track, size_t slotIndex, const pc_src_state& slot);
   NewEvidence takeNewEvidence(Track& track, const pc_src_state& slot);
   void judgeAnswers(size_t tableIndex, const pc_stats& st);
