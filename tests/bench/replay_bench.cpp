@@ -143,7 +143,8 @@ int main(int argc, char** argv) {
                "| replay of %s, %.0f packets (%zu alerts, checksum %u) | Mpps | vs bare loop |\n",
                given ? "a busy-server capture" : "a scan mix", n, events.size(), sink & 1);
   std::fprintf(out, "|---|---:|---:|\n");
-  std::fprintf(out, "| bare libpcap read loop, libpcap's file opening (4 KiB reads) | %.2f | %.2f |\n",
+  std::fprintf(out,
+               "| bare libpcap read loop, libpcap's file opening (4 KiB reads) | %.2f | %.2f |\n",
                n / bareDefault / 1e6, bare / bareDefault);
   std::fprintf(out, "| bare libpcap read loop, 1 MiB stdio buffer (the baseline) | %.2f | 1.00 |\n",
                n / bare / 1e6);

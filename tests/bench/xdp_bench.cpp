@@ -250,7 +250,6 @@ int main(int argc, char** argv) {
       "\nTwo CPUs on one source: the packet counter (statistics, sampled past %d) counted "
       "%.2f %% of %d packets; the counts the rules compare (distinct targets, score) change "
       "atomically (bpf_tests: XdpTwoCpus).\n",
-      PC_STAT_EXACT,
-      100.0 * kept, 2 * repeat);
+      PC_STAT_EXACT, 100.0 * kept, 2 * repeat);
   return 0;
 }

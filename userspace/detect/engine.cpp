@@ -312,8 +312,8 @@ void Engine::pollSlot(size_t i, size_t index, const pc_src_state& live, uint64_t
   };
   // Most slots have not changed since the last poll. That is read from the live slot (a read
   // racing a write shows the change one poll later), with no 768-byte copy per slot and poll.
-  bool unchanged = (live.flags & PC_SRC_USED) && sameSource(live) &&
-                   t->version == answersVersion(live);
+  bool unchanged =
+      (live.flags & PC_SRC_USED) && sameSource(live) && t->version == answersVersion(live);
   if (!unchanged) {
     // The datapath writes the slot while we read: the rules see one consistent copy.
     pc_src_state slot;
