@@ -58,6 +58,22 @@ struct {
 } pc_admit SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PC_ADMIT_DEFAULT / 2); /* one per entry pair; resized by the loader */
+	__type(key, __u32);
+	__type(value, struct pc_admit_tags);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_admit_tags SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PC_ADMIT_DEFAULT); /* as many as admission entries; resized by the loader */
+	__type(key, __u32);
+	__type(value, struct pc_first);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_first SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
@@ -134,6 +150,16 @@ static __always_inline struct pc_slot_tags *pc_env_tags(struct pc_env *env, __u3
 static __always_inline struct pc_admit *pc_env_admit(struct pc_env *env, __u32 idx)
 {
 	return bpf_map_lookup_elem(&pc_admit, &idx);
+}
+
+static __always_inline struct pc_admit_tags *pc_env_admit_tags(struct pc_env *env, __u32 pair)
+{
+	return bpf_map_lookup_elem(&pc_admit_tags, &pair);
+}
+
+static __always_inline struct pc_first *pc_env_first(struct pc_env *env, __u32 idx)
+{
+	return bpf_map_lookup_elem(&pc_first, &idx);
 }
 
 static __always_inline struct pc_sketch *pc_env_sketch(struct pc_env *env)

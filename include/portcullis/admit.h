@@ -44,6 +44,31 @@ struct pc_admit {
 			       * marked in the slot at promotion so their repeats count once */
 };
 
+/* The first-packet tier, in front of the admission tier: one word a source, direct-mapped (as
+ * many words as admission entries), holding the first target of a source seen once. A source
+ * takes an admission entry with its second distinct target, carrying the first one in; its
+ * first target repeated (a client's every packet, a spoofed address's retransmitted SYN) writes
+ * nothing. So a spoofed flood's every packet costs one 8-byte store in a small array, not a
+ * claimed 40-byte entry, and clients never churn the admission tier. A word is overwritten by
+ * the next newcomer there: the admission tier's own rules protect what shows evidence. */
+#define PC_FIRST_NO_TARGET 0xff
+#define PC_FIRST_TARGET_MASK 0x3f
+#define PC_FIRST_REJECTED 0x40 /* the host rejected the first probe (egress: RST, unreachable) */
+
+struct pc_first {
+	__u32 tag;    /* the source's slot hash | 1 (0: empty) */
+	__u16 port;   /* host order: its first target's port, for port probes (0 = none) */
+	__u8 bit;     /* its first target's bit in pc_admit.targets (PC_FIRST_TARGET_MASK), and
+		       * PC_FIRST_REJECTED */
+	__u8 weight;  /* its first probe's score weight (saturated) */
+} __attribute__((aligned(8))); /* one 8-byte load or store */
+
+/* One per admission pair: 16 bits of each holder's hash (| 1; 0 = none), so a source outside the
+ * tier reads 4 hot bytes, not two cold 40-byte entries. A hint, confirmed on the entry. */
+struct pc_admit_tags {
+	__u16 tag[2];
+};
+
 /* HyperLogLog registers of the sources that held no full slot, per CPU; the controller merges
  * the CPUs' registers by maximum. 256 registers: about 6.5 % standard error. */
 #define PC_HLL_BITS 8

@@ -6,6 +6,8 @@
  *   struct pc_src_state *pc_env_slot(struct pc_env *, __u32 index);   source-table slot
  *   struct pc_slot_tags *pc_env_tags(struct pc_env *, __u32 pair);     tags of a slot pair
  *   struct pc_admit *pc_env_admit(struct pc_env *, __u32 index);      admission entry
+ *   struct pc_admit_tags *pc_env_admit_tags(struct pc_env *, __u32 pair); tags of an entry pair
+ *   struct pc_first *pc_env_first(struct pc_env *, __u32 index);      first-packet word
  *   struct pc_sketch *pc_env_sketch(struct pc_env *);                 this CPU's sketch
  *   int pc_env_allowed(struct pc_env *, const struct pc_addr *src);   on the allowlist
  *   int pc_env_blocked(struct pc_env *, const struct pc_addr *key, const struct pc_addr *src,
@@ -86,21 +88,55 @@ PC_INLINE int pc_admit_holds(const struct pc_admit *a, const struct pc_addr *key
 /* Claims entry a for key, with its first target already in (the claimer owns the entry, so no
  * atomic operation is needed for it). */
 PC_INLINE int pc_admit_claim(struct pc_admit *a, const struct pc_addr *key, __u32 now32,
-			     __u64 first_target, __u16 first_score, __u16 first_port)
+			     __u64 targets, __u16 score, __u16 port0, __u16 port1)
 {
 	__u32 seq;
 
 	if (!pc_seq_write_begin(&a->seq, &seq))
 		return 0;
 	a->key = *key;
-	a->targets = first_target;
+	a->targets = targets;
 	a->last_seen = now32;
-	a->score = first_score;
+	a->score = score;
 	a->rejects = 0;
-	a->first_ports[0] = first_port;
-	a->first_ports[1] = 0;
+	a->first_ports[0] = port0;
+	a->first_ports[1] = port1;
 	a->flags = PC_ADMIT_USED;
 	pc_seq_write_end(&a->seq, seq);
+	return 1;
+}
+
+PC_INLINE __u16 pc_admit_tag(__u32 hash)
+{
+	return (__u16)((hash >> 16) | 1);
+}
+
+/* Index of a source's first-packet word; other bits of the slot hash. */
+PC_INLINE __u32 pc_first_index(__u32 hash, const volatile struct pc_tuning *t)
+{
+	return pc_mix32(hash ^ 0x7f4a7c15u) & t->admit_mask;
+}
+
+/* The first-packet tier's part of a probe from a source in neither tier (admit.h). Returns 1
+ * when this probe is its second distinct target (*first is its first, taken out of the tier),
+ * 0 when it is its first target (remembered) or that target again (nothing written). */
+PC_INLINE int pc_first_step(struct pc_ingress_ctx *c, __u32 hash, const struct pc_first *probe,
+			    struct pc_first *first)
+{
+	struct pc_first *f = pc_env_first(c->env, pc_first_index(hash, c->t));
+	struct pc_first held;
+
+	if (!f)
+		return 1; /* no tier: the admission tier takes it */
+	held = *f;
+	if (held.tag != probe->tag) {
+		*f = *probe;
+		return 0;
+	}
+	if ((held.bit & PC_FIRST_TARGET_MASK) == probe->bit)
+		return 0;
+	*first = held;
+	PC_WRITE_ONCE(f->tag, 0);
 	return 1;
 }
 
@@ -129,82 +165,116 @@ PC_INLINE void pc_sketch_add(struct pc_sketch *sk, __u32 hash)
 		sk->reg[reg] = rank;
 }
 
-/* The admission tier's part of a packet from a source without a slot. Returns the strength to
- * promote with (> 0), or 0 to stay; *entry is the source's entry (0 when it got none). */
+/* A newcomer's entry in the pair (x, y): a free or idle one, else one without evidence, else one
+ * whose evidence went quiet (the older of two alike); never one still showing evidence, so a
+ * flood of sources with little to show churns among itself. */
+PC_INLINE struct pc_admit *pc_admit_victim(struct pc_admit *x, struct pc_admit *y, __u32 now32,
+					   const volatile struct pc_tuning *t)
+{
+	__u32 idle32 = (__u32)t->idle_timeout, quiet32 = (__u32)t->score_window * 4;
+	int rx = pc_admit_replaceable(x, now32, idle32, quiet32);
+	int ry = pc_admit_replaceable(y, now32, idle32, quiet32);
+
+	if (ry > rx || (ry == rx && ry && (__s32)(y->last_seen - x->last_seen) < 0))
+		return y;
+	return rx ? x : 0;
+}
+
+/* A packet from a source already in the admission tier, entry a. */
+PC_INLINE void pc_admit_seen(struct pc_ingress_ctx *c, const struct pc_packet *p,
+			     struct pc_admit *a, __u64 bit, int port_probe)
+{
+	PC_WRITE_ONCE(a->last_seen, (__u32)c->now);
+	/* Its answer to a SYN-ACK the host sent it, remembered for its slot: only the real sender
+	 * sees SYN-ACKs (the blocker's evidence). */
+	if ((a->flags & PC_ADMIT_OFFERED) && p->l4proto == PC_IPPROTO_TCP &&
+	    !(p->tcp_flags & PC_TCP_SYN)) {
+		if (p->tcp_flags & PC_TCP_RST)
+			a->flags |= PC_ADMIT_RESET;
+		else if (p->tcp_flags & PC_TCP_ACK)
+			a->flags |= PC_ADMIT_ACKED;
+	}
+	if (pc_kind_is_illegal(p->kind))
+		a->flags |= PC_ADMIT_ILLEGAL;
+	if (bit && !(PC_READ_ONCE(a->targets) & bit) &&
+	    !(__sync_fetch_and_or(&a->targets, bit) & bit)) {
+		if (a->score < 0xff00)
+			a->score += pc_probe_weight(p, c->t);
+		if (port_probe && !a->first_ports[1] && a->first_ports[0] != p->dport)
+			a->first_ports[1] = p->dport;
+	}
+}
+
+/* The admission tier's part of a packet from a source without a slot (after the first-packet
+ * tier's). Returns the strength to promote with (> 0), or 0 to stay; *entry is the source's
+ * entry (0 when it has none). */
 PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *p,
 			      const struct pc_addr *key, __u32 hash, int *force,
 			      struct pc_admit **entry, __u32 *idle_before)
 {
 	const volatile struct pc_tuning *t = c->t;
-	__u32 idx = pc_admit_index(hash, t);
-	__u32 now32 = (__u32)c->now, idle32 = (__u32)t->idle_timeout;
-	__u32 quiet32 = (__u32)t->score_window * 4;
+	__u32 idx = pc_admit_index(hash, t), now32 = (__u32)c->now;
 	struct pc_admit *x = pc_env_admit(c->env, idx);
 	struct pc_admit *y = pc_env_admit(c->env, idx | 1);
+	struct pc_admit_tags *tags = pc_env_admit_tags(c->env, idx >> 1);
+	struct pc_first probe, first = { 0, 0, PC_FIRST_NO_TARGET, 0 };
 	struct pc_admit *a = 0;
-	int rx, ry, newcomer = 0, port_probe;
-	__u64 bit;
+	__u16 atag = pc_admit_tag(hash), port;
+	int port_probe, bit_index = PC_FIRST_NO_TARGET;
+	__u64 bit = 0, targets;
 
 	*force = 0;
 	*entry = 0;
-	if (!x || !y)
+	if (!x || !y || !tags)
 		return 0;
 	if (pc_kind_is_probe(p->kind) || p->kind == PC_KIND_IPPROTO ||
-	    (p->kind == PC_KIND_FRAGMENT && p->dport))
-		bit = 1ull << (pc_target_hash(p, pc_addr_fold(&p->dst)) >> 26);
-	else
-		bit = 0;
+	    (p->kind == PC_KIND_FRAGMENT && p->dport)) {
+		bit_index = (int)(pc_target_hash(p, pc_addr_fold(&p->dst)) >> 26);
+		bit = 1ull << bit_index;
+	}
 	port_probe = bit && (p->l4proto == PC_IPPROTO_TCP || p->l4proto == PC_IPPROTO_UDP);
-	if (pc_admit_holds(x, key)) {
+	port = port_probe ? p->dport : 0;
+	/* The tags first: a source in neither tier never touches the entries. */
+	if (PC_READ_ONCE(tags->tag[0]) == atag && pc_admit_holds(x, key))
 		a = x;
-	} else if (pc_admit_holds(y, key)) {
+	else if (PC_READ_ONCE(tags->tag[1]) == atag && pc_admit_holds(y, key))
 		a = y;
+	if (a) {
+		*entry = a;
+		*idle_before = now32 - a->last_seen;
+		pc_admit_seen(c, p, a, bit, port_probe);
 	} else {
-		/* A newcomer takes a free or idle entry, else one without evidence, else one whose
-		 * evidence went quiet (the older of two alike); never one still showing evidence:
-		 * a flood of one-target sources churns among itself. */
-		rx = pc_admit_replaceable(x, now32, idle32, quiet32);
-		ry = pc_admit_replaceable(y, now32, idle32, quiet32);
-		if (ry > rx || (ry == rx && ry && (__s32)(y->last_seen - x->last_seen) < 0))
-			a = y;
-		else if (rx)
-			a = x;
-		if (!a || !pc_admit_claim(a, key, now32, bit, bit ? pc_probe_weight(p, t) : 0,
-					  port_probe ? p->dport : 0)) {
+		/* A newcomer's first target waits in the first-packet tier, unless its first packet
+		 * alone decides (illegal flags, or one target earns a slot). */
+		if (!pc_kind_is_illegal(p->kind) && t->admit_targets > 1) {
+			if (!bit)
+				return 0; /* no target: nothing to remember */
+			probe.tag = hash | 1;
+			probe.port = port;
+			probe.bit = (__u8)bit_index;
+			probe.weight = (__u8)(pc_probe_weight(p, t) < 0xff ? pc_probe_weight(p, t) : 0xff);
+			if (!pc_first_step(c, hash, &probe, &first))
+				return 0;
+		}
+		a = pc_admit_victim(x, y, now32, t);
+		targets = bit;
+		if (first.bit != PC_FIRST_NO_TARGET)
+			targets |= 1ull << (first.bit & PC_FIRST_TARGET_MASK);
+		if (!a || !pc_admit_claim(a, key, now32, targets,
+					  (__u16)((bit ? pc_probe_weight(p, t) : 0) + first.weight),
+					  first.port ? first.port : port,
+					  first.port && port != first.port ? port : 0)) {
 			c->st->admit_full++;
 			return 0;
 		}
+		PC_WRITE_ONCE(tags->tag[a == y], atag);
+		if (first.bit != PC_FIRST_NO_TARGET && (first.bit & PC_FIRST_REJECTED))
+			a->rejects = 1;
 		c->st->admitted++;
-		newcomer = 1;
-	}
-	*entry = a;
-	if (newcomer) {
+		*entry = a;
 		*idle_before = 0;
 		if (pc_kind_is_illegal(p->kind))
 			a->flags |= PC_ADMIT_ILLEGAL;
-		else if (t->admit_targets > 1)
-			return 0; /* one target: nothing more to decide */
-	} else {
-		*idle_before = now32 - a->last_seen;
-		PC_WRITE_ONCE(a->last_seen, now32);
-		/* Its answer to a SYN-ACK the host sent it, remembered for its slot: only the real
-		 * sender sees SYN-ACKs (the blocker's evidence). */
-		if ((a->flags & PC_ADMIT_OFFERED) && p->l4proto == PC_IPPROTO_TCP &&
-		    !(p->tcp_flags & PC_TCP_SYN)) {
-			if (p->tcp_flags & PC_TCP_RST)
-				a->flags |= PC_ADMIT_RESET;
-			else if (p->tcp_flags & PC_TCP_ACK)
-				a->flags |= PC_ADMIT_ACKED;
-		}
-		if (pc_kind_is_illegal(p->kind))
-			a->flags |= PC_ADMIT_ILLEGAL;
-		if (bit && !(PC_READ_ONCE(a->targets) & bit) &&
-		    !(__sync_fetch_and_or(&a->targets, bit) & bit)) {
-			if (a->score < 0xff00)
-				a->score += pc_probe_weight(p, t);
-			if (port_probe && !a->first_ports[1] && a->first_ports[0] != p->dport)
-				a->first_ports[1] = p->dport;
-		}
 	}
 	if (a->flags & PC_ADMIT_PROMOTE)
 		*force = 1;
@@ -490,6 +560,7 @@ PC_INLINE void pc_egress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 	struct pc_bucket bucket;
 	struct pc_src_state *s;
 	struct pc_admit *x, *y, *e = 0;
+	struct pc_admit_tags *atags;
 	__u32 idx;
 	int offer;
 
@@ -511,12 +582,22 @@ PC_INLINE void pc_egress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 	idx = pc_admit_index(bucket.hash, t);
 	x = pc_env_admit(c->env, idx);
 	y = pc_env_admit(c->env, idx | 1);
-	if (x && pc_admit_holds(x, &key))
-		e = x;
-	else if (y && pc_admit_holds(y, &key))
-		e = y;
-	if (!e)
+	atags = pc_env_admit_tags(c->env, idx >> 1);
+	if (!x || !y || !atags)
 		return;
+	if (PC_READ_ONCE(atags->tag[0]) == pc_admit_tag(bucket.hash) && pc_admit_holds(x, &key))
+		e = x;
+	else if (PC_READ_ONCE(atags->tag[1]) == pc_admit_tag(bucket.hash) && pc_admit_holds(y, &key))
+		e = y;
+	if (!e) {
+		/* A source seen once: its first probe rejected is evidence it carries along. */
+		struct pc_first *f = pc_env_first(c->env, pc_first_index(bucket.hash, t));
+
+		if (!offer && f && PC_READ_ONCE(f->tag) == (bucket.hash | 1) &&
+		    !(f->bit & PC_FIRST_REJECTED))
+			f->bit |= PC_FIRST_REJECTED;
+		return;
+	}
 	if (offer) {
 		if (!(e->flags & PC_ADMIT_OFFERED))
 			e->flags |= PC_ADMIT_OFFERED;

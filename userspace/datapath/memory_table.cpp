@@ -15,6 +15,8 @@ struct pc_env {
   size_t nslots;
   pc_slot_tags* tags;
   pc_admit* admit;
+  pc_admit_tags* admitTags;
+  pc_first* first;
   size_t nadmit;
   pc_sketch* sketch;
   const std::vector<portcullis::Prefix>* allow;
@@ -29,6 +31,12 @@ static pc_slot_tags* pc_env_tags(pc_env* env, __u32 pair) {
 }
 static pc_admit* pc_env_admit(pc_env* env, __u32 idx) {
   return idx < env->nadmit ? &env->admit[idx] : nullptr;
+}
+static pc_admit_tags* pc_env_admit_tags(pc_env* env, __u32 pair) {
+  return pair < env->nadmit / 2 ? &env->admitTags[pair] : nullptr;
+}
+static pc_first* pc_env_first(pc_env* env, __u32 idx) {
+  return idx < env->nadmit ? &env->first[idx] : nullptr;
 }
 static pc_sketch* pc_env_sketch(pc_env* env) { return env->sketch; }
 static int pc_env_allowed(pc_env* env, const pc_addr* src) {
@@ -74,7 +82,12 @@ uint32_t randomSeed() {
 
 MemoryTable::MemoryTable(std::string name, uint32_t slots, const RuleConfig& rules,
                          bool reportPorts, uint32_t hashSeed)
-    : name_(std::move(name)), slots_(slots), tags_(slots / 2), admit_(size_t(slots) * 4) {
+    : name_(std::move(name)),
+      slots_(slots),
+      tags_(slots / 2),
+      admit_(size_t(slots) * 4),
+      admitTags_(size_t(slots) * 2),
+      first_(size_t(slots) * 4) {
   pc_tuning_defaults(&tuning_, ticksPerSecond());
   tuning_.score_window = uint64_t(rules.scoreWindowMs) * 1000;
   tuning_.flow_window = uint64_t(rules.flowWindowS) * 1'000'000;
@@ -190,8 +203,8 @@ void MemoryTable::egress(const pc_packet& p) {
 
 // The ingress path's view of these tables.
 pc_env MemoryTable::bind() {
-  return {slots_.data(), slots_.size(), tags_.data(), admit_.data(),
-          admit_.size(), &sketch_,      &allow_,      &events_};
+  return {slots_.data(), slots_.size(),   tags_.data(), admit_.data(), admitTags_.data(),
+          first_.data(), admit_.size(),    &sketch_,     &allow_,       &events_};
 }
 
 void MemoryTable::handleFrame(const uint8_t* data, size_t len, int linkType, uint64_t tsMicros) {

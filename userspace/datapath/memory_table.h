@@ -76,6 +76,8 @@ class MemoryTable final : public SourceTable {
   ZeroedArray<pc_src_state> slots_;
   ZeroedArray<pc_slot_tags> tags_;
   ZeroedArray<pc_admit> admit_;
+  ZeroedArray<pc_admit_tags> admitTags_;
+  ZeroedArray<pc_first> first_;
   pc_sketch sketch_{};
   pc_tuning tuning_{};
   pc_control control_{};

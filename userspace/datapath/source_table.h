@@ -22,6 +22,8 @@ static_assert(sizeof(pc_admit) == 40, "pc_admit is part of the pinned map format
 static_assert(offsetof(pc_admit, key) == 8);
 static_assert(offsetof(pc_admit, seq) == 24);
 static_assert(sizeof(pc_sketch) == PC_HLL_REGS);
+static_assert(sizeof(pc_first) == 8, "pc_first is one 8-byte word");
+static_assert(sizeof(pc_admit_tags) == 4);
 static_assert(sizeof(pc_tuning) == 56);
 static_assert(sizeof(pc_stats) % 8 == 0, "pc_stats is summed as an array of __u64");
 static_assert(sizeof(pc_block) == 32);

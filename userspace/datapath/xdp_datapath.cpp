@@ -216,6 +216,8 @@ bool XdpDatapath::load(const XdpOptions& options, std::string& error) {
   bpf_map__set_max_entries(skel->maps.pc_sources, options.slots);
   bpf_map__set_max_entries(skel->maps.pc_admit, uint32_t(admitCount_));
   bpf_map__set_max_entries(skel->maps.pc_tags, options.slots / 2);
+  bpf_map__set_max_entries(skel->maps.pc_admit_tags, uint32_t(admitCount_ / 2));
+  bpf_map__set_max_entries(skel->maps.pc_first, uint32_t(admitCount_));
   if (int err = xdp_ingress__load(skel); err) {
     error = "cannot load the XDP program: " + errnoText(err);
     if (err == -EINVAL) {
@@ -345,7 +347,8 @@ XdpDatapath::~XdpDatapath() {
   // may be a newer program with another table layout) but keeps every block.
   if (skel_) {
     for (bpf_map* m :
-         {skel_->maps.pc_sources, skel_->maps.pc_tags, skel_->maps.pc_admit, skel_->maps.pc_stats,
+         {skel_->maps.pc_sources, skel_->maps.pc_tags, skel_->maps.pc_admit,
+          skel_->maps.pc_admit_tags, skel_->maps.pc_first, skel_->maps.pc_stats,
           skel_->maps.pc_sketch, skel_->maps.pc_events, skel_->maps.pc_control}) {
       bpf_map__unpin(m, nullptr);
     }
