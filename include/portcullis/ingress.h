@@ -508,9 +508,9 @@ PC_INLINE int pc_tracked(struct pc_ingress_ctx *c, const struct pc_packet *p,
 	return PC_VERDICT_PASS;
 }
 
-/* A packet from a source without a slot: the admission tier, and the source's promotion when it
- * has earned one. A subprogram, called last, so the tracked path keeps nothing live across it. */
-PC_STEP int pc_untracked(struct pc_ingress_ctx *c, const struct pc_packet *p,
+/* A packet from a source without a slot: the tiers, and the source's promotion when it has
+ * earned one. Inlined like the tracked path: the flood of new sources is the other hot path. */
+PC_INLINE int pc_untracked(struct pc_ingress_ctx *c, const struct pc_packet *p,
 			 const struct pc_addr *key, const struct pc_bucket *bucket)
 {
 	struct pc_src_state *s = pc_slot_admit(c, p, key, bucket);

@@ -180,6 +180,24 @@ TEST_F(Admission, OtherIpProtocolsAreTheirOwnKindNeverSyns) {
   EXPECT_EQ(s->proto_targets, 1u);
 }
 
+// The first-packet tier: a source's first target is a word; only its second distinct target
+// claims an admission entry, so clients and one-target spoofed sources never churn the tier.
+TEST_F(Admission, OnlyASecondDistinctTargetClaimsAnAdmissionEntry) {
+  for (uint16_t sport = 1000; sport < 1100; ++sport) connection("10.0.0.1", 80, sport);
+  for (int i = 0; i < 2000; ++i) {
+    send("10.1." + std::to_string(i / 250) + "." + std::to_string(1 + i % 250), 80);
+  }
+  EXPECT_EQ(table_.stats().admitted, 0u) << "a client and 2,000 one-SYN sources took entries";
+  send("10.0.0.2", 1);
+  EXPECT_EQ(table_.stats().admitted, 0u) << "a first probe is a word, not an entry";
+  send("10.0.0.2", 1);
+  EXPECT_EQ(table_.stats().admitted, 0u) << "its first target again adds nothing";
+  send("10.0.0.2", 2);  // control: a second distinct target
+  EXPECT_EQ(table_.stats().admitted, 1u);
+  send("10.0.0.2", 3);
+  EXPECT_TRUE(tracked("10.0.0.2")) << "three targets, the first carried in from its word";
+}
+
 // A source's packet statistics are exact up to PC_STAT_EXACT, then sampled (update.h): the
 // estimate stays within a few per cent, and its distinct targets stay exact.
 TEST_F(Admission, PacketStatisticsAreExactThenAnUnbiasedEstimate) {
