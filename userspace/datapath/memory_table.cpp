@@ -203,8 +203,8 @@ void MemoryTable::egress(const pc_packet& p) {
 
 // The ingress path's view of these tables.
 pc_env MemoryTable::bind() {
-  return {slots_.data(), slots_.size(),   tags_.data(), admit_.data(), admitTags_.data(),
-          first_.data(), admit_.size(),    &sketch_,     &allow_,       &events_};
+  return {slots_.data(), slots_.size(), tags_.data(), admit_.data(), admitTags_.data(),
+          first_.data(), admit_.size(), &sketch_,     &allow_,       &events_};
 }
 
 void MemoryTable::handleFrame(const uint8_t* data, size_t len, int linkType, uint64_t tsMicros) {

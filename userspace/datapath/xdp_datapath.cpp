@@ -346,10 +346,9 @@ XdpDatapath::~XdpDatapath() {
   // A clean stop leaves only the lists behind: the next watch starts with fresh evidence (and
   // may be a newer program with another table layout) but keeps every block.
   if (skel_) {
-    for (bpf_map* m :
-         {skel_->maps.pc_sources, skel_->maps.pc_tags, skel_->maps.pc_admit,
-          skel_->maps.pc_admit_tags, skel_->maps.pc_first, skel_->maps.pc_stats,
-          skel_->maps.pc_sketch, skel_->maps.pc_events, skel_->maps.pc_control}) {
+    for (bpf_map* m : {skel_->maps.pc_sources, skel_->maps.pc_tags, skel_->maps.pc_admit,
+                       skel_->maps.pc_admit_tags, skel_->maps.pc_first, skel_->maps.pc_stats,
+                       skel_->maps.pc_sketch, skel_->maps.pc_events, skel_->maps.pc_control}) {
       bpf_map__unpin(m, nullptr);
     }
     rmdir(pinDir_.c_str());  // only succeeds when nothing is left in it (nor its parent)
