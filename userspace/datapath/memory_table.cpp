@@ -68,7 +68,7 @@ namespace portcullis {
 namespace {
 
 constexpr int kDltLinuxSll2 = 276;  // not in every libpcap's dlt.h
-// 65,536 entries (1 MiB, so it stays in cache): the connections going on at once, four ways per
+// 65,536 entries (512 KiB, so it stays in cache): the connections going on at once, four ways per
 // bucket, least recently seen replaced. Replay without --dst-ip only.
 constexpr size_t kConnectionEntries = size_t(1) << 16;
 
@@ -163,7 +163,10 @@ MemoryTable::Role MemoryTable::connectionRole(const pc_packet& p) {
   h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
   h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
   h ^= h >> 31;
-  uint64_t tag = (h | 2) & ~uint64_t(1);  // bit 0: the opener is the low side; never 0
+  uint32_t tag = (uint32_t(h) | 2) & ~1u;  // bit 0: the opener is the low side; never 0
+  // Capture time in units of 1.024 ms: 32 bits last 50 days, and least recently seen only needs
+  // an order.
+  uint32_t seen = uint32_t(now_ >> 10);
   bool opens = p.l4proto == PC_IPPROTO_TCP ? p.kind == PC_KIND_SYN : true;
   bool answersOpen = p.l4proto == PC_IPPROTO_TCP && p.kind == PC_KIND_SYNACK;
   // Four ways per bucket, the least recently seen replaced: a new connection never pushes out
@@ -171,21 +174,20 @@ MemoryTable::Role MemoryTable::connectionRole(const pc_packet& p) {
   Connection* bucket = &connections_[((h >> 44) & (kConnectionEntries / 4 - 1)) * 4];
   Connection* entry = nullptr;
   for (int i = 0; i < 4; ++i) {
-    if ((bucket[i].tag & ~uint64_t(1)) == tag) entry = &bucket[i];
+    if ((bucket[i].tag & ~1u) == tag) entry = &bucket[i];
   }
   if (!entry) {
     if (!opens && !answersOpen) return Role::Unknown;
     // A new connection: the SYN's sender opened it (a SYN-ACK's receiver, when the SYN is
     // missing from the capture).
     entry = &bucket[0];
-    for (int i = 1; i < 4; ++i) {
-      if (bucket[i].lastSeen < entry->lastSeen) entry = &bucket[i];
+    for (int i = 1; i < 4 && entry->tag; ++i) {  // a free way first, else the oldest
+      if (!bucket[i].tag || int32_t(bucket[i].lastSeen - entry->lastSeen) < 0) entry = &bucket[i];
     }
-    entry->tag = tag | uint64_t(opens ? senderLow : !senderLow);
+    entry->tag = tag | uint32_t(opens ? senderLow : !senderLow);
   }
-  entry->lastSeen = now_;
-  uint64_t slot = entry->tag;
-  bool openerLow = slot & 1;
+  if (entry->lastSeen != seen) entry->lastSeen = seen;
+  bool openerLow = entry->tag & 1;
   return openerLow == senderLow ? Role::Opener : Role::Answerer;
 }
 

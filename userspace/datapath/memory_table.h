@@ -89,8 +89,8 @@ class MemoryTable final : public SourceTable {
   /// Replay's perimeter view: which side opened each connection, in four-way buckets by a hash
   /// of the connection (a tag with the opener's side in bit 0), fixed size whatever the capture.
   struct Connection {
-    uint64_t tag;
-    uint64_t lastSeen;
+    uint32_t tag;       // 0: free
+    uint32_t lastSeen;  // capture time >> 10 (about milliseconds)
   };
   ZeroedArray<Connection> connections_;
 };
