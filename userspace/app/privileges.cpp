@@ -39,6 +39,17 @@ bool keepOnlyCapabilities(const std::vector<std::string>& keep, std::string& err
   return true;
 }
 
+bool hasPermittedCapability(const std::string& name) {
+  cap_value_t v;
+  if (cap_from_name(name.c_str(), &v) != 0) return false;
+  cap_t caps = cap_get_proc();
+  if (!caps) return false;
+  cap_flag_value_t set = CAP_CLEAR;
+  cap_get_flag(caps, v, CAP_PERMITTED, &set);
+  cap_free(caps);
+  return set == CAP_SET;
+}
+
 std::string currentCapabilities() {
   cap_t caps = cap_get_proc();
   if (!caps) return "?";

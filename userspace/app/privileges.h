@@ -10,6 +10,9 @@ namespace portcullis {
 /// `error` on failure.
 bool keepOnlyCapabilities(const std::vector<std::string>& keep, std::string& error);
 
+/// Whether the process holds capability `name` ("cap_dac_read_search") in its permitted set.
+bool hasPermittedCapability(const std::string& name);
+
 /// The process's effective capabilities, as text ("cap_net_admin=ep").
 std::string currentCapabilities();
 
