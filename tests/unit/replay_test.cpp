@@ -193,6 +193,32 @@ TEST_F(Replay, ConfigFileErrorsNameTheFileLineAndKey) {
   }
 }
 
+// Bad input gets one clear line and exit status 2, before anything is attached or read.
+TEST_F(Replay, BadInputIsOneLineAndExitStatusTwo) {
+  std::string notPcap = (dir_ / "not.pcap").string();
+  std::ofstream(notPcap) << "this is not a capture\n";
+  struct Case {
+    std::string args, expected;
+  };
+  const std::vector<Case> cases = {
+      {"watch -i pc-nosuchif0", "no such interface: pc-nosuchif0"},
+      {"watch -i lo -i pc-nosuchif1", "no such interface: pc-nosuchif1"},
+      {"replay " + (dir_ / "missing.pcap").string(), "missing.pcap: No such file or directory"},
+      {"replay " + notPcap, "not.pcap: "},
+      {"replay --rate-ports 0 " + notPcap, "--rate-ports: Value 0 not in range"},
+  };
+  std::string err = (dir_ / "stderr").string();
+  for (const Case& c : cases) {
+    int st =
+        std::system((std::string(PORTCULLIS_BIN) + " " + c.args + " >/dev/null 2>" + err).c_str());
+    std::ifstream in(err);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 2) << c.args << ": " << text;
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << c.args << ": " << text;
+    EXPECT_NE(text.find(c.expected), std::string::npos) << c.args << ": " << text;
+  }
+}
+
 TEST_F(Replay, ConfigFileTakesMultiLineArraysAndTheCommandLineOverridesIt) {
   ScanSpec s{"syn", "198.18.0.66", "198.18.0.1", {8001, 8002, 8003}, {}, kStart, 2'000'000};
   std::string path = write("slow.pcap", testing::scanTraffic(s));

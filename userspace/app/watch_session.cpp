@@ -1,6 +1,7 @@
 // `portcullis watch`: attach to interfaces, poll, report, block, until a signal.
 #include "app/args.h"
 
+#include <net/if.h>
 #include <bpf/libbpf.h>
 #include <poll.h>
 #include <unistd.h>
@@ -189,6 +190,12 @@ class WatchSession {
     if (!openOutputs(a_, files_)) return 2;
     sink_ = std::make_unique<AlertSink>(a_.json, files_.alerts);
     engine_ = std::make_unique<Engine>(a_.rules, *sink_, a_.savePorts);
+    for (const std::string& iface : args_.ifaces) {  // bad input before anything is attached
+      if (if_nametoindex(iface.c_str()) == 0) {
+        logError("no such interface: %s", iface.c_str());
+        return 2;
+      }
+    }
     for (const std::string& iface : args_.ifaces) {
       if (int rc = attach(iface)) return rc;
     }
@@ -377,7 +384,12 @@ class WatchSession {
     bool anyXdp =
         std::any_of(watched_.begin(), watched_.end(), [](auto& w) { return bool(w->xdp); });
     std::vector<std::string> keep;
-    if (anyXdp && !args_.persist) keep.push_back("cap_net_admin");
+    if (anyXdp && !args_.persist) {
+      keep.push_back("cap_net_admin");  // to detach through netlink at exit
+      // A service user reaches its pins through bpffs's root-only directory with this one
+      // (deploy/portcullis.service): the clean stop unpins them.
+      if (hasPermittedCapability("cap_dac_read_search")) keep.push_back("cap_dac_read_search");
+    }
     if (keepOnlyCapabilities(keep, capError)) {
       logInfo("capabilities now: %s", currentCapabilities().c_str());
     } else {
