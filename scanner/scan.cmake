@@ -5,6 +5,7 @@ add_library(portcullis_scan_core STATIC
   src/cli.cpp
   src/connect_engine.cpp
   src/idle_scan.cpp
+  src/manual.cpp
   src/net_util.cpp
   src/output.cpp
   src/port_spec.cpp
@@ -17,9 +18,12 @@ add_library(portcullis_scan_core STATIC
   src/types.cpp)
 target_include_directories(portcullis_scan_core PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/src)
 target_link_libraries(portcullis_scan_core
-  PUBLIC portcullis_packet CLI11::CLI11 nlohmann_json::nlohmann_json Threads::Threads
+  PUBLIC portcullis_packet portcullis_cli_docs CLI11::CLI11 nlohmann_json::nlohmann_json Threads::Threads
          PkgConfig::LIBPCAP
   PRIVATE portcullis_warnings)
 
 add_executable(portcullis-scan src/main.cpp)
 target_link_libraries(portcullis-scan PRIVATE portcullis_scan_core portcullis_warnings)
+
+# portcullis-scan(1) and its bash completion, printed by the built program from its options.
+portcullis_generated_docs(portcullis-scan 1)

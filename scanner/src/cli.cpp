@@ -6,6 +6,8 @@
 #include <cmath>
 #include <iostream>
 
+#include "manual.h"
+
 namespace portcullis::scan {
 namespace {
 
@@ -339,6 +341,22 @@ ParseResult parseCommandLine(int argc, char** argv, Options& opts, std::string& 
   addEvasionOptions(app, opts, raw);
   addTargetOptions(app, opts);
 
+  // Hidden: prints portcullis-scan(1) or the bash completion, made from these options.
+  app.add_option_function<std::string>(
+         "--generate",
+         [&app](const std::string& what) {
+           if (what == "man") {
+             std::cout << docs::manPage(app, scannerManual());
+           } else if (what == "bash-completion") {
+             std::cout << docs::bashCompletion(app, "portcullis-scan");
+           } else {
+             throw CLI::ValidationError("--generate", "man or bash-completion");
+           }
+           throw CLI::Success();
+         },
+         "man or bash-completion")
+      ->group("");
+
   auto args = normaliseArgs(argc, argv);
   opts.commandLine = "portcullis-scan";
   for (int i = 1; i < argc; ++i) opts.commandLine += " " + shellQuote(argv[i]);
@@ -347,6 +365,8 @@ ParseResult parseCommandLine(int argc, char** argv, Options& opts, std::string& 
     app.parse(reversed);
   } catch (const CLI::CallForHelp&) {
     std::cout << app.help();
+    return ParseResult::kExitSuccess;
+  } catch (const CLI::Success&) {
     return ParseResult::kExitSuccess;
   } catch (const CLI::ParseError& e) {
     error = e.what();

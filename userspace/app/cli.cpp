@@ -5,8 +5,10 @@
 #include <CLI/CLI.hpp>
 
 #include "app/args.h"
+#include "app/manual.h"
 #include "app/ops.h"
 #include "app/options.h"
+#include "docs/cli_docs.h"
 #include "report/log.h"
 
 namespace portcullis {
@@ -51,8 +53,29 @@ void addOpsCommands(Commands& c) {
   addOpsOptions(c.statusCmd);
 }
 
+// Hidden: prints portcullis(8) or the bash completion, made from these very options (the build
+// installs both).
+void addGenerate(Commands& c) {
+  c.app
+      .add_option_function<std::string>(
+          "--generate",
+          [&c](const std::string& what) {
+            if (what == "man") {
+              std::fputs(docs::manPage(c.app, detectorManual()).c_str(), stdout);
+            } else if (what == "bash-completion") {
+              std::fputs(docs::bashCompletion(c.app, "portcullis").c_str(), stdout);
+            } else {
+              throw CLI::ValidationError("--generate", "man or bash-completion");
+            }
+            throw CLI::Success();
+          },
+          "man or bash-completion")
+      ->group("");
+}
+
 void addCommands(Commands& c) {
   c.app.require_subcommand(1);
+  addGenerate(c);
   c.watchCmd = c.app.add_subcommand("watch", "attach to interfaces and report scans");
   addWatchOptions(c.watchCmd, c.watch);
   c.replayCmd =
@@ -79,6 +102,8 @@ int parse(Commands& c, int argc, char** argv) {
     return c.app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return c.app.exit(e);
+  } catch (const CLI::Success&) {
+    return 0;
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();
     if (what.empty()) what = e.get_name();
