@@ -165,6 +165,35 @@ PC_INLINE void pc_sketch_add(struct pc_sketch *sk, __u32 hash)
 		sk->reg[reg] = rank;
 }
 
+/* The admission pair a source hashes to, and the tags of its holders (as struct pc_bucket is for
+ * slots). */
+struct pc_admit_pair {
+	struct pc_admit *x, *y;
+	struct pc_admit_tags *tags;
+	__u16 tag;
+};
+
+PC_INLINE int pc_admit_pair_of(struct pc_ingress_ctx *c, __u32 hash, struct pc_admit_pair *k)
+{
+	__u32 idx = pc_admit_index(hash, c->t);
+
+	k->x = pc_env_admit(c->env, idx);
+	k->y = pc_env_admit(c->env, idx | 1);
+	k->tags = pc_env_admit_tags(c->env, idx >> 1);
+	k->tag = pc_admit_tag(hash);
+	return k->x && k->y && k->tags;
+}
+
+/* The entry key holds, found by its tag: a source in neither tier never touches the entries. */
+PC_INLINE struct pc_admit *pc_admit_find(const struct pc_admit_pair *k, const struct pc_addr *key)
+{
+	if (PC_READ_ONCE(k->tags->tag[0]) == k->tag && pc_admit_holds(k->x, key))
+		return k->x;
+	if (PC_READ_ONCE(k->tags->tag[1]) == k->tag && pc_admit_holds(k->y, key))
+		return k->y;
+	return 0;
+}
+
 /* A newcomer's entry in the pair (x, y): a free or idle one, else one without evidence, else one
  * whose evidence went quiet (the older of two alike); never one still showing evidence, so a
  * flood of sources with little to show churns among itself. */
@@ -213,19 +242,17 @@ PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *
 			      struct pc_admit **entry, __u32 *idle_before)
 {
 	const volatile struct pc_tuning *t = c->t;
-	__u32 idx = pc_admit_index(hash, t), now32 = (__u32)c->now;
-	struct pc_admit *x = pc_env_admit(c->env, idx);
-	struct pc_admit *y = pc_env_admit(c->env, idx | 1);
-	struct pc_admit_tags *tags = pc_env_admit_tags(c->env, idx >> 1);
+	__u32 now32 = (__u32)c->now;
 	struct pc_first probe, first = { 0, 0, PC_FIRST_NO_TARGET, 0 };
-	struct pc_admit *a = 0;
-	__u16 atag = pc_admit_tag(hash), port;
+	struct pc_admit_pair pair;
+	struct pc_admit *a;
+	__u16 port, weight;
 	int port_probe, bit_index = PC_FIRST_NO_TARGET;
 	__u64 bit = 0, targets;
 
 	*force = 0;
 	*entry = 0;
-	if (!x || !y || !tags)
+	if (!pc_admit_pair_of(c, hash, &pair))
 		return 0;
 	if (pc_kind_is_probe(p->kind) || p->kind == PC_KIND_IPPROTO ||
 	    (p->kind == PC_KIND_FRAGMENT && p->dport)) {
@@ -234,11 +261,8 @@ PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *
 	}
 	port_probe = bit && (p->l4proto == PC_IPPROTO_TCP || p->l4proto == PC_IPPROTO_UDP);
 	port = port_probe ? p->dport : 0;
-	/* The tags first: a source in neither tier never touches the entries. */
-	if (PC_READ_ONCE(tags->tag[0]) == atag && pc_admit_holds(x, key))
-		a = x;
-	else if (PC_READ_ONCE(tags->tag[1]) == atag && pc_admit_holds(y, key))
-		a = y;
+	weight = bit ? pc_probe_weight(p, t) : 0;
+	a = pc_admit_find(&pair, key);
 	if (a) {
 		*entry = a;
 		*idle_before = now32 - a->last_seen;
@@ -252,22 +276,22 @@ PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *
 			probe.tag = hash | 1;
 			probe.port = port;
 			probe.bit = (__u8)bit_index;
-			probe.weight = (__u8)(pc_probe_weight(p, t) < 0xff ? pc_probe_weight(p, t) : 0xff);
+			probe.weight = (__u8)(weight < 0xff ? weight : 0xff);
 			if (!pc_first_step(c, hash, &probe, &first))
 				return 0;
 		}
-		a = pc_admit_victim(x, y, now32, t);
+		a = pc_admit_victim(pair.x, pair.y, now32, t);
 		targets = bit;
 		if (first.bit != PC_FIRST_NO_TARGET)
 			targets |= 1ull << (first.bit & PC_FIRST_TARGET_MASK);
 		if (!a || !pc_admit_claim(a, key, now32, targets,
-					  (__u16)((bit ? pc_probe_weight(p, t) : 0) + first.weight),
+					  (__u16)(weight + first.weight),
 					  first.port ? first.port : port,
 					  first.port && port != first.port ? port : 0)) {
 			c->st->admit_full++;
 			return 0;
 		}
-		PC_WRITE_ONCE(tags->tag[a == y], atag);
+		PC_WRITE_ONCE(pair.tags->tag[a == pair.y], pair.tag);
 		if (first.bit != PC_FIRST_NO_TARGET && (first.bit & PC_FIRST_REJECTED))
 			a->rejects = 1;
 		c->st->admitted++;
@@ -304,9 +328,8 @@ PC_INLINE int pc_bucket_of(struct pc_ingress_ctx *c, const struct pc_addr *key,
 	return k->a && k->b && k->tags;
 }
 
-/* The slot key holds, found by its tag: the path of every packet from a tracked source, so it
- * is inlined (on these CPUs a BPF-to-BPF call and its return cost about 10 ns, a third of the
- * budget). A source without a slot reads 8 hot bytes, never the slots themselves. */
+/* The slot key holds, found by its tag: the path of every packet from a tracked source. A
+ * source without a slot reads 8 hot bytes, never the slots themselves. */
 PC_INLINE struct pc_src_state *pc_slot_find(const struct pc_bucket *k, const struct pc_addr *key)
 {
 	if (PC_READ_ONCE(k->tags->tag[0]) == (k->hash | 1) && pc_slot_holds(k->a, key))
@@ -558,10 +581,9 @@ PC_INLINE void pc_egress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 	const volatile struct pc_tuning *t = c->t;
 	struct pc_addr key = p->dst;
 	struct pc_bucket bucket;
+	struct pc_admit_pair pair;
 	struct pc_src_state *s;
-	struct pc_admit *x, *y, *e = 0;
-	struct pc_admit_tags *atags;
-	__u32 idx;
+	struct pc_admit *e;
 	int offer;
 
 	if (!pc_is_answer(p))
@@ -579,16 +601,9 @@ PC_INLINE void pc_egress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 		(p->tcp_flags & (PC_TCP_SYN | PC_TCP_ACK)) == (PC_TCP_SYN | PC_TCP_ACK);
 	if (!offer && !pc_answer_rejects(p))
 		return;
-	idx = pc_admit_index(bucket.hash, t);
-	x = pc_env_admit(c->env, idx);
-	y = pc_env_admit(c->env, idx | 1);
-	atags = pc_env_admit_tags(c->env, idx >> 1);
-	if (!x || !y || !atags)
+	if (!pc_admit_pair_of(c, bucket.hash, &pair))
 		return;
-	if (PC_READ_ONCE(atags->tag[0]) == pc_admit_tag(bucket.hash) && pc_admit_holds(x, &key))
-		e = x;
-	else if (PC_READ_ONCE(atags->tag[1]) == pc_admit_tag(bucket.hash) && pc_admit_holds(y, &key))
-		e = y;
+	e = pc_admit_find(&pair, &key);
 	if (!e) {
 		/* A source seen once: its first probe rejected is evidence it carries along. */
 		struct pc_first *f = pc_env_first(c->env, pc_first_index(bucket.hash, t));

@@ -55,6 +55,20 @@ make_pair() {
   ip netns exec "$b" sysctl -qw net.ipv4.icmp_ratelimit=0
 }
 
+# A namespace $NS with only lo up, for a watch on its lo. The teardown (trapped on exit) stops the
+# watch in $watch_pid with SIGINT, removes the namespace, and removes $dir and $pins.
+lo_namespace() {
+  watch_pid=""
+  trap lo_namespace_teardown EXIT
+  ip netns add "$NS"
+  ip -n "$NS" link set lo up
+}
+lo_namespace_teardown() {
+  [ -n "$watch_pid" ] && kill -INT "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
+  ip netns del "$NS" 2>/dev/null
+  rm -rf "$dir" "$pins"
+}
+
 # Waits up to $1 seconds for a grep pattern in a file.
 wait_for() {
   local secs=$1 pattern=$2 file=$3 i

@@ -11,17 +11,9 @@ require_root
 
 NS=pc-lo-$$
 dir=$(mktemp -d)
-watch_pid=""
-cleanup() {
-  [ -n "$watch_pid" ] && kill -INT "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
-  ip netns del "$NS" 2>/dev/null
-  rm -rf "$dir" "$pins"
-}
-trap cleanup EXIT
-ip netns add "$NS"
-ip -n "$NS" link set lo up
 # Pins of a namespace's lo would collide with the host's lo: keep them apart.
 pins=/sys/fs/bpf/portcullis-test-$$
+lo_namespace
 
 for mode in auto pcap; do
   nsenter --net=/run/netns/"$NS" "$PORTCULLIS" watch --mode "$mode" --json --pin-root "$pins" \

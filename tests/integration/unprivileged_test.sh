@@ -23,15 +23,7 @@ NS=pc-unpriv-$$
 dir=$(mktemp -d)
 chmod 755 "$dir"
 pins=/sys/fs/bpf/portcullis-unpriv-$$
-watch_pid=""
-cleanup() {
-  [ -n "$watch_pid" ] && kill -INT "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
-  ip netns del "$NS" 2>/dev/null
-  rm -rf "$dir" "$pins"
-}
-trap cleanup EXIT
-ip netns add "$NS"
-ip -n "$NS" link set lo up
+lo_namespace
 # What the unit's ExecStartPre does: the pin root and the state directory belong to the user.
 install -d -o nobody -g nogroup "$pins" "$dir/state"
 touch "$dir/out.json" "$dir/err" && chown nobody:nogroup "$dir/out.json" "$dir/err"
