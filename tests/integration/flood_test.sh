@@ -13,7 +13,7 @@ NS_V=pc-fl-victim-$$; NS_A=pc-fl-attacker-$$
 IF_V=pcflv$$; IF_A=pcfla$$
 pins=/sys/fs/bpf/portcullis-fl-$$
 state=$(mktemp -d); dir=$(mktemp -d)
-pids=(); watch_pid=""
+pids=(); floods=(); watch_pid=""
 cleanup() {
   [ -n "$watch_pid" ] && kill -INT "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
@@ -41,20 +41,31 @@ stat_packets() { nsenter --net=/run/netns/"$NS_V" "$PORTCULLIS" status --json -i
 cpu_ticks() { awk '{print $14 + $15}' /proc/"$watch_pid"/stat; }
 rss_kb() { awk '/VmRSS/ {print $2}' /proc/"$watch_pid"/status; }
 
-rss0=$(rss_kb); p0=$(stat_packets); c0=$(cpu_ticks); t0=$(date +%s.%N)
-# Spoofed random sources; the allowlisted neighbour scans too (it must never be blocked).
-ip netns exec "$NS_A" timeout 8 hping3 --flood --rand-source -S -p 80 198.18.0.1 >/dev/null 2>&1 &
-pids+=($!)
-ip netns exec "$NS_A" timeout 8 hping3 --flood --rand-source -S -p 443 198.18.0.1 >/dev/null 2>&1 &
-pids+=($!)
+tx_dropped() { ip -n "$NS_A" -s link show dev "$IF_A" | awk '/TX:/ {getline; print $4; exit}'; }
+
+rss0=$(rss_kb); p0=$(stat_packets); c0=$(cpu_ticks); t0=$(date +%s.%N); d0=$(tx_dropped)
+# Spoofed random sources, for as long as the scans last (so every probe is inside the flood);
+# the allowlisted neighbour scans too (it must never be blocked).
+for port in 80 443; do
+  ip netns exec "$NS_A" timeout 300 hping3 --flood --rand-source -S -p $port 198.18.0.1 >/dev/null 2>&1 &
+  pids+=($!); floods+=($!)
+done
 sleep 2
-ip netns exec "$NS_A" nmap -n -Pn -sS -T4 --max-retries 1 -S 198.18.0.77 -e "$IF_A" -p 1-200 \
+# Where the flood outruns the receive path (an emulated CPU), the veth ring drops packets before
+# XDP, the scan's as much as the flood's; nmap's own retries (six at -T4) get its probes through
+# as they would on a lossy link, and its answers count the probes that reached the host.
+ip netns exec "$NS_A" nmap -n -Pn -sS -T4 -S 198.18.0.77 -e "$IF_A" -p 1-200 \
   198.18.0.1 >/dev/null 2>&1
-ip netns exec "$NS_A" nmap -n -Pn -sS -T4 --max-retries 1 -p 1-500 198.18.0.1 >/dev/null 2>&1
+ip netns exec "$NS_A" nmap -n -Pn -sS -T4 -p 1-500 198.18.0.1 >"$dir/nmap.txt" 2>&1
 wait_for 6 '"event":"block","rule":"[a-z]+","scan":"syn","src":"198.18.0.2"' "$dir/w.json"
 blocked=$?
+sleep "$(awk -v s="$t0" -v now="$(date +%s.%N)" 'BEGIN { r = 8 - (now - s); print (r > 0 ? r : 0) }')"
+p1=$(stat_packets); c1=$(cpu_ticks); t1=$(date +%s.%N)
+kill "${floods[@]}" 2>/dev/null
+answered=$(awk '/closed tcp ports/ {n += $3} / open / {n++} END {print n + 0}' "$dir/nmap.txt")
+echo "INFO: the scan's answered ports: $answered of 500 ($(grep -o 'scanned in .*' "$dir/nmap.txt")); veth ring drops during the floods: $(( $(tx_dropped) - d0 ))"
 sleep 4
-p1=$(stat_packets); c1=$(cpu_ticks); t1=$(date +%s.%N); rss1=$(rss_kb)
+rss1=$(rss_kb)
 rate=$(awk -v a="$p0" -v b="$p1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.0f", (b - a) / (e - s) }')
 cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" -v hz="$(getconf CLK_TCK)" \
   'BEGIN { printf "%.1f", 100 * (b - a) / hz / (e - s) }')
