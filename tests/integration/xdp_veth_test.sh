@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The XDP program attached in native mode to a veth in a test namespace: a SYN scan from the
-# peer namespace raises a score alert naming the scanner, the summary on Ctrl-C shows its
-# counters, and Ctrl-C detaches.
+# peer namespace raises a score alert naming the scanner, as one incident (one alert, its
+# updates, one end), the summary on Ctrl-C shows its counters, and Ctrl-C detaches.
 set -u
 PORTCULLIS=${1:?usage: xdp_veth_test.sh PATH/TO/portcullis}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,9 +35,9 @@ else
   fail "attached in native mode"; cat "$err"; finish; exit 1
 fi
 
-# 200 SYN probes to closed ports, sent by the peer namespace's own stack via nmap.
+# 300 SYN probes to closed ports, sent by the peer namespace's own stack via nmap.
 start=$(date +%s.%N)
-ip netns exec "$NS_A" nmap -n -Pn -sS -T4 --max-retries 0 -p 1-200 198.18.0.1 >/dev/null 2>&1
+ip netns exec "$NS_A" nmap -n -Pn -sS -T4 --max-retries 0 -p 1-300 198.18.0.1 >/dev/null 2>&1
 if wait_for 5 '"rule":"score","scan":"syn","src":"198.18.0.2"' "$out"; then
   pass "SYN scan -> score alert naming 198.18.0.2 ($(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo '?') s after the scan began)"
 else
@@ -62,11 +62,27 @@ wait "$watch_pid"
 rc=$?
 watch_pid=""
 syns=$(grep '"event":"summary","src":"198.18.0.2"' "$out" | sed -nE 's/.*"syn":([0-9]+).*/\1/p' | head -1)
-if [ -n "$syns" ] && [ "$syns" -ge 200 ]; then
+if [ -n "$syns" ] && [ "$syns" -ge 300 ]; then
   pass "summary counts the scanner's $syns SYNs"
 else
   fail "summary counts the scanner's SYNs (got '${syns}')"; tail -3 "$out"
 fi
+# One scan, one incident: exactly one alert, updates of the same id only, and one end (the
+# stop closes what is open) with its totals.
+mine=$(grep -E '"event":"(alert|update|end)"' "$out" | grep '"src":"198.18.0.2"')
+id=$(grep '"event":"alert"' <<<"$mine" | grep -o '"id":[0-9]*' | head -1)
+n_alert=$(grep -c '"event":"alert"' <<<"$mine"); n_end=$(grep -c '"event":"end"' <<<"$mine")
+n_update=$(grep -c '"event":"update"' <<<"$mine")
+others=$(grep -vc -- "$id," <<<"$mine")
+end_line=$(grep '"event":"end"' <<<"$mine")
+if [ -n "$id" ] && [ "$n_alert" -eq 1 ] && [ "$n_end" -eq 1 ] && [ "$others" -eq 0 ] &&
+   grep -q '"duration":' <<<"$end_line" && grep -q '"packets":' <<<"$end_line"; then
+  pass "one 300-port scan is one incident: 1 alert, $n_update updates, 1 end ($id)"
+else
+  fail "one 300-port scan is one incident (alerts $n_alert, updates $n_update, ends $n_end, other ids $others)"
+  echo "$mine"
+fi
+echo "INFO: $(grep '"event":"alert"' <<<"$mine" | grep -o '"rules":\[[^]]*\]') -> $(grep -o '"rules":\[[^]]*\]' <<<"$end_line")"
 if [ "$rc" -eq 0 ] && ! ip -n "$NS_V" link show "$IF_V" | grep -q "prog/xdp"; then
   pass "Ctrl-C detaches cleanly"
 else

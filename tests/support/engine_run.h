@@ -1,6 +1,7 @@
 #pragma once
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,11 +26,29 @@ inline std::vector<Alert> runEngine(const std::vector<TimedFrame>& frames, RuleC
   return events;
 }
 
+/// For "alert": one event per incident in which `rule` fired, the one where it joined (the
+/// incident's `alert`, or the `update` that first names it). Other events by rule and type.
 inline std::vector<Alert> withRule(const std::vector<Alert>& all, const std::string& rule,
                                    const std::string& event = "alert") {
   std::vector<Alert> out;
+  std::set<uint64_t> named;  // incidents already naming the rule
+  for (const Alert& a : all) {
+    if (event != "alert") {
+      if (a.rule == rule && a.event == event) out.push_back(a);
+      continue;
+    }
+    if (a.event != "alert" && a.event != "update") continue;
+    bool names = std::find(a.rules.begin(), a.rules.end(), rule) != a.rules.end();
+    if (names && named.insert(a.id).second) out.push_back(a);
+  }
+  return out;
+}
+
+/// The events of one type.
+inline std::vector<Alert> ofEvent(const std::vector<Alert>& all, const std::string& event) {
+  std::vector<Alert> out;
   std::copy_if(all.begin(), all.end(), std::back_inserter(out),
-               [&](const Alert& a) { return a.rule == rule && a.event == event; });
+               [&](const Alert& a) { return a.event == event; });
   return out;
 }
 

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 
 #include "detect/engine.h"
 #include "detect/rules/registry.h"
@@ -35,16 +36,15 @@ std::vector<TimedFrame> syns(const std::vector<uint16_t>& ports, uint64_t gap,
   return frames;
 }
 
+// Incidents in which `rule` fired.
 size_t countRule(const std::vector<Alert>& alerts, const std::string& rule) {
-  return size_t(
-      std::count_if(alerts.begin(), alerts.end(), [&](const Alert& a) { return a.rule == rule; }));
+  return testing::withRule(alerts, rule).size();
 }
 
 TEST(ScoreRule, SevenSynsBelow1024Within300msAlert) {
   auto alerts = run(syns({21, 22, 23, 25, 80, 110, 143}, 40'000));
   ASSERT_EQ(countRule(alerts, "score"), 1u);
-  const Alert& a =
-      *std::find_if(alerts.begin(), alerts.end(), [](const Alert& x) { return x.rule == "score"; });
+  const Alert& a = testing::withRule(alerts, "score")[0];
   EXPECT_EQ(a.scan, "syn");
   EXPECT_EQ(a.src, "198.18.0.2");
   EXPECT_EQ(a.score, 21u);
@@ -172,14 +172,22 @@ TEST(Duplicates, ARepeatedScanAlertsOncePerRuleAndKind) {
   EXPECT_EQ(countRule(alerts, "rate"), 1u);
 }
 
-TEST(Duplicates, AScanThatGrowsAlertsAgain) {
+TEST(Duplicates, AScanThatGrowsIsUpdatedNotAlertedAgain) {
   auto alerts = run(syns(testing::portRange(1, 1000), 2'000));
-  size_t score = countRule(alerts, "score");
-  EXPECT_GE(score, 2u) << "growth from ~7 to 1000 ports is reported";
-  EXPECT_LE(score, 4u) << "but not once per window";
+  ASSERT_EQ(testing::ofEvent(alerts, "alert").size(), 1u);
+  auto updates = testing::ofEvent(alerts, "update");
+  size_t grown = 0;
+  uint64_t ports = testing::ofEvent(alerts, "alert")[0].ports;
+  for (const Alert& u : updates) {
+    EXPECT_EQ(u.id, alerts[0].id);
+    grown += u.ports >= 4 * ports;
+    ports = std::max(ports, u.ports);
+  }
+  EXPECT_GE(grown, 1u) << "growth from ~7 to 1000 ports is reported";
+  EXPECT_LE(updates.size(), 6u) << "but not once per window";
 }
 
-TEST(Duplicates, ANewKindFromTheSameSourceAlertsSeparately) {
+TEST(Duplicates, ANewKindFromTheSameSourceIsAnUpdateWithTheNewLabel) {
   ScanSpec syn{"syn", "198.18.0.2", "198.18.0.1", testing::portRange(1, 100), {}, kStart};
   ScanSpec fin{"fin", "198.18.0.2",      "198.18.0.1", testing::portRange(1, 100),
                {},    kStart + 1'000'000};
@@ -187,13 +195,76 @@ TEST(Duplicates, ANewKindFromTheSameSourceAlertsSeparately) {
   auto more = testing::scanTraffic(fin);
   frames.insert(frames.end(), more.begin(), more.end());
   auto alerts = run(frames);
-  bool synScore = false, finScore = false;
-  for (const auto& a : alerts) {
-    synScore |= a.rule == "score" && a.scan == "syn";
-    finScore |= a.rule == "score" && a.scan == "fin";
+  auto first = testing::ofEvent(alerts, "alert");
+  ASSERT_EQ(first.size(), 1u) << "one scanner going on: one incident";
+  EXPECT_EQ(first[0].scan, "syn");
+  bool finUpdate = false;
+  for (const auto& a : testing::ofEvent(alerts, "update")) {
+    finUpdate |= a.scan == "fin" && a.id == first[0].id;
   }
-  EXPECT_TRUE(synScore);
-  EXPECT_TRUE(finScore);
+  EXPECT_TRUE(finUpdate) << "the label turned from syn to fin";
+}
+
+// DESIGN.md's contract: one scan is one incident.
+TEST(Incidents, OneScanIsOneAlertNamingItsRulesThenUpdatesThenOneEnd) {
+  ScanSpec s{"syn", "198.18.0.2", "198.18.0.1", testing::portRange(1, 300), {22, 80}, kStart};
+  auto events = run(testing::scanTraffic(s));
+  auto alerts = testing::ofEvent(events, "alert");
+  auto ends = testing::ofEvent(events, "end");
+  ASSERT_EQ(alerts.size(), 1u);
+  ASSERT_EQ(ends.size(), 1u);
+  const Alert& a = alerts[0];
+  EXPECT_NE(a.id, 0u);
+  ASSERT_FALSE(a.rules.empty());
+  EXPECT_EQ(a.rules[0], a.rule) << "rule is the first of rules";
+  std::set<std::string> rules;
+  for (const Alert& e : events) {
+    if (e.event != "alert" && e.event != "update" && e.event != "end") continue;
+    EXPECT_EQ(e.id, a.id) << e.event;
+    rules.insert(e.rules.begin(), e.rules.end());
+  }
+  EXPECT_TRUE(rules.count("score") && rules.count("rate") && rules.count("trw")) << rules.size();
+  const Alert& end = ends[0];
+  EXPECT_EQ(std::set<std::string>(end.rules.begin(), end.rules.end()), rules);
+  EXPECT_NEAR(double(end.ports), 300.0, 15.0) << "a linear-counting estimate";
+  EXPECT_EQ(end.dsts, 1u);
+  EXPECT_EQ(end.action, "none");
+  EXPECT_GE(end.packets, 300u);
+  EXPECT_GT(end.durationS, 0.0);
+  EXPECT_LT(end.durationS, 5.0);
+  EXPECT_GE(end.tsMicros, a.tsMicros);
+}
+
+TEST(Incidents, AScanQuietForTheQuietTimeEndsAndItsNextScanIsANewIncident) {
+  RuleConfig rules;  // quiet 30 s
+  auto first = syns(testing::portRange(1, 100), 2'000);
+  auto again = syns(testing::portRange(101, 200), 2'000);
+  auto soon = again;
+  for (auto& f : again) f.tsMicros += 60'000'000;  // a minute later: a new incident
+  for (auto& f : soon) f.tsMicros += 10'000'000;   // control: 10 s later, the same one
+  auto apart = first;
+  apart.insert(apart.end(), again.begin(), again.end());
+  auto close = first;
+  close.insert(close.end(), soon.begin(), soon.end());
+  auto two = run(apart, rules);
+  ASSERT_EQ(testing::ofEvent(two, "alert").size(), 2u);
+  auto ends = testing::ofEvent(two, "end");
+  ASSERT_EQ(ends.size(), 2u);
+  EXPECT_NE(ends[0].id, ends[1].id);
+  EXPECT_EQ(ends[0].id, testing::ofEvent(two, "alert")[0].id);
+  // The first ends on the quiet time: before the second scan's alert (a replay polls on its
+  // frames' time, so at the second scan's first frame at the latest).
+  auto at = [&](const std::string& event, uint64_t id) {
+    return std::find_if(two.begin(), two.end(),
+                        [&](const Alert& a) { return a.event == event && a.id == id; }) -
+           two.begin();
+  };
+  EXPECT_LT(at("end", ends[0].id), at("alert", ends[1].id));
+  EXPECT_LE(ends[0].tsMicros, kStart + 60'000'000);
+  EXPECT_EQ(ends[0].ports, 100u);
+  auto one = run(close, rules);
+  EXPECT_EQ(testing::ofEvent(one, "alert").size(), 1u) << "control: 10 s apart";
+  EXPECT_EQ(testing::ofEvent(one, "end").size(), 1u);
 }
 
 // Every scan type of the replay suite, through the engine directly.

@@ -61,10 +61,20 @@ class Replay : public ::testing::Test {
     return r;
   }
 
+  /// One event per rule that fired in an incident: the incident's `alert` or `update` where the
+  /// rule is first named, with "rule" set to it.
   static std::vector<nlohmann::json> alerts(const Result& r) {
     std::vector<nlohmann::json> out;
+    std::set<std::pair<uint64_t, std::string>> named;
     for (const auto& e : r.events) {
-      if (e.is_object() && e.value("event", "") == "alert") out.push_back(e);
+      std::string event = e.is_object() ? e.value("event", "") : "";
+      if (event != "alert" && event != "update") continue;
+      for (const auto& rule : e.value("rules", nlohmann::json::array())) {
+        if (!named.insert({e.value("id", uint64_t(0)), rule.get<std::string>()}).second) continue;
+        nlohmann::json one = e;
+        one["rule"] = rule;
+        out.push_back(one);
+      }
     }
     return out;
   }
@@ -298,14 +308,21 @@ TEST_F(Replay, AlertsFileGetsEveryAlertAndLogFileTheSourceReport) {
   std::string alertsFile = (dir_ / "alerts.jsonl").string(), log = (dir_ / "report.json").string();
   Result r = replay(path + " --alerts " + alertsFile + " --log-file " + log);
   ASSERT_EQ(r.status, 0) << r.stderrText;
+  auto incidentEvents = [](const std::vector<nlohmann::json>& events) {
+    std::vector<nlohmann::json> out;
+    for (const auto& e : events) {
+      std::string type = e.is_object() ? e.value("event", "") : "";
+      if (type == "alert" || type == "update" || type == "end") out.push_back(e);
+    }
+    return out;
+  };
   std::vector<nlohmann::json> appended;
   std::ifstream in(alertsFile);
   for (std::string line; std::getline(in, line);) {
-    auto e = nlohmann::json::parse(line, nullptr, false);
-    if (e.is_object() && e.value("event", "") == "alert") appended.push_back(e);
+    appended.push_back(nlohmann::json::parse(line, nullptr, false));
   }
   ASSERT_FALSE(alerts(r).empty());
-  EXPECT_EQ(appended, alerts(r));
+  EXPECT_EQ(incidentEvents(appended), incidentEvents(r.events));
   std::ifstream reportIn(log);
   auto report = nlohmann::json::parse(reportIn, nullptr, false);
   ASSERT_TRUE(report.is_object()) << "the log file is not one JSON document";

@@ -190,6 +190,7 @@ class WatchSession {
     if (!openOutputs(a_, files_)) return 2;
     sink_ = std::make_unique<AlertSink>(a_.json, files_.alerts);
     engine_ = std::make_unique<Engine>(a_.rules, *sink_, a_.savePorts);
+    engine_->setIncidentIdStart(uint64_t(unixMicrosNow() / 1'000'000));
     for (const std::string& iface : args_.ifaces) {  // bad input before anything is attached
       if (if_nametoindex(iface.c_str()) == 0) {
         logError("no such interface: %s", iface.c_str());

@@ -167,14 +167,14 @@ std::vector<std::string> toolTags(const pc_src_state& s) {
 Track& Engine::trackFor(size_t table, size_t index, const pc_src_state& slot) {
   std::unique_ptr<Track>& t = tracks_[table][index];
   if (t && (t->firstSeen != slot.first_seen || !pc_addr_eq(&t->addr, &slot.key))) {
-    retire(*t);  // the slot went to another source, or to the same one anew
-    t.reset();
+    forget(t);  // the slot went to another source, or to the same one anew
   }
   if (!t) {
     t = std::make_unique<Track>();
     t->table = table;
     t->addr = slot.key;
     t->firstSeen = slot.first_seen;
+    t->incidentFloor = slot.first_seen;
     takePendingPorts(*t);
   }
   return *t;
@@ -202,35 +202,179 @@ void Engine::fillCommon(Alert& a, const SourceTable& table, const pc_src_state& 
 void Engine::raise(const SourceView& v, Alert a, uint8_t kind, uint64_t quietTicks) {
   Track& track = v.track;
   fillCommon(a, v.table, v.slot, kind, v.now, &track.before);
-  Track::Reported& r = track.reported[a.event + "/" + a.rule + "/" + a.scan + "/" + a.shape];
   uint64_t quiet = quietTicks ? quietTicks : uint64_t(rules_.quietS) * v.table.ticksPerSecond();
+  if (a.event == "alert") {
+    raised_.push_back({&track, std::move(a), v.now, quiet, true});
+    return;
+  }
+  Track::Reported& r = track.reported[a.event + "/" + a.rule + "/" + a.scan + "/" + a.shape];
   bool fresh = r.lastActive == 0 || v.now - r.lastActive > quiet;
   bool grown =
       !fresh && a.ports >= r.ports * rules_.growthFactor && a.ports >= r.ports + rules_.growthMin;
   r.lastActive = v.now ? v.now : 1;
-  if (!fresh && !grown) {
-    // Not news, but the evidence behind it may be (the scanner reset our SYN-ACKs since):
-    // the blocker sees every evaluation of a live incident, not just its first alert.
-    if (hook_ && a.event == "alert") {
-      Alert again = a;
-      hook_(again, track.table, v.slot);
-    }
-    return;
-  }
+  if (!fresh && !grown) return;
   r.ports = a.ports;
-  if (a.event == "alert") track.alertsByRule[a.rule]++;
   write(a, track.table, v.slot);
 }
 
 void Engine::raiseFor(Track& representative, Alert a, uint8_t kind) {
   const SourceTable& t = *tables_[representative.table];
   fillCommon(a, t, representative.last, kind, t.now());
-  write(a, representative.table, representative.last);
+  uint64_t quiet = uint64_t(rules_.quietS) * t.ticksPerSecond();
+  raised_.push_back({&representative, std::move(a), t.now(), quiet, false});
+}
+
+void Engine::settle() {
+  if (raised_.empty()) return;
+  // Each source's alerts of this poll together, in the order its first one was raised; a
+  // group's alert (several sources, its own detail) apart from its representative's own.
+  using Key = std::pair<Track*, bool>;
+  std::vector<Key> order;
+  for (const Raised& r : raised_) {
+    Key key{r.track, r.countOnTrack};
+    if (std::find(order.begin(), order.end(), key) == order.end()) order.push_back(key);
+  }
+  std::vector<Raised> raised = std::move(raised_);
+  raised_.clear();
+  for (const Key& key : order) {
+    std::vector<const Raised*> mine;
+    for (const Raised& r : raised) {
+      if (Key{r.track, r.countOnTrack} == key) mine.push_back(&r);
+    }
+    settleTrack(*key.first, mine);
+  }
+}
+
+void Engine::settleTrack(Track& track, const std::vector<const Raised*>& raised) {
+  // Rules name the scan by different kinds (trw by the source's dominant probes): a label the
+  // incident has not had yet is the news of this poll, and its alert the base of the event.
+  auto unseen = [&](const std::string& scan) {
+    const Incident* inc = track.incident ? &*track.incident : nullptr;
+    return inc && std::find(inc->labels.begin(), inc->labels.end(), scan) == inc->labels.end();
+  };
+  const Raised* base = raised.front();
+  for (const Raised* r : raised) {
+    if (unseen(r->alert.scan)) {
+      base = r;
+      break;
+    }
+  }
+  Alert merged = base->alert;
+  std::vector<std::string> fired;
+  uint64_t now = 0, quiet = 0;
+  for (const Raised* r : raised) {
+    if (std::find(fired.begin(), fired.end(), r->alert.rule) == fired.end()) {
+      fired.push_back(r->alert.rule);
+    }
+    // Each rule's detail (the slow rule's counters, an anomaly's flags) stays readable.
+    const std::string& d = r->alert.detail;
+    if (r != base && !d.empty() && merged.detail.find(d) == std::string::npos) {
+      merged.detail += (merged.detail.empty() ? "" : "; ") + d;
+    }
+    merged.ports = std::max(merged.ports, r->alert.ports);
+    merged.dsts = std::max(merged.dsts, r->alert.dsts);
+    now = std::max(now, r->now);
+    quiet = std::max(quiet, r->quietTicks);
+  }
+  std::vector<std::string> joined;  // rules new to the incident
+  bool news = false;
+  if (!track.incident) {
+    Incident& inc = track.incident.emplace();
+    inc.id = ids_.next();
+    inc.startTicks = track.incidentFloor;
+    inc.packetsAtStart = track.packetsBefore;
+    inc.scan = merged.scan;
+    open_[inc.id] = &track;
+    merged.event = "alert";
+    joined = fired;
+    news = true;
+  } else {
+    Incident& inc = *track.incident;
+    for (const std::string& r : fired) {
+      if (std::find(inc.rules.begin(), inc.rules.end(), r) == inc.rules.end()) joined.push_back(r);
+    }
+    bool grown = merged.ports >= inc.reportedPorts * rules_.growthFactor &&
+                 merged.ports >= inc.reportedPorts + rules_.growthMin;
+    news = !joined.empty() || grown || unseen(merged.scan);
+    merged.event = "update";
+  }
+  Incident& inc = *track.incident;
+  inc.rules.insert(inc.rules.end(), joined.begin(), joined.end());
+  inc.lastActive = std::max<uint64_t>(now, 1);
+  inc.quietTicks = std::max(inc.quietTicks, quiet);
+  if (!joined.empty()) merged.rule = joined.front();
+  merged.rules = inc.rules;
+  merged.id = inc.id;
+  for (const std::string& r : joined) {
+    alertCounts_[r]++;
+    bool counted = false;
+    for (const Raised* x : raised) counted |= x->alert.rule == r && x->countOnTrack;
+    if (counted) track.alertsByRule[r]++;
+  }
+  // The blocker sees every look at a live incident, news or not: the evidence behind it (the
+  // scanner reset our SYN-ACKs since) may be.
+  if (hook_) hook_(merged, track.table, track.last);
+  inc.blocked |= merged.action == "blocked";
+  if (!news) return;
+  inc.scan = merged.scan;
+  if (std::find(inc.labels.begin(), inc.labels.end(), inc.scan) == inc.labels.end()) {
+    inc.labels.push_back(inc.scan);
+  }
+  inc.reportedPorts = merged.ports;
+  inc.last = merged;
+  sink_.write(merged);
+}
+
+void Engine::endIncident(Track& track, uint64_t now) {
+  if (!track.incident) return;
+  Incident& inc = *track.incident;
+  const SourceTable& table = *tables_[track.table];
+  const pc_src_state& slot = track.last;
+  Alert e = inc.last;
+  e.event = "end";
+  e.rule = inc.rules.front();
+  e.rules = inc.rules;
+  e.scan = inc.scan;
+  e.detail.clear();
+  if (e.sources.size() <= 1) {  // a group's sources and ports stay the group's
+    e.ports = std::max<uint64_t>(e.ports, portCount(slot));
+    e.dsts = std::max<uint64_t>(e.dsts, dstCount(slot));
+    e.shape = shapeOf(e.ports, e.dsts);
+  }
+  e.closed = closedAnswers(slot);
+  e.action = inc.blocked ? "blocked" : "none";
+  uint64_t last = std::max<uint64_t>(slot.last_seen, inc.startTicks);
+  e.durationS = double(last - inc.startTicks) / double(table.ticksPerSecond());
+  e.packets = slot.packets >= inc.packetsAtStart ? slot.packets - inc.packetsAtStart : 0;
+  e.tsMicros = table.ticksToUnixMicros(now);
+  open_.erase(inc.id);
+  track.incidentFloor = last;
+  track.packetsBefore = slot.packets;
+  track.incident.reset();
+  sink_.write(e);
+}
+
+void Engine::endQuietIncidents(bool all) {
+  std::vector<Track*> ending;
+  for (const auto& [id, track] : open_) {
+    const Incident& inc = *track->incident;
+    uint64_t now = tables_[track->table]->now();
+    if (all || (now > inc.lastActive && now - inc.lastActive > inc.quietTicks)) {
+      ending.push_back(track);
+    }
+  }
+  for (Track* t : ending) endIncident(*t, tables_[t->table]->now());
+}
+
+void Engine::forget(std::unique_ptr<Track>& track) {
+  settle();  // nothing raised for it may outlive it
+  endIncident(*track, tables_[track->table]->now());
+  retire(*track);
+  track.reset();
 }
 
 void Engine::write(Alert& a, size_t tableIndex, const pc_src_state& slot) {
   if (hook_) hook_(a, tableIndex, slot);
-  if (a.event == "alert") alertCounts_[a.rule]++;
   sink_.write(a);
 }
 
@@ -257,6 +401,7 @@ void Engine::onEvent(size_t tableIndex, const pc_event& e) {
   if (!copySlot(*slot, copy)) return;
   SourceView v{track, table, slotIndex, copy, std::max(e.ts, copy.last_seen)};
   for (auto& rule : ruleSet_) rule->onEvent(v, e, *this);
+  settle();
 }
 
 // Distinct ports, destinations and protocols first probed now, and the closed answers since.
@@ -300,6 +445,8 @@ void Engine::poll() {
     reportStuck(i, st);
   }
   for (auto& rule : ruleSet_) rule->afterPoll(*this, false);
+  settle();
+  endQuietIncidents(false);
 }
 
 // One slot of table i at a poll: evaluated when it changed, retired when idle past forgetS.
@@ -318,27 +465,25 @@ void Engine::pollSlot(size_t i, size_t index, const pc_src_state& live, uint64_t
     // The datapath writes the slot while we read: the rules see one consistent copy.
     pc_src_state slot;
     if (!(live.flags & PC_SRC_USED) || !copySlot(live, slot) || !(slot.flags & PC_SRC_USED)) {
-      if (t && int64_t(now - t->last.last_seen) > idle) {  // forgotten: idle past forgetS
-        retire(*t);
-        t.reset();
-      }
+      if (t && int64_t(now - t->last.last_seen) > idle) forget(t);  // idle past forgetS
       return;
     }
     if (!sameSource(slot) || t->version != answersVersion(slot)) {
       Track& track = trackFor(i, index, slot);
       track.version = answersVersion(slot);
       evaluate(track, index, slot);
+      settle();
       return;
     }
   }
   if (int64_t(now - t->last.last_seen) > idle) {
-    retire(*t);
-    t.reset();
+    forget(t);
     return;
   }
   // Nothing new, but a rule's window may close on time even when the source fell silent.
   SourceView v{*t, table, index, t->last, now};
   for (auto& rule : ruleSet_) rule->idle(v, *this);
+  settle();
 }
 
 void Engine::takePendingPorts(Track& track) {
@@ -426,6 +571,8 @@ void Engine::flush() {
     }
   }
   for (auto& rule : ruleSet_) rule->afterPoll(*this, true);
+  settle();
+  endQuietIncidents(true);
 }
 
 void Engine::retire(const Track& track) {

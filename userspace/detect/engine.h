@@ -59,7 +59,13 @@ class Engine final : private RuleContext {
   using AlertHook = std::function<void(Alert&, size_t tableIndex, const pc_src_state&)>;
   void setAlertHook(AlertHook hook) { hook_ = std::move(hook); }
 
-  /// Alerts written so far, per rule (for the metrics endpoint).
+  /// A watch numbers its incidents from its start time, unique across restarts; a replay
+  /// keeps the default and numbers from 1.
+  void setIncidentIdStart(uint64_t unixSeconds) { ids_ = IncidentIds(unixSeconds); }
+
+  size_t openIncidents() const { return open_.size(); }
+
+  /// Incidents in which each rule fired, so far (for the metrics endpoint).
   const std::map<std::string, uint64_t>& alertsByRule() const { return alertCounts_; }
 
  private:
@@ -95,6 +101,23 @@ class Engine final : private RuleContext {
   std::vector<Retired> everySource() const;
   void write(Alert& a, size_t tableIndex, const pc_src_state& slot);
 
+  /// An alert raised at this poll, held until the source's rules have all had their say.
+  struct Raised {
+    Track* track;
+    Alert alert;
+    uint64_t now;         ///< the table's clock when raised
+    uint64_t quietTicks;  ///< silence that ends its incident
+    bool countOnTrack;    ///< the group rule counts its members' alerts itself
+  };
+  /// Turns the alerts raised since the last call into incident events (incident.h).
+  void settle();
+  void settleTrack(Track& track, const std::vector<const Raised*>& raised);
+  void endIncident(Track& track, uint64_t now);
+  /// Ends the incidents quiet for their quiet time (every one with `all`).
+  void endQuietIncidents(bool all);
+  /// Drops a slot's track: its incident ends, the summary keeps what it needs.
+  void forget(std::unique_ptr<Track>& track);
+
   RuleConfig rules_;
   std::vector<std::unique_ptr<Rule>> ruleSet_;  ///< the rules in force; they read rules_
   AlertSink& sink_;
@@ -117,6 +140,9 @@ class Engine final : private RuleContext {
   std::vector<TableWatch> tableWatch_;
   /// Admission entries already reported as stuck (by table and index, with the key).
   std::map<std::pair<size_t, size_t>, pc_addr> stuckReported_;
+  std::vector<Raised> raised_;
+  IncidentIds ids_;
+  std::map<uint64_t, Track*> open_;  ///< open incidents by id
   /// --save-ports: ports probed by sources still in the admission tier (bounded).
   std::unordered_map<std::string, std::set<uint16_t>> pendingPorts_;
 };

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "datapath/source_table.h"
+#include "detect/incident.h"
 #include "detect/rule_id.h"
 #include "portcullis/event.h"
 #include "report/alert.h"
@@ -44,6 +45,9 @@ struct Track {
   std::map<std::string, uint32_t> alertsByRule;
   std::set<uint16_t> ports;  ///< --save-ports
   std::array<std::unique_ptr<RuleState>, kRuleCount> ruleState;
+  std::optional<Incident> incident;  ///< the scan going on, if any
+  uint64_t incidentFloor = 0;        ///< ticks: the end of its previous incident's last packet
+  uint64_t packetsBefore = 0;        ///< its packets when its previous incident ended
 };
 
 /// One source at one evaluation, as the rules see it.
@@ -65,10 +69,11 @@ struct NewEvidence {
 class RuleContext {
  public:
   virtual ~RuleContext() = default;
-  /// Reports `a` (rule, score and anything special set) unless the same rule and scan is already
-  /// reported for this source and still going on; `quietTicks` 0 is the configured quiet time.
+  /// Reports `a` (rule, score and anything special set): an alert joins the source's incident
+  /// (incident.h), other events are written unless the same one is already reported and still
+  /// going on; `quietTicks` 0 is the configured quiet time.
   virtual void raise(const SourceView& v, Alert a, uint8_t kind, uint64_t quietTicks = 0) = 0;
-  /// Writes an alert about several sources (groups), named after `representative`.
+  /// An alert about several sources (groups), in the incident of `representative`.
   virtual void raiseFor(Track& representative, Alert a, uint8_t kind) = 0;
   /// Whether the host's answers are visible on a table (the response-aware rules need them).
   virtual bool answersVisible(size_t tableIndex) const = 0;

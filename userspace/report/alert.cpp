@@ -1,5 +1,6 @@
 #include "report/alert.h"
 
+#include <cmath>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -32,12 +33,24 @@ std::string alertToJson(const Alert& a) {
   if (!a.detail.empty()) j["detail"] = a.detail;
   if (!a.iface.empty()) j["iface"] = a.iface;
   if (!a.tags.empty()) j["tags"] = a.tags;
+  if (a.id) j["id"] = a.id;
+  if (!a.rules.empty()) j["rules"] = a.rules;
+  if (a.durationS >= 0) {
+    j["duration"] = std::round(a.durationS * 1000) / 1000;
+    j["packets"] = a.packets;
+  }
   return j.dump();
 }
 
 std::string alertToText(const Alert& a) {
-  std::string s = formatTimestamp(a.tsMicros) + " " + a.event + " " + a.rule + ": " + a.scan +
-                  " scan from " + a.src;
+  std::string s = formatTimestamp(a.tsMicros) + " " + a.event;
+  if (a.id) s += " #" + std::to_string(a.id);
+  std::string rules = a.rule;
+  if (!a.rules.empty()) {
+    rules.clear();
+    for (const auto& r : a.rules) rules += (rules.empty() ? "" : "+") + r;
+  }
+  s += " " + rules + ": " + a.scan + " scan from " + a.src;
   if (a.sources.size() > 1) {
     s += " (sources";
     for (const auto& src : a.sources) s += " " + src;
@@ -47,6 +60,12 @@ std::string alertToText(const Alert& a) {
   s += ", " + a.shape + ", " + std::to_string(a.ports) + " ports (" + std::to_string(a.closed) +
        " closed) on " + std::to_string(a.dsts) + (a.dsts == 1 ? " host" : " hosts") + ", score " +
        std::to_string(a.score);
+  if (a.durationS >= 0) {
+    char span[64];
+    snprintf(span, sizeof(span), ", %llu packets in %.1f s", (unsigned long long)a.packets,
+             a.durationS);
+    s += span;
+  }
   if (!a.iface.empty()) s += ", on " + a.iface;
   for (const auto& t : a.tags) s += " #" + t;
   s += ", action " + a.action;

@@ -10,7 +10,7 @@ namespace portcullis {
 /// One reported event (DESIGN.md's JSON contract).
 struct Alert {
   int64_t tsMicros = 0;         ///< Unix time
-  std::string event = "alert";  ///< alert, suspicious, block, unblock, summary
+  std::string event = "alert";  ///< alert, update, end, suspicious, block, unblock, summary
   std::string rule;             ///< score, rate, anomaly, …
   std::string scan;             ///< syn, connect, ack, null, fin, xmas, maimon, udp, icmp, other
   std::string src;
@@ -24,6 +24,12 @@ struct Alert {
   std::string detail;  ///< e.g. "syn+fin" for scan "other"; omitted when empty
   std::string iface;   ///< omitted when empty (replay)
   std::vector<std::string> tags;
+  /// The incident (one scan) the event belongs to: alert, update, end and the block it caused.
+  /// 0 (omitted) for events outside one.
+  uint64_t id = 0;
+  std::vector<std::string> rules;  ///< every rule that fired in the incident so far
+  double durationS = -1;           ///< end: the scan's first to last packet (omitted when < 0)
+  uint64_t packets = 0;            ///< end: the source's packets in the incident
 };
 
 /// "2026-11-22T10:00:00.123456Z"

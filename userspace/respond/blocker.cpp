@@ -126,7 +126,11 @@ bool AutoBlocker::protects(const pc_addr& a) const {
 }
 
 void AutoBlocker::consider(Alert& a, size_t tableIndex, const pc_src_state& slot) {
-  if (a.event != "alert" || !policy_.rules.count(a.rule)) return;
+  if (a.event != "alert" && a.event != "update") return;
+  // An incident blocks once any blocking rule has fired in it, whichever came first.
+  bool blocking = policy_.rules.count(a.rule) > 0;
+  for (const std::string& r : a.rules) blocking |= policy_.rules.count(r) > 0;
+  if (!blocking) return;
   auto it = blocklists_.find(tableIndex);
   if (it == blocklists_.end() || !it->second.first) return;
   if (protects(slot.key)) return;

@@ -48,7 +48,8 @@ class AutoBlocker {
   /// The blocklist of table `tableIndex` (an XDP datapath); tables without one never block.
   void setBlocklist(size_t tableIndex, BlockBackend* blocklist, uint64_t ticksPerSecond);
 
-  /// Called for every alert before it is written; sets a.action = "blocked" when it blocks.
+  /// Called for every look at an open incident (its alert, its updates, and the evaluations
+  /// with no news) before anything is written; sets a.action = "blocked" when it blocks.
   void consider(Alert& a, size_t tableIndex, const pc_src_state& slot);
 
   /// Once a second or so: "unblock" events for blocks that expired.
