@@ -404,6 +404,7 @@ PC_INLINE struct pc_src_state *pc_slot_admit(struct pc_ingress_ctx *c, const str
 	}
 	s->admitted_targets = admitted;
 	s->admitted_rejects = entry->rejects;
+	s->dst = p->dst;
 	if (entry->flags & PC_ADMIT_RESET)
 		s->reset_after_synack = 1;
 	if (entry->flags & PC_ADMIT_ACKED)

@@ -86,6 +86,9 @@ struct pc_src_state {
 	__u16 reserved2;
 	__u32 drops;              /* packets dropped from the cached block status */
 	__u32 admitted_rejects;   /* probes the host rejected while it was in the admission tier */
+	struct pc_addr dst;       /* network byte order: the destination of the packet that gave
+				   * it the slot (a target it probed: reports name one, as EVE's
+				   * dest_ip) */
 };
 
 /* One per slot pair: a 32-bit tag of each holder's key (its slot hash | 1; 0 = none), so a

@@ -352,6 +352,50 @@ void markProbes(std::vector<TimedFrame>& frames, const std::string& src, uint8_t
   }
 }
 
+// Suricata's eve.json alert shape, so the tools that read Suricata read portcullis: every
+// incident alert and update is one EVE alert, and nothing else is.
+TEST_F(Replay, EveFileCarriesSuricataAlertFields) {
+  ScanSpec tcp{"syn", "198.18.0.66", "198.18.0.1", testing::portRange(1, 300), {80}, kStart};
+  ScanSpec udp{"udp", "198.18.0.67", "198.18.0.5", testing::portRange(1, 100), {}, kStart + 17};
+  std::string path =
+      write("eve.pcap", testing::merge({testing::scanTraffic(tcp), testing::scanTraffic(udp)}));
+  std::string eve = (dir_ / "eve.json").string();
+  Result r = replay(path + " --eve " + eve);
+  ASSERT_EQ(r.status, 0) << r.stderrText;
+  size_t incidentEvents = 0;
+  for (const auto& e : r.events) {
+    std::string type = e.is_object() ? e.value("event", "") : "";
+    incidentEvents += type == "alert" || type == "update";
+  }
+  std::ifstream in(eve);
+  std::map<std::string, nlohmann::json> bySource;
+  size_t lines = 0;
+  for (std::string line; std::getline(in, line); ++lines) {
+    auto e = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(e.is_object()) << line;
+    EXPECT_EQ(e.value("event_type", ""), "alert");
+    EXPECT_EQ(e.value("timestamp", "").size(),
+              std::string("2023-11-14T22:13:20.100000+0000").size())
+        << line;
+    ASSERT_TRUE(e.contains("alert")) << line;
+    for (const char* key : {"signature", "signature_id", "category", "severity", "action"}) {
+      EXPECT_TRUE(e["alert"].contains(key)) << key << ": " << line;
+    }
+    EXPECT_GE(e["alert"].value("signature_id", 0u), 9'100'000u);
+    bySource[e.value("src_ip", "")] = e;
+  }
+  EXPECT_EQ(lines, incidentEvents) << "one EVE alert per incident alert or update";
+  ASSERT_TRUE(bySource.count("198.18.0.66") && bySource.count("198.18.0.67")) << lines;
+  EXPECT_EQ(bySource["198.18.0.66"]["dest_ip"], "198.18.0.1");
+  EXPECT_EQ(bySource["198.18.0.66"]["proto"], "TCP");
+  EXPECT_EQ(bySource["198.18.0.67"]["dest_ip"], "198.18.0.5");
+  EXPECT_EQ(bySource["198.18.0.67"]["proto"], "UDP");
+  EXPECT_EQ(bySource["198.18.0.66"]["alert"]["category"], "Attempted Information Leak");
+  EXPECT_NE(bySource["198.18.0.66"]["alert"]["signature_id"],
+            bySource["198.18.0.67"]["alert"]["signature_id"])
+      << "a syn scan and a udp scan are different signatures";
+}
+
 TEST_F(Replay, MasscanAndZmapProbesTagTheirAlerts) {
   ScanSpec masscan{"syn", "198.18.0.70", "198.18.0.1", testing::portRange(1, 200), {}, kStart};
   ScanSpec zmap{"syn", "198.18.0.71", "198.18.0.1", testing::portRange(1, 200), {}, kStart + 7};

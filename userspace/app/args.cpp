@@ -40,22 +40,29 @@ DatapathTiming timingFrom(const CommonArgs& a) {
   return t;
 }
 
+void OutputFiles::close() {
+  for (FILE** f : {&alerts, &eve, &log}) {
+    if (*f) std::fclose(*f);
+    *f = nullptr;
+  }
+}
+
 bool openOutputs(const CommonArgs& a, OutputFiles& files) {
-  if (!a.alertsFile.empty()) {
-    files.alerts = std::fopen(a.alertsFile.c_str(), "a");
-    if (!files.alerts) {
-      logError("cannot open %s: %s", a.alertsFile.c_str(), std::strerror(errno));
-      return false;
-    }
-  }
-  if (!a.logFile.empty()) {
-    files.log = std::fopen(a.logFile.c_str(), "w");
-    if (!files.log) {
-      logError("cannot write %s: %s", a.logFile.c_str(), std::strerror(errno));
-      return false;
-    }
-  }
-  return true;
+  auto open = [](const std::string& path, const char* mode, FILE*& f) {
+    if (path.empty()) return true;
+    f = std::fopen(path.c_str(), mode);
+    if (!f) logError("cannot open %s: %s", path.c_str(), std::strerror(errno));
+    return f != nullptr;
+  };
+  return open(a.alertsFile, "a", files.alerts) && open(a.eveFile, "a", files.eve) &&
+         open(a.logFile, "w", files.log);
+}
+
+std::unique_ptr<AlertSink> makeSink(const CommonArgs& a, const OutputFiles& files) {
+  auto sink = std::make_unique<AlertSink>(a.json, files.alerts);
+  sink->setEve(files.eve);
+  if (a.syslog) sink->openSyslog(syslogFacility(a.syslogFacility), a.syslogTag);
+  return sink;
 }
 
 void finishRun(Engine& engine, const OutputFiles& files) {

@@ -2,12 +2,14 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "datapath/xdp_datapath.h"
 #include "detect/rules.h"
+#include "report/alert.h"
 #include "respond/blocker.h"
 
 namespace portcullis {
@@ -20,6 +22,10 @@ struct CommonArgs {
   bool json = false;
   std::string alertsFile;
   std::string logFile;
+  std::string eveFile;
+  bool syslog = false;
+  std::string syslogFacility = "daemon";
+  std::string syslogTag = "portcullis";
   bool savePorts = false;
   uint64_t maxPackets = 0;
   std::vector<std::string> dstIps;
@@ -57,18 +63,23 @@ std::optional<std::vector<pc_addr>> explicitDestinations(const CommonArgs& a, st
 /// The datapath's per-run constants from the options.
 DatapathTiming timingFrom(const CommonArgs& a);
 
-/// --alerts and --log-file, opened at start so a bad path fails before any work.
+/// --alerts, --eve and --log-file, opened at start so a bad path fails before any work.
 struct OutputFiles {
   FILE* alerts = nullptr;
+  FILE* eve = nullptr;
   FILE* log = nullptr;
-  ~OutputFiles() {
-    if (alerts) std::fclose(alerts);
-    if (log) std::fclose(log);
-  }
+  OutputFiles() = default;
+  OutputFiles(const OutputFiles&) = delete;
+  OutputFiles& operator=(const OutputFiles&) = delete;
+  ~OutputFiles() { close(); }
+  void close();
 };
 
 /// Opens the files; false after logging why.
 bool openOutputs(const CommonArgs& a, OutputFiles& files);
+
+/// The sink of a run: stdout, the files, and syslog when asked for.
+std::unique_ptr<AlertSink> makeSink(const CommonArgs& a, const OutputFiles& files);
 
 /// End of a run: the summary through the sink, and the --log-file report.
 void finishRun(Engine& engine, const OutputFiles& files);

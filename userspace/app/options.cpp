@@ -162,6 +162,13 @@ void addCommonOptions(CLI::App* cmd, CommonArgs& a) {
   cmd->add_flag("--json", a.json, "one JSON object per line");
   cmd->add_option("--alerts", a.alertsFile, "also append alerts to FILE");
   cmd->add_option("--log-file", a.logFile, "write the per-source report as JSON to FILE on exit");
+  cmd->add_option("--eve", a.eveFile,
+                  "also append alerts to FILE in Suricata's eve.json alert form");
+  cmd->add_flag("--syslog", a.syslog, "also send every event to syslog (journald)");
+  cmd->add_option("--syslog-facility", a.syslogFacility, "syslog facility")
+      ->check(CLI::IsMember(syslogFacilityNames()))
+      ->capture_default_str();
+  cmd->add_option("--syslog-tag", a.syslogTag, "syslog tag")->capture_default_str();
   cmd->add_flag("--save-ports", a.savePorts, "record the ports each source probed (summary)");
   cmd->add_option("--max-packets", a.maxPackets, "stop after N packets (0: no limit)");
   cmd->add_option("--dst-ip", a.dstIps,

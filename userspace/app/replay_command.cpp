@@ -29,8 +29,8 @@ int runReplay(ReplayArgs& args) {
   }
   OutputFiles files;
   if (!openOutputs(a, files)) return 2;
-  AlertSink sink(a.json, files.alerts);
-  Engine engine(a.rules, sink, a.savePorts);
+  std::unique_ptr<AlertSink> sink = makeSink(a, files);
+  Engine engine(a.rules, *sink, a.savePorts);
   MemoryTable table("replay", a.slots, a.rules, a.savePorts);
   if (fixedDsts) table.setWatchedDestinations(*fixedDsts);
   engine.addTable(&table);

@@ -188,7 +188,7 @@ class WatchSession {
       return 2;
     }
     if (!openOutputs(a_, files_)) return 2;
-    sink_ = std::make_unique<AlertSink>(a_.json, files_.alerts);
+    sink_ = makeSink(a_, files_);
     engine_ = std::make_unique<Engine>(a_.rules, *sink_, a_.savePorts);
     engine_->setIncidentIdStart(uint64_t(unixMicrosNow() / 1'000'000));
     for (const std::string& iface : args_.ifaces) {  // bad input before anything is attached

@@ -14,7 +14,7 @@
 namespace portcullis {
 
 static_assert(sizeof(pc_addr) == 16);
-static_assert(sizeof(pc_src_state) == 768, "pc_src_state is part of the pinned map format");
+static_assert(sizeof(pc_src_state) == 784, "pc_src_state is part of the pinned map format");
 static_assert(offsetof(pc_src_state, key) == 8);
 static_assert(offsetof(pc_src_state, win_score) == 96);
 static_assert(offsetof(pc_src_state, halfopen) == 688);

@@ -191,6 +191,16 @@ void Engine::fillCommon(Alert& a, const SourceTable& table, const pc_src_state& 
         "/" + std::to_string(pc_addr_is_v4(&slot.key) ? slot.prefix_len - 96 : slot.prefix_len);
   }
   if (a.sources.empty()) a.sources = {a.src};
+  static const pc_addr kNone{};
+  if (!pc_addr_eq(&slot.dst, &kNone)) a.dst = formatAddr(slot.dst);
+  bool v4 = pc_addr_is_v4(&slot.key);
+  if (kind <= PC_KIND_ESTABLISHED) {
+    a.proto = 6;
+  } else if (kind == PC_KIND_UDP) {
+    a.proto = 17;
+  } else if (kind == PC_KIND_ICMP_ECHO || kind == PC_KIND_ICMP_OTHER) {
+    a.proto = v4 ? 1 : 58;
+  }
   if (a.ports == 0) a.ports = portCount(slot);
   if (a.dsts == 0) a.dsts = dstCount(slot);
   if (a.shape.empty()) a.shape = shapeOf(a.ports, a.dsts);
@@ -199,14 +209,25 @@ void Engine::fillCommon(Alert& a, const SourceTable& table, const pc_src_state& 
   if (tables_.size() > 1 || table.name() != "replay") a.iface = table.name();
 }
 
+uint64_t Engine::incidentQuietTicks(const SourceTable& table) const {
+  // The slow rule's verdict on a scan comes when its window closes, up to a window after the
+  // scan's last packet: its incident stays open that long, so the verdict is an update of the
+  // scan, not a new incident of no packets.
+  uint64_t seconds = rules_.quietS;
+  if (rules_.on(RuleId::Slow)) seconds += rules_.slowWindowS;
+  return seconds * table.ticksPerSecond();
+}
+
 void Engine::raise(const SourceView& v, Alert a, uint8_t kind, uint64_t quietTicks) {
   Track& track = v.track;
   fillCommon(a, v.table, v.slot, kind, v.now, &track.before);
-  uint64_t quiet = quietTicks ? quietTicks : uint64_t(rules_.quietS) * v.table.ticksPerSecond();
   if (a.event == "alert") {
-    raised_.push_back({&track, std::move(a), v.now, quiet, true});
+    // A rule's own quiet time (the slow rule's, so it alerts once, not once per window) is
+    // the incident's: its verdicts while the scan goes on are that incident's updates.
+    raised_.push_back({&track, std::move(a), v.now, incidentQuietTicks(v.table), true});
     return;
   }
+  uint64_t quiet = quietTicks ? quietTicks : uint64_t(rules_.quietS) * v.table.ticksPerSecond();
   Track::Reported& r = track.reported[a.event + "/" + a.rule + "/" + a.scan + "/" + a.shape];
   bool fresh = r.lastActive == 0 || v.now - r.lastActive > quiet;
   bool grown =
@@ -220,8 +241,7 @@ void Engine::raise(const SourceView& v, Alert a, uint8_t kind, uint64_t quietTic
 void Engine::raiseFor(Track& representative, Alert a, uint8_t kind) {
   const SourceTable& t = *tables_[representative.table];
   fillCommon(a, t, representative.last, kind, t.now());
-  uint64_t quiet = uint64_t(rules_.quietS) * t.ticksPerSecond();
-  raised_.push_back({&representative, std::move(a), t.now(), quiet, false});
+  raised_.push_back({&representative, std::move(a), t.now(), incidentQuietTicks(t), false});
 }
 
 void Engine::settle() {
@@ -300,7 +320,10 @@ void Engine::settleTrack(Track& track, const std::vector<const Raised*>& raised)
   }
   Incident& inc = *track.incident;
   inc.rules.insert(inc.rules.end(), joined.begin(), joined.end());
-  inc.lastActive = std::max<uint64_t>(now, 1);
+  // The source's last packet, not the poll: a late verdict (the slow rule's, when its window
+  // closes) on a scan that is over does not keep it open.
+  inc.lastActive =
+      std::max<uint64_t>({inc.lastActive, std::min<uint64_t>(now, track.last.last_seen), 1});
   inc.quietTicks = std::max(inc.quietTicks, quiet);
   if (!joined.empty()) merged.rule = joined.front();
   merged.rules = inc.rules;
@@ -359,7 +382,8 @@ void Engine::endQuietIncidents(bool all) {
   for (const auto& [id, track] : open_) {
     const Incident& inc = *track->incident;
     uint64_t now = tables_[track->table]->now();
-    if (all || (now > inc.lastActive && now - inc.lastActive > inc.quietTicks)) {
+    uint64_t active = std::max<uint64_t>(inc.lastActive, track->last.last_seen);
+    if (all || (now > active && now - active > inc.quietTicks)) {
       ending.push_back(track);
     }
   }
@@ -458,7 +482,7 @@ void Engine::pollSlot(size_t i, size_t index, const pc_src_state& live, uint64_t
     return t && t->firstSeen == s.first_seen && pc_addr_eq(&t->addr, &s.key);
   };
   // Most slots have not changed since the last poll. That is read from the live slot (a read
-  // racing a write shows the change one poll later), with no 768-byte copy per slot and poll.
+  // racing a write shows the change one poll later), with no 784-byte copy per slot and poll.
   bool unchanged =
       (live.flags & PC_SRC_USED) && sameSource(live) && t->version == answersVersion(live);
   if (!unchanged) {

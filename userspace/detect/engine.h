@@ -109,6 +109,8 @@ class Engine final : private RuleContext {
     uint64_t quietTicks;  ///< silence that ends its incident
     bool countOnTrack;    ///< the group rule counts its members' alerts itself
   };
+  /// Silence that ends an incident on `table`'s clock.
+  uint64_t incidentQuietTicks(const SourceTable& table) const;
   /// Turns the alerts raised since the last call into incident events (incident.h).
   void settle();
   void settleTrack(Track& track, const std::vector<const Raised*>& raised);

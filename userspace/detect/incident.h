@@ -12,7 +12,7 @@ namespace portcullis {
 /// one `alert` (naming every rule that fired at that poll), then `update`s when another rule
 /// fires, the scan grows (growthFactor times and growthMin ports) or takes a new label (the
 /// source's next scan type: syn, then fin, then udp), and one
-/// `end` once no rule has fired for the quiet time (a slow scan's own window when longer), when
+/// `end` once its source has been silent for the quiet time (plus the slow rule's window), when
 /// the source is forgotten, or at the end of input. The engine keeps one per track.
 struct Incident {
   uint64_t id = 0;

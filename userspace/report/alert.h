@@ -14,6 +14,8 @@ struct Alert {
   std::string rule;             ///< score, rate, anomaly, …
   std::string scan;             ///< syn, connect, ack, null, fin, xmas, maimon, udp, icmp, other
   std::string src;
+  std::string dst;    ///< a destination it probed (EVE's dest_ip); not in portcullis' own JSON
+  uint8_t proto = 0;  ///< IP protocol of its probes (EVE's proto); 0: unknown
   std::vector<std::string> sources;
   std::string shape;  ///< vertical, horizontal, block
   uint64_t dsts = 0;
@@ -37,6 +39,12 @@ std::string formatTimestamp(int64_t unixMicros);
 
 std::string alertToJson(const Alert& alert);
 std::string alertToText(const Alert& alert);
+/// Suricata's eve.json alert shape (event_type, src_ip, dest_ip, proto, alert.signature, …),
+/// for the tools that read Suricata. Only `alert` and `update` events are EVE alerts: "" for
+/// the others.
+std::string alertToEve(const Alert& alert);
+/// EVE's signature_id for a rule and scan label: stable across versions (9,100,000 and up).
+uint32_t eveSignatureId(const std::string& rule, const std::string& scan);
 
 /// Writes events as text lines or JSON lines to stdout and, optionally, to a file.
 class AlertSink {
@@ -45,16 +53,42 @@ class AlertSink {
   /// every event (tests and benchmarks); a daemon passes none, so nothing grows with time.
   AlertSink(bool json, FILE* extra, FILE* primary = stdout, std::vector<Alert>* record = nullptr)
       : json_(json), extra_(extra), primary_(primary), record_(record) {}
+  ~AlertSink();
+  AlertSink(const AlertSink&) = delete;
+  AlertSink& operator=(const AlertSink&) = delete;
+
   void write(const Alert& alert);
   /// Anything already formatted (summaries) to the same destinations.
   void writeLine(const std::string& line);
   bool json() const { return json_; }
 
+  /// Also every event through syslog(3) (so journald gets it), one line each, as text or JSON
+  /// like the rest; alerts, updates and blocks at LOG_WARNING, suspicious at LOG_NOTICE, the
+  /// rest at LOG_INFO.
+  void openSyslog(int facility, const std::string& tag);
+  /// Also alerts in EVE form (alertToEve) to `eve`, which the caller owns.
+  void setEve(FILE* eve) { eve_ = eve; }
+  /// Files reopened by the caller (SIGHUP, logrotate) take the old ones' places.
+  void setFiles(FILE* extra, FILE* eve) {
+    extra_ = extra;
+    eve_ = eve;
+  }
+
  private:
+  void emit(const std::string& line, int priority);
+
   bool json_;
   FILE* extra_;
   FILE* primary_;
   std::vector<Alert>* record_;
+  FILE* eve_ = nullptr;
+  std::string syslogTag_;  ///< openlog keeps the pointer: it must outlive the log
+  bool syslog_ = false;
 };
+
+/// A --syslog-facility name (daemon, user, auth, authpriv, local0 … local7) as LOG_*; -1 if
+/// unknown.
+int syslogFacility(const std::string& name);
+std::vector<std::string> syslogFacilityNames();
 
 }  // namespace portcullis
