@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,6 +50,9 @@ struct WatchArgs {
   std::vector<std::string> allow;
   bool persist = false;
   std::string metrics;
+  /// Parses the watch's own command line (and config file) again, for SIGHUP; false with a
+  /// one-line reason when it no longer parses.
+  std::function<bool(WatchArgs& fresh, std::string& error)> reparse;
 };
 
 struct ReplayArgs {

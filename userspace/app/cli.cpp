@@ -86,14 +86,20 @@ void addCommands(Commands& c) {
 }
 
 // Parses the command line with the config file's settings before it. -1: go on; else a status.
-int parse(Commands& c, int argc, char** argv) {
+// With `error`, a parse error is stored there instead of logged.
+int parse(Commands& c, int argc, char** argv, std::string* error = nullptr) {
+  auto refuse = [&](const std::string& why) {
+    if (error) {
+      *error = why;
+    } else {
+      logError("%s", why.c_str());
+    }
+    return 2;
+  };
   std::vector<std::string> expanded;
   ConfigOrigins origins;
   std::string configError;
-  if (!expandConfig(c.app, argc, argv, expanded, origins, configError)) {
-    logError("%s", configError.c_str());
-    return 2;
-  }
+  if (!expandConfig(c.app, argc, argv, expanded, origins, configError)) return refuse(configError);
   std::vector<char*> args;
   for (std::string& a : expanded) args.push_back(a.data());
   try {
@@ -107,13 +113,25 @@ int parse(Commands& c, int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();
     if (what.empty()) what = e.get_name();
-    logError("%s", withOrigin(what, origins).c_str());
-    return 2;
+    return refuse(withOrigin(what, origins));
   }
   return -1;
 }
 
-int dispatch(Commands& c) {
+// The watch's command line again, with the config file as it is now (SIGHUP).
+bool reparseWatch(int argc, char** argv, WatchArgs& fresh, std::string& error) {
+  Commands c;
+  addCommands(c);
+  if (parse(c, argc, argv, &error) >= 0 || !c.watchCmd->parsed()) {
+    if (error.empty()) error = "the command line no longer parses";
+    return false;
+  }
+  if (!finalizeRules(c.watch.common, error)) return false;
+  fresh = c.watch;
+  return true;
+}
+
+int dispatch(Commands& c, int argc, char** argv) {
   if (c.blockCmd->parsed()) return runBlock(c.ops);
   if (c.unblockCmd->parsed()) return runUnblock(c.ops);
   if (c.listCmd->parsed()) return runBlocklist(c.ops);
@@ -124,6 +142,9 @@ int dispatch(Commands& c) {
       logError("%s", ruleError.c_str());
       return 2;
     }
+    c.watch.reparse = [argc, argv](WatchArgs& fresh, std::string& error) {
+      return reparseWatch(argc, argv, fresh, error);
+    };
     return runWatch(c.watch);
   }
   if (c.replayCmd->parsed()) {
@@ -142,7 +163,7 @@ int runCli(int argc, char** argv) {
   Commands c;
   addCommands(c);
   if (int rc = parse(c, argc, argv); rc >= 0) return rc;
-  return dispatch(c);
+  return dispatch(c, argc, argv);
 }
 
 }  // namespace portcullis

@@ -23,6 +23,12 @@ docs::ManPage detectorManual() {
       "push a scanner out of the table. IPv6 sources are aggregated per /64.",
       "replay runs the same per-packet code and the same rules over a pcap or pcapng capture."};
   m.sections = {
+      {"SIGNALS",
+       "SIGINT, SIGTERM: end the open incidents, print the summary, detach (unless --persist).\n\n"
+       "SIGHUP: read the command line and the config file again without detaching: rules, "
+       "allowlist, block policy; reopen --alerts, --eve and --log-file (for logrotate). Tracked "
+       "sources, incidents and blocks stay. A config that does not parse is refused in one "
+       "line and the running one stays."},
       {"EXIT STATUS",
        "0 on success; 1 when the detector cannot run (no such interface, the program does not "
        "load); 2 on bad input (options, config file, capture), with one line naming it."},

@@ -31,8 +31,10 @@ namespace portcullis {
 namespace {
 
 std::atomic<bool> gStop{false};
+std::atomic<bool> gReload{false};
 
 void onSignal(int) { gStop = true; }
+void onHangup(int) { gReload = true; }
 
 void installSignalHandlers() {
   struct sigaction sa {};
@@ -40,6 +42,42 @@ void installSignalHandlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = onHangup;
+  sigaction(SIGHUP, &sa, nullptr);
+}
+
+// Options a reload cannot change while attached (they shape the programs, their maps or where
+// they live): named in the reload's log line, in force again only after a restart.
+std::vector<std::string> needRestart(const WatchArgs& now, const WatchArgs& fresh) {
+  std::vector<std::string> out;
+  auto differs = [&](bool d, const char* name) {
+    if (d) out.emplace_back(name);
+  };
+  const CommonArgs &a = now.common, &b = fresh.common;
+  std::vector<std::string> freshIfaces =
+      fresh.ifaces.empty() ? std::vector<std::string>{"lo"} : fresh.ifaces;
+  differs(now.ifaces != freshIfaces, "--interface");
+  differs(now.mode != fresh.mode, "--mode");
+  differs(now.pinRoot != fresh.pinRoot, "--pin-root");
+  differs(now.stateDir != fresh.stateDir, "--state-dir");
+  differs(now.block != fresh.block, "--block");
+  differs(now.persist != fresh.persist, "--persist");
+  differs(now.metrics != fresh.metrics, "--metrics");
+  differs(a.json != b.json, "--json");
+  differs(
+      a.syslog != b.syslog || a.syslogFacility != b.syslogFacility || a.syslogTag != b.syslogTag,
+      "--syslog");
+  differs(a.slots != b.slots, "--slots");
+  differs(a.dstIps != b.dstIps, "--dst-ip");
+  differs(a.savePorts != b.savePorts, "--save-ports");
+  DatapathTiming x = timingFrom(a), y = timingFrom(b);
+  differs(x.scoreWindowMs != y.scoreWindowMs || x.flowWindowMs != y.flowWindowMs ||
+              x.idleTimeoutMs != y.idleTimeoutMs || x.weightHot != y.weightHot ||
+              x.weightLow != y.weightLow || x.weightHigh != y.weightHigh ||
+              x.eventBurst != y.eventBurst || x.admitTargets != y.admitTargets ||
+              x.v4Prefix != y.v4Prefix || x.v6Prefix != y.v6Prefix,
+          "the datapath's numbers (windows, port weights, prefixes, admission)");
+  return out;
 }
 
 // One watched interface: an XDP datapath, or a live pcap capture feeding a MemoryTable.
@@ -414,6 +452,7 @@ class WatchSession {
     uint64_t lastPoll = monotonicNs(), lastAddrCheck = lastPoll, lastSweep = lastPoll;
     const uint64_t pollNs = uint64_t(a_.rules.pollMs) * 1'000'000;
     while (!gStop) {
+      if (gReload.exchange(false)) reload();
       waitForInput();
       uint64_t packets = readCaptures();
       uint64_t now = monotonicNs();
@@ -483,6 +522,60 @@ class WatchSession {
       if (w->pcap && !w->pcap->setDestinations(current, error)) logError("%s", error.c_str());
     }
     if (changed && blocker_) blocker_->setNeverBlock(safetyList(allow_));
+  }
+
+  // SIGHUP: the config file and command line again. Rules, allowlist, block policy and output
+  // files change in place; tracked sources, incidents, blocks and the programs stay. A config
+  // that no longer parses is refused in one line and the running one stays in force.
+  void reload() {
+    WatchArgs fresh;
+    std::string error;
+    if (!args_.reparse || !args_.reparse(fresh, error)) {
+      logError("reload refused, the running configuration stays: %s", error.c_str());
+      return;
+    }
+    std::vector<Prefix> allow;
+    for (const std::string& text : fresh.allow) allow.push_back(*parsePrefix(text));
+    OutputFiles files;
+    if (!openOutputs(fresh.common, files)) {  // logged which file
+      logError("reload refused, the running configuration stays");
+      return;
+    }
+    for (auto& bl : blocklists_) {
+      if (int err = bl->setAllowlist(allow); err) {
+        logError("reload: cannot install the allowlist: %s", std::strerror(-err));
+      }
+    }
+    for (auto& w : watched_) {
+      if (w->table) w->table->setAllowlist(allow);
+    }
+    allow_ = allow;
+    engine_->setRules(fresh.common.rules);
+    if (blocker_) {
+      if (!fresh.blockRules.empty()) {
+        fresh.policy.rules = {fresh.blockRules.begin(), fresh.blockRules.end()};
+      }
+      blocker_->setPolicy(fresh.policy);
+      blocker_->setNeverBlock(safetyList(allow_));
+    }
+    // logrotate moved the files: the new ones take their places, the old ones close.
+    sink_->setFiles(files.alerts, files.eve);
+    std::swap(files_.alerts, files.alerts);
+    std::swap(files_.eve, files.eve);
+    std::swap(files_.log, files.log);
+    std::vector<std::string> kept = needRestart(args_, fresh);
+    a_.rules = fresh.common.rules;
+    a_.alertsFile = fresh.common.alertsFile;
+    a_.eveFile = fresh.common.eveFile;
+    a_.logFile = fresh.common.logFile;
+    args_.allow = fresh.allow;
+    args_.policy = fresh.policy;
+    args_.blockRules = fresh.blockRules;
+    std::string note;
+    for (const std::string& k : kept) note += (note.empty() ? "" : ", ") + k;
+    logInfo("reloaded%s%s: rules, allowlist (%zu entries), block policy, output files reopened%s%s",
+            a_.configFile.empty() ? "" : " ", a_.configFile.c_str(), allow_.size(),
+            note.empty() ? "" : "; needs a restart, unchanged: ", note.c_str());
   }
 
   void consumeEvents() {

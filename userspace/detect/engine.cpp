@@ -87,6 +87,12 @@ Engine::Engine(const RuleConfig& rules, AlertSink& sink, bool savePorts)
 
 Engine::~Engine() = default;
 
+void Engine::setRules(const RuleConfig& rules) {
+  bool sameSet = rules.enabled == rules_.enabled;
+  rules_ = rules;  // the rules hold a reference to rules_: they read the new numbers
+  if (!sameSet) ruleSet_ = makeRules(rules_);
+}
+
 void Engine::addTable(const SourceTable* table) {
   tables_.push_back(table);
   tracks_.emplace_back(table->slots().size());

@@ -28,6 +28,10 @@ class Engine final : private RuleContext {
   Engine(const RuleConfig& rules, AlertSink& sink, bool savePorts);
   ~Engine() override;
 
+  /// New numbers for the rules (SIGHUP): tracks, incidents and the rules' state stay; the rule
+  /// set is remade only when the rules in force change.
+  void setRules(const RuleConfig& rules);
+
   /// Tables are numbered in the order they are added.
   void addTable(const SourceTable* table);
 

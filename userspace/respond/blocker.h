@@ -55,6 +55,9 @@ class AutoBlocker {
   /// Once a second or so: "unblock" events for blocks that expired.
   void sweep(int64_t nowUnixMicros);
 
+  /// A reloaded policy (SIGHUP): blocks in force keep their expiry.
+  void setPolicy(BlockPolicy policy) { policy_ = std::move(policy); }
+
   /// Replaces the addresses no rule may block (the watch refreshes them as the host's change).
   void setNeverBlock(std::vector<Prefix> neverBlock) { neverBlock_ = std::move(neverBlock); }
 

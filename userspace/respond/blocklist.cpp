@@ -1,5 +1,7 @@
 #include "respond/blocklist.h"
 
+#include <algorithm>
+
 #include <array>
 #include "datapath/net_util.h"
 
@@ -151,20 +153,27 @@ std::vector<BlockEntry> Blocklist::sweep() {
 }
 
 int Blocklist::setAllowlist(const std::vector<Prefix>& allow) {
-  pc_prefix_key k{}, next{};
-  std::vector<pc_prefix_key> old;
-  pc_prefix_key* cur = nullptr;
-  while (bpf_map_get_next_key(allowFd_, cur, &next) == 0) {
-    old.push_back(next);
-    k = next;
-    cur = &k;
-  }
-  for (const auto& o : old) bpf_map_delete_elem(allowFd_, &o);
+  // The new entries first, then the stale ones out: a reload never leaves a gap in which an
+  // allowlisted host could be dropped.
   uint8_t one = 1;
+  std::vector<pc_prefix_key> wanted;
   for (const Prefix& p : allow) {
     pc_prefix_key key = prefixKey(p);
     if (bpf_map_update_elem(allowFd_, &key, &one, BPF_ANY) != 0) return -errno;
+    wanted.push_back(key);
   }
+  pc_prefix_key k{}, next{};
+  std::vector<pc_prefix_key> stale;
+  pc_prefix_key* cur = nullptr;
+  while (bpf_map_get_next_key(allowFd_, cur, &next) == 0) {
+    bool keep = std::any_of(wanted.begin(), wanted.end(), [&](const pc_prefix_key& w) {
+      return std::memcmp(&w, &next, sizeof(w)) == 0;
+    });
+    if (!keep) stale.push_back(next);
+    k = next;
+    cur = &k;
+  }
+  for (const auto& o : stale) bpf_map_delete_elem(allowFd_, &o);
   return bumpControl();
 }
 
