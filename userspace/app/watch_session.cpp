@@ -135,13 +135,15 @@ std::string metricsText(const Engine& engine, const std::vector<std::unique_ptr<
                         const std::vector<std::unique_ptr<Blocklist>>& blocklists,
                         const AutoBlocker* blocker) {
   MetricsText m;
-  m.family("portcullis_alerts_total", "counter", "Alerts reported, per rule.");
+  m.family("portcullis_alerts_total", "counter", "Incidents (scans) each rule fired in.");
   for (std::string_view name : kRuleNames) {
     std::string rule(name);
     auto it = engine.alertsByRule().find(rule);
     m.sample("portcullis_alerts_total", "rule=\"" + rule + "\"",
              std::to_string(it == engine.alertsByRule().end() ? 0 : it->second));
   }
+  m.family("portcullis_incidents_open", "gauge", "Scans going on (incidents not yet ended).");
+  m.sample("portcullis_incidents_open", "", std::to_string(engine.openIncidents()));
   m.family("portcullis_blocks_total", "counter", "Sources blocked by auto-block.");
   m.sample("portcullis_blocks_total", "", std::to_string(blocker ? blocker->blocksTotal() : 0));
   struct Counter {
