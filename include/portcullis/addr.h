@@ -27,6 +27,25 @@ PC_INLINE int pc_addr_eq(const struct pc_addr *a, const struct pc_addr *b)
 		(a->w[3] ^ b->w[3])) == 0;
 }
 
+/* The mask of a prefix of `bits` over one 32-bit word of the address (network byte order). */
+PC_INLINE __u32 pc_prefix_mask_word(__s32 bits)
+{
+	if (bits <= 0)
+		return 0;
+	if (bits >= 32)
+		return 0xffffffffu;
+	return pc_htonl(0xffffffffu << (32 - bits));
+}
+
+/* Keeps the first `len` bits of the 128-bit (IPv4-mapped) address. */
+PC_INLINE void pc_addr_mask(struct pc_addr *a, __u32 len)
+{
+	a->w[0] &= pc_prefix_mask_word((__s32)len);
+	a->w[1] &= pc_prefix_mask_word((__s32)len - 32);
+	a->w[2] &= pc_prefix_mask_word((__s32)len - 64);
+	a->w[3] &= pc_prefix_mask_word((__s32)len - 96);
+}
+
 /* murmur3's finaliser: cheap, and every input bit moves every output bit. */
 PC_INLINE __u32 pc_mix32(__u32 h)
 {

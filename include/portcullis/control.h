@@ -20,6 +20,8 @@ struct pc_prefix_key {
 	struct pc_addr addr;
 };
 
+#define PC_DST_LENS 4 /* distinct prefix lengths --dst-ip may use */
+
 /* Single entry of the `pc_control` array. Sources cache their allow/block status per
  * generation, so the common packet pays no hash or trie lookup; whoever changes the blocklist or
  * allowlist (the watch, the operator's `portcullis block`) moves `gen` on. The entry is mapped
@@ -32,8 +34,12 @@ struct pc_control {
 			  * controller reuses it, or the pinned table's slots would move */
 	__u32 dst_filter; /* nonzero: only packets to destinations in dst_bloom are watched */
 	__u32 nr_prefix_blocks; /* 0 lets every packet skip the prefix-blocklist trie */
-	__u64 dst_bloom[4]; /* 256-bit Bloom filter (one hash) of the protected destinations,
-			     * kept current by the controller as interface addresses change */
+	__u64 dst_bloom[4]; /* 256-bit Bloom filter (one hash) of the protected destinations
+			     * (addresses, or prefixes masked to their length), kept current by the
+			     * controller as interface addresses change */
+	__u8 dst_lens[PC_DST_LENS]; /* the protected prefixes' lengths over the 128-bit mapped
+				     * address, longest first (128: an address; 0: unused) */
+	__u32 reserved;
 };
 
 PC_INLINE __u32 pc_dst_bloom_bit(const struct pc_addr *dst)
@@ -41,10 +47,26 @@ PC_INLINE __u32 pc_dst_bloom_bit(const struct pc_addr *dst)
 	return pc_addr_fold(dst) >> 24;
 }
 
-/* Whether the packet is addressed to a protected destination (or no filter is set). */
+/* Whether the packet is addressed to a protected destination (or no filter is set): the
+ * destination masked to each protected length, looked up in the Bloom filter. A host's own
+ * addresses are one length (128); a gateway's --dst-ip 10.0.0.0/16 adds one more. */
 PC_INLINE int pc_dst_watched(const struct pc_control *ctl, const struct pc_addr *dst)
 {
-	__u32 bit = pc_dst_bloom_bit(dst);
+	int i;
 
-	return !ctl->dst_filter || (ctl->dst_bloom[bit >> 6] & (1ull << (bit & 63)));
+	if (!ctl->dst_filter)
+		return 1;
+	for (i = 0; i < PC_DST_LENS; i++) {
+		struct pc_addr masked = *dst;
+		__u32 len = ctl->dst_lens[i];
+		__u32 bit;
+
+		if (!len)
+			break;
+		pc_addr_mask(&masked, len);
+		bit = pc_dst_bloom_bit(&masked);
+		if (ctl->dst_bloom[bit >> 6] & (1ull << (bit & 63)))
+			return 1;
+	}
+	return 0;
 }

@@ -86,15 +86,6 @@ PC_INLINE int pc_bit_test_set(__u64 *words, __u32 bit)
 
 /* The aggregated source: IPv4 per /v4_prefix, IPv6 per /v6_prefix. An attacker with a /64 has
  * 2^64 addresses, one per probe; aggregation makes it one source again. */
-PC_INLINE __u32 pc_prefix_mask_word(__s32 bits)
-{
-	if (bits <= 0)
-		return 0;
-	if (bits >= 32)
-		return 0xffffffffu;
-	return pc_htonl(0xffffffffu << (32 - bits));
-}
-
 PC_INLINE void pc_addr_aggregate(struct pc_addr *a, const volatile struct pc_tuning *t)
 {
 	if (pc_addr_is_v4(a)) {

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "datapath/kernel_clock.h"
+#include "datapath/control_page.h"
 #include "portcullis/control.h"
 #include "portcullis/event.h"
 #include "portcullis/update.h"
@@ -237,6 +238,31 @@ TEST_F(XdpProgram, AllowlistedSourceIsNeverScoredNorDropped) {
   ASSERT_TRUE(s);
   EXPECT_EQ(s->count[PC_KIND_SYN], 0u);
   EXPECT_GE(stats().allowed, 1u);
+}
+
+// --dst-ip with a prefix (a gateway protecting the network behind it) and an address: packets to
+// either are scored, packets elsewhere are not (counted as not watched).
+TEST_F(XdpProgram, ADestinationPrefixWatchesItsNetworkAndNothingElse) {
+  uint32_t key = 0;
+  pc_control ctl{};
+  bpf_map_lookup_elem(fd(skel_->maps.pc_control), &key, &ctl);
+  fillDestinationFilter(ctl, {*parsePrefix("198.19.0.0/16"), *parsePrefix("198.18.0.1")});
+  ASSERT_EQ(bpf_map_update_elem(fd(skel_->maps.pc_control), &key, &ctl, BPF_ANY), 0);
+  struct Case {
+    const char* src;
+    const char* dst;
+    bool watched;
+  };
+  for (const Case& c :
+       {Case{"198.18.9.21", "198.19.4.5", true}, Case{"198.18.9.22", "198.19.255.1", true},
+        Case{"198.18.9.23", "198.18.0.1", true}, Case{"198.18.9.24", "198.20.0.1", false},
+        Case{"198.18.9.25", "198.18.0.2", false}}) {
+    SCOPED_TRACE(std::string(c.src) + " -> " + c.dst);
+    uint64_t notWatched = stats().not_watched;
+    EXPECT_EQ(run(testing::synFrame(c.src, c.dst, 22)), XDP_PASS);
+    EXPECT_EQ(stats().not_watched - notWatched, c.watched ? 0u : 1u);
+    EXPECT_EQ(source(c.src).has_value(), c.watched);
+  }
 }
 
 // Hostile input: mutated and random frames. Nothing is blocklisted, so every one must pass,

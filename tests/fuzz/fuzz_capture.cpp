@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Engine engine(rules, sink, savePorts);
   MemoryTable table("replay", (opts & 0x04) ? 2 : 256, rules, savePorts);
   if (opts & 0x08) {
-    table.setWatchedDestinations({*parseAddr("198.18.0.1"), *parseAddr("2001:db8::1")});
+    table.setWatchedDestinations({*parsePrefix("198.18.0.1"), *parsePrefix("2001:db8::1")});
   }
   engine.addTable(&table);
 

@@ -48,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Engine engine(rules, sink, savePorts);
   MemoryTable table("fuzz", (opts & 0x20) ? 2 : 64, rules, savePorts);
   if (opts & 0x40) {
-    table.setWatchedDestinations({*parseAddr("198.18.0.1"), *parseAddr("2001:db8::1")});
+    table.setWatchedDestinations({*parsePrefix("198.18.0.1"), *parsePrefix("2001:db8::1")});
   }
   if (opts & 0x80) {
     table.setAllowlist({*parsePrefix("198.18.1.0/24"), *parsePrefix("2001:db8::/112")});

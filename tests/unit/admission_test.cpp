@@ -20,7 +20,7 @@ class Admission : public ::testing::Test {
  protected:
   // Two slots: one bucket, so every promotion competes with the two holders.
   explicit Admission(uint32_t slots = 2) : table_("test", slots, RuleConfig{}, false, 0x1234) {
-    table_.setWatchedDestinations({*parseAddr(kHost)});
+    table_.setWatchedDestinations({*parsePrefix(kHost)});
   }
 
   void send(const std::string& src, uint16_t dport, uint8_t flags = PC_TCP_SYN,
@@ -146,7 +146,7 @@ TEST_F(Admission, IPv6SourcesAreOneSourcePerSlash64) {
   for (uint16_t port = 1; port <= 30; ++port) {
     std::string src = "fd00:bad:1:2::" + std::to_string(port);
     auto f = testing::synFrame(src, "fd00:198:18::1", port);
-    table_.setWatchedDestinations({*parseAddr("fd00:198:18::1")});
+    table_.setWatchedDestinations({*parsePrefix("fd00:198:18::1")});
     table_.handleFrame(f.data(), f.size(), kEthernet, now_);
     now_ += 1000;
   }

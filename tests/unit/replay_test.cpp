@@ -147,6 +147,16 @@ TEST_F(Replay, DstIpNarrowsTheWatchedDestinations) {
   std::string path = write("syn.pcap", testing::scanTraffic(s));
   EXPECT_TRUE(alerts(replay(path + " --dst-ip 198.18.0.99")).empty());
   EXPECT_FALSE(alerts(replay(path + " --dst-ip 198.18.0.1")).empty());
+  // CIDR prefixes: the network a gateway protects.
+  EXPECT_FALSE(alerts(replay(path + " --dst-ip 198.18.0.0/24")).empty());
+  EXPECT_FALSE(alerts(replay(path + " --dst-ip 198.18.0.0/15 --dst-ip 2001:db8::/32")).empty());
+  EXPECT_TRUE(alerts(replay(path + " --dst-ip 198.18.1.0/24")).empty());
+  Result bad = replay(path + " --dst-ip 198.18.0.0/33");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_EQ(std::count(bad.stderrText.begin(), bad.stderrText.end(), '\n'), 1) << bad.stderrText;
+  Result lengths = replay(path + " --dst-ip 10.0.0.0/8 --dst-ip 10.0.0.0/9 --dst-ip 10.0.0.0/10 " +
+                          "--dst-ip 10.0.0.0/11 --dst-ip 10.0.0.0/12");
+  EXPECT_EQ(lengths.status, 2) << "five prefix lengths are more than the filter holds";
 }
 
 TEST_F(Replay, MissingTruncatedOrNonCaptureFilesExitWithStatus2) {

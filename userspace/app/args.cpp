@@ -1,4 +1,5 @@
 #include "app/args.h"
+#include "datapath/control_page.h"
 
 #include <cerrno>
 #include <cstring>
@@ -9,17 +10,22 @@
 
 namespace portcullis {
 
-std::optional<std::vector<pc_addr>> explicitDestinations(const CommonArgs& a, std::string& error) {
+std::optional<std::vector<Prefix>> explicitDestinations(const CommonArgs& a, std::string& error) {
   if (a.dstIps.empty()) return std::nullopt;
-  std::vector<pc_addr> out;
+  std::vector<Prefix> out;
   for (const std::string& ip : a.dstIps) {
-    if (ip == "all" || ip == "any") return std::vector<pc_addr>{};
-    auto addr = parseAddr(ip);
-    if (!addr) {
-      error = "--dst-ip: not an IP address: " + ip;
+    if (ip == "all" || ip == "any") return std::vector<Prefix>{};
+    auto prefix = parsePrefix(ip);
+    if (!prefix) {
+      error = "--dst-ip: not an address or CIDR prefix: " + ip;
       return std::nullopt;
     }
-    out.push_back(*addr);
+    out.push_back(*prefix);
+  }
+  if (!destinationLengthsFit(out)) {
+    error = "--dst-ip: at most " + std::to_string(PC_DST_LENS) +
+            " different prefix lengths (addresses count as one)";
+    return std::nullopt;
   }
   return out;
 }

@@ -60,9 +60,9 @@ struct ReplayArgs {
   std::string file;
 };
 
-/// --dst-ip: explicit addresses, "all" (an empty list), or nullopt for the interfaces' own
-/// addresses. A bad address sets `error`.
-std::optional<std::vector<pc_addr>> explicitDestinations(const CommonArgs& a, std::string& error);
+/// --dst-ip: explicit addresses and CIDR prefixes (a gateway protects the networks behind it),
+/// "all" (an empty list), or nullopt for the interfaces' own addresses. A bad one sets `error`.
+std::optional<std::vector<Prefix>> explicitDestinations(const CommonArgs& a, std::string& error);
 
 /// The datapath's per-run constants from the options.
 DatapathTiming timingFrom(const CommonArgs& a);

@@ -172,7 +172,8 @@ void addCommonOptions(CLI::App* cmd, CommonArgs& a) {
   cmd->add_flag("--save-ports", a.savePorts, "record the ports each source probed (summary)");
   cmd->add_option("--max-packets", a.maxPackets, "stop after N packets (0: no limit)");
   cmd->add_option("--dst-ip", a.dstIps,
-                  "protected destination (repeatable; 'all' for every destination)");
+                  "protected destination: an address or a CIDR prefix (repeatable; 'all' for "
+                  "every destination)");
   cmd->add_flag("-v,--verbose", a.verbose, "verbose output, with libbpf's messages");
   cmd->add_flag("--no-anomaly", a.noAnomaly, "turn the anomaly rule off");
   cmd->add_option("--profile", a.profile,

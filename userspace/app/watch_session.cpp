@@ -86,7 +86,7 @@ struct Watched {
   std::unique_ptr<XdpDatapath> xdp;
   std::unique_ptr<PcapSource> pcap;
   std::unique_ptr<MemoryTable> table;
-  std::vector<pc_addr> dsts;
+  std::vector<Prefix> dsts;  ///< protected destinations: its addresses, or --dst-ip
   const SourceTable& source() const { return xdp ? static_cast<const SourceTable&>(*xdp) : *table; }
   size_t index = 0;
 };
@@ -195,10 +195,18 @@ std::string metricsText(const Engine& engine, const std::vector<std::unique_ptr<
   return m.take();
 }
 
-bool sameAddrs(const std::vector<pc_addr>& a, const std::vector<pc_addr>& b) {
+bool sameAddrs(const std::vector<Prefix>& a, const std::vector<Prefix>& b) {
   return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(),
-                    [](const pc_addr& x, const pc_addr& y) { return pc_addr_eq(&x, &y); });
+         std::equal(a.begin(), a.end(), b.begin(), [](const Prefix& x, const Prefix& y) {
+           return x.length == y.length && pc_addr_eq(&x.addr, &y.addr);
+         });
+}
+
+// An interface's own addresses, as destinations (/128 each).
+std::vector<Prefix> ownAddresses(const std::string& iface) {
+  std::vector<Prefix> out;
+  for (const pc_addr& a : interfaceAddrs(iface)) out.push_back({a, 128});
+  return out;
 }
 
 /// One run of `watch`, step by step: set up (outputs, datapaths, events, blocking, privileges,
@@ -255,7 +263,7 @@ class WatchSession {
   int attach(const std::string& iface) {
     auto w = std::make_unique<Watched>();
     w->iface = iface;
-    w->dsts = fixedDsts_ ? *fixedDsts_ : interfaceAddrs(iface);
+    w->dsts = fixedDsts_ ? *fixedDsts_ : ownAddresses(iface);
     std::string xdpError;
     if (args_.mode != "pcap") {
       w->xdp = XdpDatapath::attach(xdpOptions(iface), xdpError);
@@ -271,7 +279,7 @@ class WatchSession {
       return rc;
     }
     std::string shown;
-    for (const pc_addr& d : w->dsts) shown += " " + formatAddr(d);
+    for (const Prefix& d : w->dsts) shown += " " + formatPrefix(d);
     logInfo("protected destinations on %s:%s", iface.c_str(),
             w->dsts.empty() ? " all" : shown.c_str());
     w->index = watched_.size();
@@ -514,7 +522,7 @@ class WatchSession {
   void followAddresses() {
     bool changed = false;
     for (auto& w : watched_) {
-      auto current = interfaceAddrs(w->iface);
+      auto current = ownAddresses(w->iface);
       if (sameAddrs(current, w->dsts)) continue;
       w->dsts = current;
       changed = true;
@@ -604,7 +612,7 @@ class WatchSession {
 
   WatchArgs& args_;
   CommonArgs& a_;
-  std::optional<std::vector<pc_addr>> fixedDsts_;
+  std::optional<std::vector<Prefix>> fixedDsts_;
   OutputFiles files_;
   std::unique_ptr<AlertSink> sink_;
   std::unique_ptr<Engine> engine_;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "datapath/net_util.h"
 #include "portcullis/addr.h"
 #include "portcullis/control.h"
 
@@ -45,13 +46,21 @@ class ControlPage {
     }
   }
 
-  /// The destinations the program watches (a 256-bit Bloom filter); empty watches all.
-  void setWatchedDestinations(const std::vector<pc_addr>& dsts);
+  /// The destinations the program watches (addresses and prefixes, in a 256-bit Bloom filter);
+  /// empty watches all.
+  void setWatchedDestinations(const std::vector<Prefix>& dsts);
 
  private:
   ControlPage(pc_control* ctl, size_t bytes) : ctl_(ctl), bytes_(bytes) {}
   pc_control* ctl_;
   size_t bytes_;
 };
+
+/// The destination filter of `dsts` (dst_filter, dst_bloom, dst_lens) into `ctl`. At most
+/// PC_DST_LENS distinct lengths (destinationLengthsFit); further ones are not watched.
+void fillDestinationFilter(pc_control& ctl, const std::vector<Prefix>& dsts);
+
+/// Whether `dsts` uses at most PC_DST_LENS distinct prefix lengths.
+bool destinationLengthsFit(const std::vector<Prefix>& dsts);
 
 }  // namespace portcullis

@@ -1,4 +1,5 @@
 #include "datapath/memory_table.h"
+#include "datapath/control_page.h"
 
 #include <pcap/dlt.h>
 
@@ -122,24 +123,19 @@ bool MemoryTable::supportsLinkType(int linkType) {
   }
 }
 
-void MemoryTable::setWatchedDestinations(const std::vector<pc_addr>& dsts) {
+void MemoryTable::setWatchedDestinations(const std::vector<Prefix>& dsts) {
   hostAddrs_ = dsts;
   if (dsts.empty()) {
     if (connections_.empty()) connections_.assign(kConnectionEntries);
   } else {
     connections_.clear();
   }
-  control_.dst_filter = dsts.empty() ? 0 : 1;
-  std::memset(control_.dst_bloom, 0, sizeof(control_.dst_bloom));
-  for (const pc_addr& d : dsts) {
-    uint32_t bit = pc_dst_bloom_bit(&d);
-    control_.dst_bloom[bit >> 6] |= 1ull << (bit & 63);
-  }
+  fillDestinationFilter(control_, dsts);
 }
 
 bool MemoryTable::isHost(const pc_addr& a) const {
   return std::any_of(hostAddrs_.begin(), hostAddrs_.end(),
-                     [&](const pc_addr& h) { return pc_addr_eq(&h, &a); });
+                     [&](const Prefix& h) { return prefixContains(h, a); });
 }
 
 void MemoryTable::requestPromotion(size_t index) {

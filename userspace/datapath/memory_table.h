@@ -30,7 +30,7 @@ class MemoryTable final : public SourceTable {
   /// host's answers. Empty (a replay without --dst-ip): every packet is from a source, and the
   /// side that answers a connection (the receiver of its SYN, or of its first UDP datagram)
   /// is the host for that connection: its packets are answers, never probes.
-  void setWatchedDestinations(const std::vector<pc_addr>& dsts);
+  void setWatchedDestinations(const std::vector<Prefix>& dsts);
   /// Allowlisted prefixes: never scored.
   void setAllowlist(std::vector<Prefix> allow) {
     allow_ = std::move(allow);
@@ -85,7 +85,7 @@ class MemoryTable final : public SourceTable {
   uint64_t now_ = 0;
   std::vector<pc_event> events_;
   std::vector<Prefix> allow_;
-  std::vector<pc_addr> hostAddrs_;
+  std::vector<Prefix> hostAddrs_;  ///< the protected destinations (the perimeter)
   /// Replay's perimeter view: which side opened each connection, in four-way buckets by a hash
   /// of the connection (a tag with the opener's side in bit 0), fixed size whatever the capture.
   struct Connection {

@@ -38,16 +38,17 @@ std::unique_ptr<PcapSource> PcapSource::openFile(const std::string& path, std::s
   return source;
 }
 
-std::string destinationFilter(const std::vector<pc_addr>& dsts) {
+std::string destinationFilter(const std::vector<Prefix>& dsts) {
   std::string f;
-  for (const pc_addr& d : dsts) {
+  for (const Prefix& d : dsts) {
     if (!f.empty()) f += " or ";
-    f += "host " + formatAddr(d);  // both ways: probes to the host and its answers
+    // Both ways: probes to the host (or the networks behind a gateway) and their answers.
+    f += (d.length == 128 ? "host " : "net ") + formatPrefix(d);
   }
   return f;
 }
 
-bool PcapSource::setDestinations(const std::vector<pc_addr>& dsts, std::string& error) {
+bool PcapSource::setDestinations(const std::vector<Prefix>& dsts, std::string& error) {
   bpf_program prog{};
   std::string filter = destinationFilter(dsts);
   if (pcap_compile(handle_, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
@@ -64,7 +65,7 @@ bool PcapSource::setDestinations(const std::vector<pc_addr>& dsts, std::string& 
 }
 
 std::unique_ptr<PcapSource> PcapSource::openLive(const std::string& iface,
-                                                 const std::vector<pc_addr>& dsts,
+                                                 const std::vector<Prefix>& dsts,
                                                  std::string& error) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   pcap_t* h = pcap_create(iface.c_str(), errbuf);

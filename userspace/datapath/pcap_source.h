@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "datapath/net_util.h"
 #include "portcullis/addr.h"
 
 // libpcap's header clashes with libbpf's (both define struct bpf_insn), so it stays in the .cpp.
@@ -29,7 +30,7 @@ class PcapSource {
   /// A live capture (TPACKET_V3 ring through libpcap) of packets to and from `dsts` (all when
   /// empty).
   static std::unique_ptr<PcapSource> openLive(const std::string& iface,
-                                              const std::vector<pc_addr>& dsts, std::string& error);
+                                              const std::vector<Prefix>& dsts, std::string& error);
 
   ~PcapSource();
   PcapSource(const PcapSource&) = delete;
@@ -38,7 +39,7 @@ class PcapSource {
   /// The next frame; Timeout when a live capture has nothing now; End at the end of a file.
   ReadResult next(CapturedFrame& frame);
   /// Replaces the live capture filter (destinations changed).
-  bool setDestinations(const std::vector<pc_addr>& dsts, std::string& error);
+  bool setDestinations(const std::vector<Prefix>& dsts, std::string& error);
 
   int linkType() const { return linkType_; }
   int selectableFd() const;
@@ -52,6 +53,6 @@ class PcapSource {
 };
 
 /// "host A or host B": the probes to the host and its answers (empty: every packet).
-std::string destinationFilter(const std::vector<pc_addr>& dsts);
+std::string destinationFilter(const std::vector<Prefix>& dsts);
 
 }  // namespace portcullis

@@ -29,7 +29,8 @@ static_assert(sizeof(pc_stats) % 8 == 0, "pc_stats is summed as an array of __u6
 static_assert(sizeof(pc_block) == 32);
 static_assert(offsetof(pc_control, nr_prefix_blocks) == 20);
 static_assert(sizeof(pc_prefix_key) == 20);
-static_assert(sizeof(pc_control) == 56);
+static_assert(sizeof(pc_control) == 64);
+static_assert(offsetof(pc_control, dst_lens) == 56);
 static_assert(offsetof(pc_control, dst_bloom) == 24);
 
 /// Where the engine reads per-source evidence from: the XDP program's pinned maps, or the

@@ -366,7 +366,7 @@ int64_t XdpDatapath::ticksToUnixMicros(uint64_t ticks) const {
   return nowUs - ageTicks * 1'000'000 / int64_t(clock_.hz);
 }
 
-void XdpDatapath::setWatchedDestinations(const std::vector<pc_addr>& dsts) {
+void XdpDatapath::setWatchedDestinations(const std::vector<Prefix>& dsts) {
   control_->setWatchedDestinations(dsts);
 }
 

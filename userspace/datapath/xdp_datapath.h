@@ -66,7 +66,7 @@ class XdpDatapath final : public SourceTable {
   const std::string& name() const override { return iface_; }
 
   /// Only packets to these destinations are scored; empty watches every destination.
-  void setWatchedDestinations(const std::vector<pc_addr>& dsts);
+  void setWatchedDestinations(const std::vector<Prefix>& dsts);
 
   XdpMode mode() const { return mode_; }
   /// True when libxdp's multi-program dispatcher holds the program, false for a direct attach.
