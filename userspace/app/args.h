@@ -45,6 +45,7 @@ struct WatchArgs {
   std::string pinRoot = "/sys/fs/bpf/portcullis";
   std::string stateDir = "/run/portcullis";
   bool block = false;
+  std::string blockBackend = "xdp";  ///< xdp, nft or both
   BlockPolicy policy;
   std::vector<std::string> blockRules;
   std::vector<std::string> allow;

@@ -204,7 +204,12 @@ void addWatchOptions(CLI::App* cmd, WatchArgs& w) {
       ->capture_default_str();
   cmd->add_option("--pin-root", w.pinRoot, "where maps are pinned (<dir>/<iface>/)")
       ->capture_default_str();
-  cmd->add_flag("--block", w.block, "auto-block detected scanners in XDP");
+  cmd->add_flag("--block", w.block, "auto-block detected scanners");
+  cmd->add_option("--block-backend", w.blockBackend,
+                  "where blocks go: the XDP blocklist, an nftables set (table inet portcullis; "
+                  "the pcap mode blocks only there), or both")
+      ->check(CLI::IsMember({"xdp", "nft", "both"}))
+      ->capture_default_str();
   cmd->add_option("--block-ttl", w.policy.ttlS, "seconds a first block lasts")
       ->check(CLI::Range(1ull, 31ull * 86400))
       ->capture_default_str();

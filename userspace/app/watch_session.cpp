@@ -25,6 +25,7 @@
 #include "report/log.h"
 #include "report/metrics.h"
 #include "respond/blocklist.h"
+#include "respond/nft_blocklist.h"
 
 namespace portcullis {
 
@@ -61,6 +62,7 @@ std::vector<std::string> needRestart(const WatchArgs& now, const WatchArgs& fres
   differs(now.pinRoot != fresh.pinRoot, "--pin-root");
   differs(now.stateDir != fresh.stateDir, "--state-dir");
   differs(now.block != fresh.block, "--block");
+  differs(now.blockBackend != fresh.blockBackend, "--block-backend");
   differs(now.persist != fresh.persist, "--persist");
   differs(now.metrics != fresh.metrics, "--metrics");
   differs(a.json != b.json, "--json");
@@ -368,15 +370,30 @@ class WatchSession {
         args_.policy.rules = {args_.blockRules.begin(), args_.blockRules.end()};
       }
       blocker_ = std::make_unique<AutoBlocker>(args_.policy, safetyList(allow_), *sink_);
+      if (args_.blockBackend != "xdp") {
+        std::string error;
+        nft_ = NftBlocklist::open(error);
+        if (!nft_) {
+          logError("%s", error.c_str());
+          return 1;
+        }
+        logInfo("blocks go to nftables: table inet %s, sets block4 and block6%s",
+                NftBlocklist::kTable,
+                args_.blockBackend == "both" ? ", and the XDP blocklist" : "");
+      }
     }
     for (auto& w : watched_) {
       if (w->xdp) {
         if (int rc = wireXdpBlocklist(*w)) return rc;
         continue;
       }
-      if (args_.block) {
-        logWarning("%s is in pcap mode, which cannot drop; its scanners are reported, not blocked",
-                   w->iface.c_str());
+      if (blocker_ && nft_) {
+        blocker_->setBlocklist(w->index, nft_.get(), w->table->ticksPerSecond());
+      } else if (args_.block) {
+        logWarning(
+            "%s is in pcap mode, which cannot drop; its scanners are reported, not blocked "
+            "(--block-backend nft blocks them in nftables)",
+            w->iface.c_str());
       }
       w->table->setAllowlist(allow_);
     }
@@ -400,7 +417,16 @@ class WatchSession {
       logError("%s: cannot install the allowlist: %s", w.iface.c_str(), std::strerror(-err));
       return 1;
     }
-    if (blocker_) blocker_->setBlocklist(w.index, bl.get(), x.ticksPerSecond());
+    if (blocker_) {
+      BlockBackend* backend = bl.get();
+      if (args_.blockBackend == "nft") backend = nft_.get();
+      if (args_.blockBackend == "both") {
+        fanouts_.push_back(
+            std::make_unique<BlockFanout>(std::vector<BlockBackend*>{bl.get(), nft_.get()}));
+        backend = fanouts_.back().get();
+      }
+      blocker_->setBlocklist(w.index, backend, x.ticksPerSecond());
+    }
     logInfo(
         "%s: maps take %.1f MiB (source table %u slots of %zu B, admission tier %zu entries "
         "of %zu B, untracked-sources sketch %d registers per CPU)%s",
@@ -433,8 +459,8 @@ class WatchSession {
     bool anyXdp =
         std::any_of(watched_.begin(), watched_.end(), [](auto& w) { return bool(w->xdp); });
     std::vector<std::string> keep;
-    if (anyXdp && !args_.persist) {
-      keep.push_back("cap_net_admin");  // to detach through netlink at exit
+    if ((anyXdp && !args_.persist) || nft_) {
+      keep.push_back("cap_net_admin");  // to detach through netlink at exit; nftables
       // A service user reaches its pins through bpffs's root-only directory with this one
       // (deploy/portcullis.service): the clean stop unpins them.
       if (hasPermittedCapability("cap_dac_read_search")) keep.push_back("cap_dac_read_search");
@@ -602,6 +628,7 @@ class WatchSession {
     engine_->poll();
     engine_->flush();
     finishRun(*engine_, files_);
+    if (nft_ && !args_.persist) nft_->remove();
     if (args_.persist) {
       logInfo("--persist: leaving the programs attached and the maps pinned");
       return;
@@ -622,6 +649,8 @@ class WatchSession {
   bool eventsErrorLogged_ = false;
   std::vector<Prefix> allow_;
   std::vector<std::unique_ptr<Blocklist>> blocklists_;
+  std::unique_ptr<NftBlocklist> nft_;                  ///< --block-backend nft|both
+  std::vector<std::unique_ptr<BlockFanout>> fanouts_;  ///< --block-backend both, per interface
   std::unique_ptr<AutoBlocker> blocker_;
   std::unique_ptr<MetricsServer> metrics_;
 };
