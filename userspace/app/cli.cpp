@@ -27,6 +27,8 @@ struct Commands {
   CLI::App* unblockCmd = nullptr;
   CLI::App* listCmd = nullptr;
   CLI::App* statusCmd = nullptr;
+  CLI::App* topCmd = nullptr;
+  uint32_t topIntervalMs = 1000;
 };
 
 void addOpsCommands(Commands& c) {
@@ -51,6 +53,14 @@ void addOpsCommands(Commands& c) {
   c.statusCmd->add_option("--state-dir", ops.stateDir, "where watch records its state")
       ->capture_default_str();
   addOpsOptions(c.statusCmd);
+  c.topCmd = c.app.add_subcommand(
+      "top", "live view: open incidents, top sources, blocks, packets and drops per second");
+  c.topCmd->add_option("-d,--delay", c.topIntervalMs, "milliseconds between refreshes")
+      ->check(CLI::Range(100u, 60'000u))
+      ->capture_default_str();
+  c.topCmd->add_option("--state-dir", ops.stateDir, "where watch records its state")
+      ->capture_default_str();
+  addOpsOptions(c.topCmd);
 }
 
 // Hidden: prints portcullis(8) or the bash completion, made from these very options (the build
@@ -136,6 +146,7 @@ int dispatch(Commands& c, int argc, char** argv) {
   if (c.unblockCmd->parsed()) return runUnblock(c.ops);
   if (c.listCmd->parsed()) return runBlocklist(c.ops);
   if (c.statusCmd->parsed()) return runStatus(c.ops);
+  if (c.topCmd->parsed()) return runTop(c.ops, c.topIntervalMs);
   std::string ruleError;
   if (c.watchCmd->parsed()) {
     if (!finalizeRules(c.watch.common, ruleError)) {

@@ -10,7 +10,9 @@ docs::ManPage detectorManual() {
   m.synopsis = {"portcullis watch [-i IFACE]... [--block] [--config FILE] [OPTIONS]",
                 "portcullis replay [OPTIONS] CAPTURE",
                 "portcullis status | blocklist [--json] [-i IFACE]",
-                "portcullis block [--ttl SECONDS] [--force] CIDR", "portcullis unblock CIDR"};
+                "portcullis top [-i IFACE] [-d MILLISECONDS]",
+                "portcullis block [--ttl SECONDS] [--force] CIDR",
+                "portcullis unblock CIDR"};
   m.description = {
       "portcullis watches the packets a host receives for port scans. An XDP program classifies "
       "every packet in the NIC driver and keeps per-source evidence (distinct targets, the "

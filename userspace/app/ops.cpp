@@ -27,12 +27,11 @@ std::string stateFile(const std::string& stateDir, const std::string& iface) {
   return stateDir + "/" + iface + ".json";
 }
 
+std::string incidentsFile(const std::string& stateDir) { return stateDir + "/incidents.json"; }
+
 namespace {
 
-struct Opened {
-  std::vector<std::unique_ptr<PinnedMaps>> maps;
-  KernelClock clock;
-};
+using Opened = PinnedView;
 
 // Opens the pins (and the kernel clock, for expiries); one line and false on failure.
 bool open(const OpsArgs& args, Opened& out) {
@@ -159,10 +158,18 @@ struct MappedArray {
   bool ok() const { return data != MAP_FAILED; }
 };
 
-// The source table's fill and its five highest window scores.
-void describeSources(const PinnedMaps& m, nlohmann::ordered_json& j) {
+// The source table's fill and its `limit` highest window scores.
+void describeSources(const PinnedMaps& m, nlohmann::ordered_json& j, size_t limit) {
   MappedArray table(m.sources);
-  std::vector<std::pair<uint32_t, std::string>> top;
+  struct Top {
+    uint32_t score;
+    std::string src;
+    int32_t evidence;
+    uint64_t ports, packets;
+    bool blocked;
+    bool operator<(const Top& o) const { return score < o.score; }
+  };
+  std::vector<Top> top;
   if (table.ok()) {
     uint64_t used = 0;
     auto* slots = static_cast<const pc_src_state*>(table.data);
@@ -173,16 +180,24 @@ void describeSources(const PinnedMaps& m, nlohmann::ordered_json& j) {
       uint32_t best = 0;
       for (int k = 0; k < PC_KIND_MAX; ++k)
         best = std::max({best, s.win_score[k], s.prev_score[k]});
-      top.emplace_back(best, formatAddr(s.key));
+      top.push_back({best, formatAddr(s.key), s.evidence, linearCount(s.ports), s.packets,
+                     (s.flags & PC_SRC_BLOCKED) != 0});
     }
     j["sources"] = {{"tracked", used},
                     {"slots", table.entries},
                     {"fill", double(used) / std::max<uint32_t>(1, table.entries)}};
   }
   std::sort(top.rbegin(), top.rend());
-  if (top.size() > 5) top.resize(5);
+  if (top.size() > limit) top.resize(limit);
   nlohmann::ordered_json topj = nlohmann::ordered_json::array();
-  for (auto& [score, src] : top) topj.push_back({{"src", src}, {"score", score}});
+  for (const Top& t : top) {
+    topj.push_back({{"src", t.src},
+                    {"score", t.score},
+                    {"evidence", t.evidence},
+                    {"ports", t.ports},
+                    {"packets", t.packets},
+                    {"blocked", t.blocked}});
+  }
   j["top_scores"] = topj;
 }
 
@@ -240,23 +255,28 @@ void printStatus(const nlohmann::ordered_json& j) {
 
 }  // namespace
 
+nlohmann::ordered_json describeWatch(const OpsArgs& args, const PinnedMaps& m,
+                                     const KernelClock& clock, size_t topSources) {
+  nlohmann::ordered_json j;
+  j["iface"] = m.iface;
+  std::ifstream state(stateFile(args.stateDir, m.iface));
+  nlohmann::json st = nlohmann::json::parse(state, nullptr, false);
+  j["watch"] = st.is_object() ? st : nlohmann::json("not running (maps pinned)");
+  describeSources(m, j, topSources);
+  Blocklist bl(m.blocklist, m.blockprefix, m.allowlist, m.control, clock);
+  j["blocklist"] = bl.size();
+  describeCounters(m, j);
+  describeAdmission(m, j);
+  return j;
+}
+
+bool openPinnedView(const OpsArgs& args, PinnedView& out) { return open(args, out); }
+
 int runStatus(const OpsArgs& args) {
   Opened o;
   if (!open(args, o)) return 1;
   nlohmann::ordered_json doc = nlohmann::ordered_json::array();
-  for (auto& m : o.maps) {
-    nlohmann::ordered_json j;
-    j["iface"] = m->iface;
-    std::ifstream state(stateFile(args.stateDir, m->iface));
-    nlohmann::json st = nlohmann::json::parse(state, nullptr, false);
-    j["watch"] = st.is_object() ? st : nlohmann::json("not running (maps pinned)");
-    describeSources(*m, j);
-    Blocklist bl(m->blocklist, m->blockprefix, m->allowlist, m->control, o.clock);
-    j["blocklist"] = bl.size();
-    describeCounters(*m, j);
-    describeAdmission(*m, j);
-    doc.push_back(j);
-  }
+  for (auto& m : o.maps) doc.push_back(describeWatch(args, *m, o.clock, 5));
   if (args.json) {
     std::printf("%s\n", doc.dump().c_str());
     return 0;

@@ -1,6 +1,12 @@
 #pragma once
 
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
+
+#include "datapath/kernel_clock.h"
+#include "respond/blocklist.h"
 
 namespace portcullis {
 
@@ -16,10 +22,27 @@ struct OpsArgs {
   bool json = false;
 };
 
+/// The pins of this namespace's watches, and the kernel clock for their expiries.
+struct PinnedView {
+  std::vector<std::unique_ptr<PinnedMaps>> maps;
+  KernelClock clock;
+};
+/// Opens them as `status` does; one line and false on failure.
+bool openPinnedView(const OpsArgs& args, PinnedView& out);
+
+/// What `status --json` says of one interface, with its `topSources` highest scores.
+nlohmann::ordered_json describeWatch(const OpsArgs& args, const PinnedMaps& m,
+                                     const KernelClock& clock, size_t topSources);
+
+/// Where a running watch lists its open incidents for `top` (rewritten every second).
+std::string incidentsFile(const std::string& stateDir);
+
 int runBlock(const OpsArgs& args);
 int runUnblock(const OpsArgs& args);
 int runBlocklist(const OpsArgs& args);
 int runStatus(const OpsArgs& args);
+/// A live view in the terminal (`portcullis top`): refreshes every `intervalMs`, q quits.
+int runTop(const OpsArgs& args, uint32_t intervalMs);
 
 /// Where `watch` records its mode per interface for `status` (removed on a clean stop).
 std::string stateFile(const std::string& stateDir, const std::string& iface);

@@ -1,6 +1,11 @@
 // `portcullis replay`: the rules over a capture file, polled on capture time.
 #include "app/args.h"
 
+#include <cstdio>
+
+#include <unistd.h>
+
+#include "datapath/kernel_clock.h"
 #include "datapath/memory_table.h"
 #include "datapath/pcap_source.h"
 #include "datapath/replayer.h"
@@ -9,6 +14,43 @@
 #include "report/log.h"
 
 namespace portcullis {
+
+namespace {
+
+// A progress line on stderr for long replays, when stderr is a terminal: frames, percent of the
+// file, rate and time left, rewritten in place once a second, erased at the end.
+class ReplayProgress {
+ public:
+  explicit ReplayProgress(const PcapSource& src)
+      : src_(src), shown_(isatty(STDERR_FILENO) != 0), start_(monotonicNs()), last_(start_) {}
+
+  void update(uint64_t frames) {
+    if (!shown_) return;
+    uint64_t now = monotonicNs();
+    if (now - last_ < 1'000'000'000ull) return;
+    last_ = now;
+    auto [at, size] = src_.fileProgress();
+    double secs = double(now - start_) / 1e9;
+    double done = size ? double(at) / double(size) : 0;
+    double left = done > 0 ? secs * (1 - done) / done : 0;
+    std::fprintf(stderr, "\rreplay: %llu frames, %.2f Mframes/s", (unsigned long long)frames,
+                 double(frames) / secs / 1e6);
+    if (size) std::fprintf(stderr, ", %.0f%% of the file, %.0f s left", 100 * done, left);
+    std::fputs("   ", stderr);
+    drawn_ = true;
+  }
+  void done() {
+    if (drawn_) std::fputs("\r\033[K", stderr);
+  }
+
+ private:
+  const PcapSource& src_;
+  bool shown_;
+  bool drawn_ = false;
+  uint64_t start_, last_;
+};
+
+}  // namespace
 
 int runReplay(ReplayArgs& args) {
   CommonArgs& a = args.common;
@@ -39,10 +81,14 @@ int runReplay(ReplayArgs& args) {
   CapturedFrame f;
   ReadResult rc;
   uint64_t packets = 0;
+  ReplayProgress progress(*src);
   while ((rc = src->next(f)) == ReadResult::Frame) {
     replayer.frame(f.data, f.caplen, src->linkType(), f.tsMicros);
-    if (a.maxPackets && ++packets >= a.maxPackets) break;
+    ++packets;
+    if ((packets & 0xffff) == 0) progress.update(packets);
+    if (a.maxPackets && packets >= a.maxPackets) break;
   }
+  progress.done();
   if (rc == ReadResult::Error) {
     logError("%s: %s", args.file.c_str(), src->lastError().c_str());
     return 2;

@@ -496,8 +496,9 @@ class WatchSession {
         poll();
         lastPoll = now;
       }
-      if (blocker_ && now - lastSweep >= 1'000'000'000ull) {
-        blocker_->sweep(unixMicrosNow());
+      if (now - lastSweep >= 1'000'000'000ull) {
+        if (blocker_) blocker_->sweep(unixMicrosNow());
+        writeIncidents();
         lastSweep = now;
       }
       if (!fixedDsts_ && now - lastAddrCheck >= 2'000'000'000ull) {
@@ -558,6 +559,29 @@ class WatchSession {
       if (w->pcap && !w->pcap->setDestinations(current, error)) logError("%s", error.c_str());
     }
     if (changed && blocker_) blocker_->setNeverBlock(safetyList(allow_));
+  }
+
+  // The open incidents, for `portcullis top` (written whole, then renamed into place).
+  void writeIncidents() const {
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const Alert& a : engine_->openIncidentList()) {
+      list.push_back({{"id", a.id},
+                      {"src", a.src},
+                      {"scan", a.scan},
+                      {"rules", a.rules},
+                      {"ports", a.ports},
+                      {"dsts", a.dsts},
+                      {"started", formatTimestamp(a.tsMicros)},
+                      {"action", a.action},
+                      {"iface", a.iface}});
+    }
+    std::string path = incidentsFile(args_.stateDir), tmp = path + ".tmp";
+    {
+      std::ofstream out(tmp);
+      if (!out) return;  // no state directory: status says so; top shows no incidents
+      out << list.dump() << "\n";
+    }
+    std::rename(tmp.c_str(), path.c_str());
   }
 
   // SIGHUP: the config file and command line again. Rules, allowlist, block policy and output
@@ -635,6 +659,7 @@ class WatchSession {
     }
     logInfo("detaching");
     for (auto& w : watched_) std::remove(stateFile(args_.stateDir, w->iface).c_str());
+    std::remove(incidentsFile(args_.stateDir).c_str());
   }
 
   WatchArgs& args_;

@@ -1,5 +1,7 @@
 #include "datapath/pcap_source.h"
 
+#include <sys/stat.h>
+
 #include <pcap/pcap.h>
 
 #include <cerrno>
@@ -35,7 +37,15 @@ std::unique_ptr<PcapSource> PcapSource::openFile(const std::string& path, std::s
   }
   auto source = std::unique_ptr<PcapSource>(new PcapSource(h));
   source->fileBuffer_ = std::move(buffer);  // freed after pcap_close() closes the file
+  struct stat st {};
+  if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) source->fileBytes_ = uint64_t(st.st_size);
   return source;
+}
+
+std::pair<uint64_t, uint64_t> PcapSource::fileProgress() const {
+  FILE* f = fileBytes_ ? pcap_file(handle_) : nullptr;
+  long at = f ? std::ftell(f) : -1;
+  return {at < 0 ? 0 : uint64_t(at), fileBytes_};
 }
 
 std::string destinationFilter(const std::vector<Prefix>& dsts) {

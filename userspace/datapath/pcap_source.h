@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "datapath/net_util.h"
@@ -39,6 +40,8 @@ class PcapSource {
   /// The next frame; Timeout when a live capture has nothing now; End at the end of a file.
   ReadResult next(CapturedFrame& frame);
   /// Replaces the live capture filter (destinations changed).
+  /// A capture file's bytes read so far and its size (0, 0 for a live capture): progress.
+  std::pair<uint64_t, uint64_t> fileProgress() const;
   bool setDestinations(const std::vector<Prefix>& dsts, std::string& error);
 
   int linkType() const { return linkType_; }
@@ -50,6 +53,7 @@ class PcapSource {
   pcap* handle_;
   int linkType_;
   std::unique_ptr<char[]> fileBuffer_;  // a capture file's stdio buffer (openFile)
+  uint64_t fileBytes_ = 0;              // a capture file's size (openFile)
 };
 
 /// "host A or host B": the probes to the host and its answers (empty: every packet).

@@ -383,6 +383,19 @@ void Engine::endIncident(Track& track, uint64_t now) {
   sink_.write(e);
 }
 
+std::vector<Alert> Engine::openIncidentList() const {
+  std::vector<Alert> out;
+  for (const auto& [id, track] : open_) {
+    const Incident& inc = *track->incident;
+    Alert a = inc.last;
+    a.rules = inc.rules;
+    a.action = inc.blocked ? "blocked" : "none";
+    a.tsMicros = tables_[track->table]->ticksToUnixMicros(inc.startTicks);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
 void Engine::endQuietIncidents(bool all) {
   std::vector<Track*> ending;
   for (const auto& [id, track] : open_) {

@@ -68,6 +68,9 @@ class Engine final : private RuleContext {
   void setIncidentIdStart(uint64_t unixSeconds) { ids_ = IncidentIds(unixSeconds); }
 
   size_t openIncidents() const { return open_.size(); }
+  /// Each open incident as its latest event says it (id, rules, scan, ports, action), with
+  /// `tsMicros` its start.
+  std::vector<Alert> openIncidentList() const;
 
   /// Incidents in which each rule fired, so far (for the metrics endpoint).
   const std::map<std::string, uint64_t>& alertsByRule() const { return alertCounts_; }
