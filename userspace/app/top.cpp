@@ -77,24 +77,27 @@ std::string secondsLeft(int64_t expiresUnixMicros, int64_t now) {
   return buf;
 }
 
-// One frame of the view.
-std::string frame(const OpsArgs& args, const PinnedView& view,
-                  std::map<std::string, std::pair<uint64_t, uint64_t>>& lastCounts,
-                  int64_t& lastMicros, uint32_t intervalMs) {
-  int64_t now = unixMicrosNow();
-  double dt = lastMicros ? double(now - lastMicros) / 1e6 : 0;
-  lastMicros = now;
-  char line[512];
-  std::string out;
-  snprintf(line, sizeof(line), "portcullis top - %s - every %.1f s - q quits\n\n",
-           formatTimestamp(now).c_str(), intervalMs / 1000.0);
-  out += line;
-  std::vector<BlockEntry> blocks;
+// What the interfaces' maps say this frame: a line per interface, and their top sources and
+// blocks in force for the sections below.
+struct Snapshot {
+  std::string lines;
   std::vector<nlohmann::ordered_json> tops;
+  std::vector<BlockEntry> blocks;
+};
+
+// Packet and drop counts at the previous frame, per interface, for the rates.
+struct Rates {
+  std::map<std::string, std::pair<uint64_t, uint64_t>> counts;
+  int64_t lastMicros = 0;
+};
+
+Snapshot interfaces(const OpsArgs& args, const PinnedView& view, Rates& rates, double dt) {
+  Snapshot snap;
+  char line[512];
   for (const auto& m : view.maps) {
     nlohmann::ordered_json j = describeWatch(args, *m, view.clock, 10);
     uint64_t packets = j.value("packets", uint64_t(0)), dropped = j.value("dropped", uint64_t(0));
-    auto& [p0, d0] = lastCounts[m->iface];
+    auto& [p0, d0] = rates.counts[m->iface];
     double pps = dt > 0 && packets >= p0 ? double(packets - p0) / dt : 0;
     double dps = dt > 0 && dropped >= d0 ? double(dropped - d0) / dt : 0;
     p0 = packets;
@@ -110,44 +113,49 @@ std::string frame(const OpsArgs& args, const PinnedView& view,
              (unsigned long long)src.value("slots", uint64_t(0)), 100 * src.value("fill", 0.0),
              100 * adm.value("fill", 0.0),
              (unsigned long long)j.value("untracked_sources", uint64_t(0)));
-    out += line;
-    for (const auto& t : j["top_scores"]) tops.push_back(t);
+    snap.lines += line;
+    for (const auto& t : j["top_scores"]) snap.tops.push_back(t);
     Blocklist bl(m->blocklist, m->blockprefix, m->allowlist, m->control, view.clock);
     for (const BlockEntry& e : bl.list()) {
-      if (!e.expired) blocks.push_back(e);
+      if (!e.expired) snap.blocks.push_back(e);
     }
   }
+  return snap;
+}
 
-  std::ifstream in(incidentsFile(args.stateDir));
+std::string incidentLines(const std::string& stateDir) {
+  std::ifstream in(incidentsFile(stateDir));
   nlohmann::json incidents = nlohmann::json::parse(in, nullptr, false);
-  out += "\nOPEN INCIDENTS\n";
+  char line[512];
+  std::string out = "\nOPEN INCIDENTS\n";
   snprintf(line, sizeof(line), "  %-18s %-28s %-8s %-30s %6s %5s %-8s\n", "ID", "SOURCE", "SCAN",
            "RULES", "PORTS", "HOSTS", "ACTION");
   out += line;
   size_t shown = 0;
-  if (incidents.is_array()) {
-    for (const auto& i : incidents) {
-      if (shown++ == 10) break;
-      std::string rules;
-      for (const auto& r : i.value("rules", nlohmann::json::array())) {
-        rules += (rules.empty() ? "" : "+") + r.get<std::string>();
-      }
-      snprintf(line, sizeof(line), "  %-18llu %-28s %-8s %-30s %6llu %5llu %-8s\n",
-               (unsigned long long)i.value("id", uint64_t(0)), i.value("src", "").c_str(),
-               i.value("scan", "").c_str(), rules.c_str(),
-               (unsigned long long)i.value("ports", uint64_t(0)),
-               (unsigned long long)i.value("dsts", uint64_t(0)), i.value("action", "").c_str());
-      out += line;
+  for (const auto& i : incidents.is_array() ? incidents : nlohmann::json::array()) {
+    if (shown++ == 10) break;
+    std::string rules;
+    for (const auto& r : i.value("rules", nlohmann::json::array())) {
+      rules += (rules.empty() ? "" : "+") + r.get<std::string>();
     }
+    snprintf(line, sizeof(line), "  %-18llu %-28s %-8s %-30s %6llu %5llu %-8s\n",
+             (unsigned long long)i.value("id", uint64_t(0)), i.value("src", "").c_str(),
+             i.value("scan", "").c_str(), rules.c_str(),
+             (unsigned long long)i.value("ports", uint64_t(0)),
+             (unsigned long long)i.value("dsts", uint64_t(0)), i.value("action", "").c_str());
+    out += line;
   }
-  if (!shown) out += "  (none)\n";
+  return shown ? out : out + "  (none)\n";
+}
 
+std::string sourceLines(std::vector<nlohmann::ordered_json> tops) {
   std::sort(tops.begin(), tops.end(), [](const auto& a, const auto& b) {
     return a.value("evidence", 0) > b.value("evidence", 0);
   });
-  out += "\nTOP SOURCES (by evidence)\n";
-  snprintf(line, sizeof(line), "  %-39s %9s %7s %6s %9s %s\n", "SOURCE", "EVIDENCE", "SCORE",
-           "PORTS", "PACKETS", "");
+  char line[512];
+  std::string out = "\nTOP SOURCES (by evidence)\n";
+  snprintf(line, sizeof(line), "  %-39s %9s %7s %6s %9s\n", "SOURCE", "EVIDENCE", "SCORE", "PORTS",
+           "PACKETS");
   out += line;
   for (size_t i = 0; i < tops.size() && i < 10; ++i) {
     const auto& t = tops[i];
@@ -158,13 +166,16 @@ std::string frame(const OpsArgs& args, const PinnedView& view,
              t.value("blocked", false) ? "blocked" : "");
     out += line;
   }
-  if (tops.empty()) out += "  (none)\n";
+  return tops.empty() ? out + "  (none)\n" : out;
+}
 
-  out += "\nBLOCKS\n";
-  snprintf(line, sizeof(line), "  %-43s %-10s %10s\n", "PREFIX", "TIME LEFT", "DROPS");
-  out += line;
+std::string blockLines(std::vector<BlockEntry> blocks, int64_t now) {
   std::sort(blocks.begin(), blocks.end(),
             [](const BlockEntry& a, const BlockEntry& b) { return a.drops > b.drops; });
+  char line[512];
+  std::string out = "\nBLOCKS\n";
+  snprintf(line, sizeof(line), "  %-43s %-10s %10s\n", "PREFIX", "TIME LEFT", "DROPS");
+  out += line;
   for (size_t i = 0; i < blocks.size() && i < 10; ++i) {
     snprintf(line, sizeof(line), "  %-43s %-10s %10llu\n", formatPrefix(blocks[i].prefix).c_str(),
              secondsLeft(blocks[i].expiresUnixMicros, now).c_str(),
@@ -174,6 +185,19 @@ std::string frame(const OpsArgs& args, const PinnedView& view,
   if (blocks.empty()) out += "  (none)\n";
   if (blocks.size() > 10) out += "  ... " + std::to_string(blocks.size() - 10) + " more\n";
   return out;
+}
+
+// One frame of the view.
+std::string frame(const OpsArgs& args, const PinnedView& view, Rates& rates, uint32_t intervalMs) {
+  int64_t now = unixMicrosNow();
+  double dt = rates.lastMicros ? double(now - rates.lastMicros) / 1e6 : 0;
+  rates.lastMicros = now;
+  char head[256];
+  snprintf(head, sizeof(head), "portcullis top - %s - every %.1f s - q quits\n\n",
+           formatTimestamp(now).c_str(), intervalMs / 1000.0);
+  Snapshot snap = interfaces(args, view, rates, dt);
+  return head + snap.lines + incidentLines(args.stateDir) + sourceLines(std::move(snap.tops)) +
+         blockLines(std::move(snap.blocks), now);
 }
 
 }  // namespace
@@ -188,12 +212,11 @@ int runTop(const OpsArgs& args, uint32_t intervalMs) {
   sigaction(SIGTERM, &sa, nullptr);
   RawTerminal terminal;
   bool tty = isatty(STDOUT_FILENO);
-  std::map<std::string, std::pair<uint64_t, uint64_t>> counts;
-  int64_t last = 0;
-  frame(args, view, counts, last, intervalMs);  // the first rates need a previous count
+  Rates rates;
+  frame(args, view, rates, intervalMs);  // the first rates need a previous count
   while (!gQuit) {
     if (quitKey(200)) break;
-    std::string text = frame(args, view, counts, last, intervalMs);
+    std::string text = frame(args, view, rates, intervalMs);
     // In place on a terminal (home, clear); one frame after another elsewhere.
     std::fputs(tty ? "\033[H\033[2J" : "\n", stdout);
     std::fputs(text.c_str(), stdout);

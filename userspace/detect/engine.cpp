@@ -271,87 +271,102 @@ void Engine::settle() {
   }
 }
 
-void Engine::settleTrack(Track& track, const std::vector<const Raised*>& raised) {
-  // Rules name the scan by different kinds (trw by the source's dominant probes): a label the
-  // incident has not had yet is the news of this poll, and its alert the base of the event.
-  auto unseen = [&](const std::string& scan) {
-    const Incident* inc = track.incident ? &*track.incident : nullptr;
-    return inc && std::find(inc->labels.begin(), inc->labels.end(), scan) == inc->labels.end();
-  };
+namespace {
+
+bool contains(const std::vector<std::string>& list, const std::string& x) {
+  return std::find(list.begin(), list.end(), x) != list.end();
+}
+
+// A label the incident has not had yet (a source's next scan type) is news.
+bool unseenLabel(const Track& track, const std::string& scan) {
+  return track.incident && !contains(track.incident->labels, scan);
+}
+
+}  // namespace
+
+Engine::Merged Engine::merge(const Track& track, const std::vector<const Raised*>& raised) {
+  // Rules name the scan by different kinds (trw by the source's dominant probes): an alert
+  // with a new label is the news of this poll, and the base of the event.
   const Raised* base = raised.front();
   for (const Raised* r : raised) {
-    if (unseen(r->alert.scan)) {
+    if (unseenLabel(track, r->alert.scan)) {
       base = r;
       break;
     }
   }
-  Alert merged = base->alert;
-  std::vector<std::string> fired;
-  uint64_t now = 0, quiet = 0;
+  Merged m{base->alert, {}, 0, 0};
   for (const Raised* r : raised) {
-    if (std::find(fired.begin(), fired.end(), r->alert.rule) == fired.end()) {
-      fired.push_back(r->alert.rule);
-    }
+    if (!contains(m.fired, r->alert.rule)) m.fired.push_back(r->alert.rule);
     // Each rule's detail (the slow rule's counters, an anomaly's flags) stays readable.
     const std::string& d = r->alert.detail;
-    if (r != base && !d.empty() && merged.detail.find(d) == std::string::npos) {
-      merged.detail += (merged.detail.empty() ? "" : "; ") + d;
+    if (r != base && !d.empty() && m.alert.detail.find(d) == std::string::npos) {
+      m.alert.detail += (m.alert.detail.empty() ? "" : "; ") + d;
     }
-    merged.ports = std::max(merged.ports, r->alert.ports);
-    merged.dsts = std::max(merged.dsts, r->alert.dsts);
-    now = std::max(now, r->now);
-    quiet = std::max(quiet, r->quietTicks);
+    m.alert.ports = std::max(m.alert.ports, r->alert.ports);
+    m.alert.dsts = std::max(m.alert.dsts, r->alert.dsts);
+    m.now = std::max(m.now, r->now);
+    m.quiet = std::max(m.quiet, r->quietTicks);
   }
-  std::vector<std::string> joined;  // rules new to the incident
-  bool news = false;
+  return m;
+}
+
+// The track's incident takes the merged alert: opened by it (an `alert`), or updated. Returns
+// the rules new to the incident; `news` says whether the event is worth a line.
+std::vector<std::string> Engine::join(Track& track, Merged& m, bool& news) {
+  std::vector<std::string> joined;
   if (!track.incident) {
     Incident& inc = track.incident.emplace();
     inc.id = ids_.next();
     inc.startTicks = track.incidentFloor;
     inc.packetsAtStart = track.packetsBefore;
-    inc.scan = merged.scan;
+    inc.scan = m.alert.scan;
     open_[inc.id] = &track;
-    merged.event = "alert";
-    joined = fired;
+    m.alert.event = "alert";
     news = true;
+    joined = m.fired;
   } else {
-    Incident& inc = *track.incident;
-    for (const std::string& r : fired) {
-      if (std::find(inc.rules.begin(), inc.rules.end(), r) == inc.rules.end()) joined.push_back(r);
+    const Incident& inc = *track.incident;
+    for (const std::string& r : m.fired) {
+      if (!contains(inc.rules, r)) joined.push_back(r);
     }
-    bool grown = merged.ports >= inc.reportedPorts * rules_.growthFactor &&
-                 merged.ports >= inc.reportedPorts + rules_.growthMin;
-    news = !joined.empty() || grown || unseen(merged.scan);
-    merged.event = "update";
+    bool grown = m.alert.ports >= inc.reportedPorts * rules_.growthFactor &&
+                 m.alert.ports >= inc.reportedPorts + rules_.growthMin;
+    news = !joined.empty() || grown || unseenLabel(track, m.alert.scan);
+    m.alert.event = "update";
   }
   Incident& inc = *track.incident;
   inc.rules.insert(inc.rules.end(), joined.begin(), joined.end());
   // The source's last packet, not the poll: a late verdict (the slow rule's, when its window
   // closes) on a scan that is over does not keep it open.
   inc.lastActive =
-      std::max<uint64_t>({inc.lastActive, std::min<uint64_t>(now, track.last.last_seen), 1});
-  inc.quietTicks = std::max(inc.quietTicks, quiet);
-  if (!joined.empty()) merged.rule = joined.front();
-  merged.rules = inc.rules;
-  merged.id = inc.id;
-  for (const std::string& r : joined) {
+      std::max<uint64_t>({inc.lastActive, std::min<uint64_t>(m.now, track.last.last_seen), 1});
+  inc.quietTicks = std::max(inc.quietTicks, m.quiet);
+  if (!joined.empty()) m.alert.rule = joined.front();
+  m.alert.rules = inc.rules;
+  m.alert.id = inc.id;
+  return joined;
+}
+
+void Engine::settleTrack(Track& track, const std::vector<const Raised*>& raised) {
+  Merged m = merge(track, raised);
+  bool news = false;
+  for (const std::string& r : join(track, m, news)) {
     alertCounts_[r]++;
     bool counted = false;
     for (const Raised* x : raised) counted |= x->alert.rule == r && x->countOnTrack;
     if (counted) track.alertsByRule[r]++;
   }
+  Incident& inc = *track.incident;
   // The blocker sees every look at a live incident, news or not: the evidence behind it (the
   // scanner reset our SYN-ACKs since) may be.
-  if (hook_) hook_(merged, track.table, track.last);
-  inc.blocked |= merged.action == "blocked";
+  if (hook_) hook_(m.alert, track.table, track.last);
+  inc.blocked |= m.alert.action == "blocked";
   if (!news) return;
-  inc.scan = merged.scan;
-  if (std::find(inc.labels.begin(), inc.labels.end(), inc.scan) == inc.labels.end()) {
-    inc.labels.push_back(inc.scan);
-  }
-  inc.reportedPorts = merged.ports;
-  inc.last = merged;
-  sink_.write(merged);
+  inc.scan = m.alert.scan;
+  if (!contains(inc.labels, inc.scan)) inc.labels.push_back(inc.scan);
+  inc.reportedPorts = m.alert.ports;
+  inc.last = m.alert;
+  sink_.write(m.alert);
 }
 
 void Engine::endIncident(Track& track, uint64_t now) {

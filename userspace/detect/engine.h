@@ -120,6 +120,14 @@ class Engine final : private RuleContext {
   uint64_t incidentQuietTicks(const SourceTable& table) const;
   /// Turns the alerts raised since the last call into incident events (incident.h).
   void settle();
+  /// A source's alerts of one poll as one event, with the rules that fired.
+  struct Merged {
+    Alert alert;
+    std::vector<std::string> fired;
+    uint64_t now, quiet;
+  };
+  static Merged merge(const Track& track, const std::vector<const Raised*>& raised);
+  std::vector<std::string> join(Track& track, Merged& m, bool& news);
   void settleTrack(Track& track, const std::vector<const Raised*>& raised);
   void endIncident(Track& track, uint64_t now);
   /// Ends the incidents quiet for their quiet time (every one with `all`).
