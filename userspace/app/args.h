@@ -51,6 +51,8 @@ struct WatchArgs {
   std::vector<std::string> allow;
   bool persist = false;
   std::string metrics;
+  std::string fleet;     ///< redis://… (empty: this host alone)
+  std::string nodeName;  ///< this node in the fleet (default: the host name)
   /// Parses the watch's own command line (and config file) again, for SIGHUP; false with a
   /// one-line reason when it no longer parses.
   std::function<bool(WatchArgs& fresh, std::string& error)> reparse;

@@ -232,6 +232,10 @@ void addWatchOptions(CLI::App* cmd, WatchArgs& w) {
   cmd->add_flag("--persist", w.persist, "on exit, leave the programs attached and the maps pinned");
   cmd->add_option("--metrics", w.metrics,
                   "serve Prometheus metrics on HOST:PORT (e.g. 127.0.0.1:9464)");
+  cmd->add_option("--fleet", w.fleet,
+                  "share blocks with the other nodes through Redis: "
+                  "redis://[user:password@]HOST:PORT[/db]");
+  cmd->add_option("--node-name", w.nodeName, "this node's name in the fleet (default: host name)");
   cmd->add_option("--state-dir", w.stateDir, "where `status` finds running watches")
       ->capture_default_str();
   addCommonOptions(cmd, w.common);

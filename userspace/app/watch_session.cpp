@@ -26,6 +26,7 @@
 #include "report/metrics.h"
 #include "respond/blocklist.h"
 #include "respond/nft_blocklist.h"
+#include "fleet/fleet_link.h"
 
 namespace portcullis {
 
@@ -65,6 +66,7 @@ std::vector<std::string> needRestart(const WatchArgs& now, const WatchArgs& fres
   differs(now.blockBackend != fresh.blockBackend, "--block-backend");
   differs(now.persist != fresh.persist, "--persist");
   differs(now.metrics != fresh.metrics, "--metrics");
+  differs(now.fleet != fresh.fleet || now.nodeName != fresh.nodeName, "--fleet");
   differs(a.json != b.json, "--json");
   differs(
       a.syslog != b.syslog || a.syslogFacility != b.syslogFacility || a.syslogTag != b.syslogTag,
@@ -135,8 +137,19 @@ class MetricsText {
 
 std::string metricsText(const Engine& engine, const std::vector<std::unique_ptr<Watched>>& watched,
                         const std::vector<std::unique_ptr<Blocklist>>& blocklists,
-                        const AutoBlocker* blocker) {
+                        const AutoBlocker* blocker, const FleetLink* fleet) {
   MetricsText m;
+  if (fleet) {
+    FleetLink::Stats fs = fleet->stats();
+    m.family("portcullis_fleet_up", "gauge", "Whether the Redis link of the fleet is up.");
+    m.sample("portcullis_fleet_up", "", fs.up ? "1" : "0");
+    m.family("portcullis_fleet_messages_total", "counter", "Fleet blocks sent and received.");
+    m.sample("portcullis_fleet_messages_total", "direction=\"out\"", std::to_string(fs.out));
+    m.sample("portcullis_fleet_messages_total", "direction=\"in\"", std::to_string(fs.in));
+    m.family("portcullis_fleet_lag_seconds", "gauge",
+             "From the last received block's creation on its node to its arrival here.");
+    m.sample("portcullis_fleet_lag_seconds", "", std::to_string(fs.lastLagSeconds));
+  }
   m.family("portcullis_alerts_total", "counter", "Incidents (scans) each rule fired in.");
   for (std::string_view name : kRuleNames) {
     std::string rule(name);
@@ -252,6 +265,7 @@ class WatchSession {
     }
     if (int rc = openEvents()) return rc;
     if (int rc = wireBlocking()) return rc;
+    if (int rc = joinFleet()) return rc;
     dropPrivileges();
     if (int rc = startMetrics()) return rc;
     if (std::any_of(watched_.begin(), watched_.end(),
@@ -408,6 +422,45 @@ class WatchSession {
     return 0;
   }
 
+  // --fleet: this node's blocks go to Redis, the other nodes' come back into its blocklists.
+  int joinFleet() {
+    if (args_.fleet.empty()) return 0;
+    std::string error;
+    auto url = parseFleetUrl(args_.fleet, error);
+    if (!url) {
+      logError("%s", error.c_str());
+      return 2;
+    }
+    std::string node = args_.nodeName;
+    if (node.empty()) {
+      char host[256] = {};
+      gethostname(host, sizeof(host) - 1);
+      node = host;
+    }
+    fleet_ = FleetLink::start(*url, node);
+    if (!blocker_) {
+      logWarning("fleet: without --block this node shares nothing and enforces no fleet block");
+      return 0;
+    }
+    blocker_->setOnBlock([this](const Prefix& p, uint64_t ttl, uint32_t offense) {
+      FleetBlock b;
+      b.prefix = p;
+      b.createdUnixMs = unixMicrosNow() / 1000;
+      b.expiresUnixMs = ttl ? b.createdUnixMs + int64_t(ttl) * 1000 : 0;
+      b.node = fleet_->node();
+      b.offense = offense;
+      fleet_->publish(b);
+    });
+    return 0;
+  }
+
+  void applyFleetBlocks() {
+    if (!fleet_) return;
+    for (const FleetBlock& b : fleet_->takeIncoming()) {
+      if (blocker_) blocker_->applyRemote(b.prefix, b.expiresUnixMs * 1000, b.node, b.unblock);
+    }
+  }
+
   int wireXdpBlocklist(const Watched& w) {
     const XdpDatapath& x = *w.xdp;
     auto bl = std::make_unique<Blocklist>(x.blocklistFd(), x.blockprefixFd(), x.allowlistFd(),
@@ -489,6 +542,7 @@ class WatchSession {
     const uint64_t pollNs = uint64_t(a_.rules.pollMs) * 1'000'000;
     while (!gStop) {
       if (gReload.exchange(false)) reload();
+      applyFleetBlocks();
       waitForInput();
       uint64_t packets = readCaptures();
       uint64_t now = monotonicNs();
@@ -541,7 +595,8 @@ class WatchSession {
       if (w->table) w->table->advanceTo(uint64_t(unixMicrosNow()));
     }
     engine_->poll();
-    if (metrics_) metrics_->publish(metricsText(*engine_, watched_, blocklists_, blocker_.get()));
+    if (metrics_)
+      metrics_->publish(metricsText(*engine_, watched_, blocklists_, blocker_.get(), fleet_.get()));
   }
 
   // Keep the protected destinations current when they are the interfaces' own addresses, and
@@ -677,6 +732,7 @@ class WatchSession {
   std::unique_ptr<NftBlocklist> nft_;                  ///< --block-backend nft|both
   std::vector<std::unique_ptr<BlockFanout>> fanouts_;  ///< --block-backend both, per interface
   std::unique_ptr<AutoBlocker> blocker_;
+  std::unique_ptr<FleetLink> fleet_;  ///< --fleet; stopped before the blocker goes
   std::unique_ptr<MetricsServer> metrics_;
 };
 

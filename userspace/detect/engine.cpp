@@ -369,6 +369,19 @@ void Engine::settleTrack(Track& track, const std::vector<const Raised*>& raised)
   sink_.write(m.alert);
 }
 
+// New evidence on a source whose scan is open, but no rule fired again at this poll (its windows
+// passed: the scanner's RST to our SYN-ACK came after them): the blocker still sees it.
+void Engine::reconsider(Track& track) {
+  if (!track.incident || !hook_) return;
+  Incident& inc = *track.incident;
+  Alert a = inc.last;
+  a.event = "update";
+  a.rules = inc.rules;
+  a.action = inc.blocked ? "blocked" : "none";
+  hook_(a, track.table, track.last);
+  inc.blocked |= a.action == "blocked";
+}
+
 void Engine::endIncident(Track& track, uint64_t now) {
   if (!track.incident) return;
   Incident& inc = *track.incident;
@@ -530,7 +543,10 @@ void Engine::pollSlot(size_t i, size_t index, const pc_src_state& live, uint64_t
       Track& track = trackFor(i, index, slot);
       track.version = answersVersion(slot);
       evaluate(track, index, slot);
+      bool raised = std::any_of(raised_.begin(), raised_.end(),
+                                [&](const Raised& r) { return r.track == &track; });
       settle();
+      if (!raised) reconsider(track);
       return;
     }
   }

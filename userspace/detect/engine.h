@@ -130,6 +130,7 @@ class Engine final : private RuleContext {
   std::vector<std::string> join(Track& track, Merged& m, bool& news);
   void settleTrack(Track& track, const std::vector<const Raised*>& raised);
   void endIncident(Track& track, uint64_t now);
+  void reconsider(Track& track);
   /// Ends the incidents quiet for their quiet time (every one with `all`).
   void endQuietIncidents(bool all);
   /// Drops a slot's track: its incident ends, the summary keeps what it needs.

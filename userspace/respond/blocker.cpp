@@ -193,6 +193,50 @@ void AutoBlocker::consider(Alert& a, size_t tableIndex, const pc_src_state& slot
   if (offense > 1) b.detail += ", offense " + std::to_string(offense);
   b.tsMicros = now;
   sink_.write(b);
+  if (onBlock_) onBlock_(Prefix{slot.key, length}, ttl, offense);
+}
+
+void AutoBlocker::applyRemote(const Prefix& prefix, int64_t expiresUnixMicros,
+                              const std::string& node, bool unblock) {
+  std::string text = formatPrefix(prefix);
+  int64_t now = unixMicrosNow();
+  Alert e;
+  e.rule = "fleet";
+  e.src = text;
+  e.sources = {text};
+  e.tsMicros = now;
+  if (unblock) {
+    bool any = false;
+    for (auto& [table, entry] : blocklists_)
+      any |= entry.first && entry.first->unblock(prefix) == 0;
+    if (!any) return;
+    active_.erase(text);
+    e.event = "unblock";
+    e.detail = "from node " + node;
+    sink_.write(e);
+    return;
+  }
+  if (protects(prefix.addr)) {
+    if (refusedRemote_.insert(text).second) {
+      logWarning("fleet: node %s asked to block %s, which this host protects: not blocked",
+                 node.c_str(), text.c_str());
+    }
+    return;
+  }
+  if (expiresUnixMicros && expiresUnixMicros <= now) return;
+  // The time left, rounded up: it ends here when it ends on the node that made it.
+  uint64_t ttl = expiresUnixMicros ? uint64_t((expiresUnixMicros - now + 999'999) / 1'000'000) : 0;
+  auto known = active_.find(text);
+  if (known != active_.end() && known->second == expiresUnixMicros) return;  // already applied
+  bool any = false;
+  for (auto& [table, entry] : blocklists_)
+    any |= entry.first && entry.first->block(prefix, ttl, 0) == 0;
+  if (!any) return;
+  active_[text] = expiresUnixMicros;
+  e.event = "block";
+  e.action = "blocked";
+  e.detail = "from node " + node + (ttl ? ", ttl " + std::to_string(ttl) + "s" : ", permanent");
+  sink_.write(e);
 }
 
 void AutoBlocker::sweep(int64_t nowUnixMicros) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -52,6 +53,17 @@ class AutoBlocker {
   /// with no news) before anything is written; sets a.action = "blocked" when it blocks.
   void consider(Alert& a, size_t tableIndex, const pc_src_state& slot);
 
+  /// Called after each block this blocker makes (the fleet shares it): the prefix, its TTL in
+  /// seconds (0: permanent) and the offense count.
+  using BlockHook = std::function<void(const Prefix&, uint64_t ttlSeconds, uint32_t offense)>;
+  void setOnBlock(BlockHook hook) { onBlock_ = std::move(hook); }
+
+  /// A block (or unblock) another node of the fleet made: into every blocklist, with the time
+  /// it has left, unless this node protects the address (its safety list always wins). Each
+  /// is a `block` or `unblock` event with rule `fleet`.
+  void applyRemote(const Prefix& prefix, int64_t expiresUnixMicros, const std::string& node,
+                   bool unblock);
+
   /// Once a second or so: "unblock" events for blocks that expired.
   void sweep(int64_t nowUnixMicros);
 
@@ -77,6 +89,8 @@ class AutoBlocker {
   uint32_t bucketUsed_ = 0;
   uint64_t blocksTotal_ = 0;
   std::map<std::string, int64_t> active_;  ///< blocks made here: address -> expiry (0: never)
+  BlockHook onBlock_;
+  std::set<std::string> refusedRemote_;  ///< protected prefixes other nodes asked for (said once)
 };
 
 }  // namespace portcullis

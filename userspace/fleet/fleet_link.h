@@ -1,0 +1,97 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "datapath/net_util.h"
+
+struct redisContext;
+
+namespace portcullis {
+
+/// --fleet redis://[user:password@]HOST:PORT[/db]
+struct FleetUrl {
+  std::string host;
+  int port = 6379;
+  std::string user, password;
+  int db = 0;
+};
+/// nullopt with one line in `error` when the text is not such a URL.
+std::optional<FleetUrl> parseFleetUrl(const std::string& text, std::string& error);
+
+/// A block (or unblock) as the fleet shares it: absolute times, so it ends everywhere at its
+/// original time.
+struct FleetBlock {
+  Prefix prefix;
+  int64_t expiresUnixMs = 0;  ///< 0: permanent
+  int64_t createdUnixMs = 0;
+  std::string node;
+  uint32_t offense = 0;
+  bool unblock = false;
+};
+std::string fleetBlockJson(const FleetBlock& b);
+std::optional<FleetBlock> parseFleetBlock(const std::string& json);
+
+/// The Redis link of one node (DESIGN.md, "Fleet"): its blocks go out as keys with TTLs
+/// (`portcullis:block:<prefix>`, SET ... PX) and a Pub/Sub message (`portcullis:blocks`); the
+/// other nodes' come in from the channel, and from the keys whenever the link (re)connects, so
+/// a node that was away catches up from the current blocks, not from history. Two threads own
+/// the two connections (a subscriber blocks in its read): the watch's loop only queues and
+/// drains, so nothing local waits for Redis. Redis down or restarted: said once, retried with
+/// backoff, and this node's blocks in force are published again when it returns.
+class FleetLink {
+ public:
+  static std::unique_ptr<FleetLink> start(const FleetUrl& url, std::string node);
+  ~FleetLink();
+  FleetLink(const FleetLink&) = delete;
+  FleetLink& operator=(const FleetLink&) = delete;
+
+  /// Queues one of this node's blocks or unblocks for the fleet.
+  void publish(const FleetBlock& b);
+  /// The other nodes' blocks and unblocks received since the last call.
+  std::vector<FleetBlock> takeIncoming();
+
+  struct Stats {
+    bool up = false;
+    uint64_t in = 0, out = 0, reconnects = 0;
+    double lastLagSeconds = 0;  ///< from a block's creation on its node to its arrival here
+  };
+  Stats stats() const;
+  const std::string& node() const { return node_; }
+
+ private:
+  FleetLink(FleetUrl url, std::string node) : url_(std::move(url)), node_(std::move(node)) {}
+  redisContext* connect(bool withTimeout) const;
+  void writerLoop();
+  void subscriberLoop();
+  bool catchUp(redisContext* c);
+  bool send(redisContext* c, const FleetBlock& b) const;
+  void receive(const FleetBlock& b);
+  void setUp(bool up);
+  void pause(int& backoffMs);
+
+  FleetUrl url_;
+  std::string node_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<FleetBlock> outgoing_;
+  std::vector<FleetBlock> incoming_;
+  std::map<std::string, FleetBlock> mine_;  ///< this node's blocks in force, by prefix
+  bool catchUpWanted_ = true;
+  Stats stats_;
+  bool said_ = false;  ///< the last state change was logged
+  int subscriberFd_ = -1;
+  std::thread writer_, subscriber_;
+};
+
+}  // namespace portcullis
