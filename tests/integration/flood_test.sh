@@ -12,18 +12,8 @@ command -v hping3 >/dev/null || { fail "hping3 is needed (scripts/install-deps i
 NS_V=pc-fl-victim-$$; NS_A=pc-fl-attacker-$$
 IF_V=pcflv$$; IF_A=pcfla$$
 pins=/sys/fs/bpf/portcullis-fl-$$
-state=$(mktemp -d); dir=$(mktemp -d)
-pids=(); floods=(); watch_pid=""
-cleanup() {
-  [ -n "$watch_pid" ] && kill -INT "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  ip netns del "$NS_V" 2>/dev/null; ip netns del "$NS_A" 2>/dev/null
-  rm -rf "$pins" "$state" "$dir"
-}
-trap cleanup EXIT
-
-make_pair "$NS_V" "$NS_A" "$IF_V" "$IF_A" 198.18.0.1 198.18.0.2
+victim_attacker_pair
+floods=()
 ip -n "$NS_A" addr add 198.18.0.77/24 dev "$IF_A"   # an allowlisted neighbour
 for port in 22 80; do
   ip netns exec "$NS_V" socat TCP-LISTEN:$port,fork,reuseaddr SYSTEM:true 2>/dev/null &

@@ -69,6 +69,27 @@ lo_namespace_teardown() {
   rm -rf "$dir" "$pins"
 }
 
+# A victim and an attacker namespace joined by a veth (make_pair), for a watch on the victim's
+# side: sets $state and $dir (temporary directories), empties $pids (background helpers) and
+# $watch_pid, and traps the teardown, which stops the watch with SIGINT, kills the helpers,
+# removes the namespaces, $pins (when set) and the directories.
+victim_attacker_pair() {
+  state=$(mktemp -d)
+  dir=$(mktemp -d)
+  pids=()
+  watch_pid=""
+  trap victim_attacker_teardown EXIT
+  make_pair "$NS_V" "$NS_A" "$IF_V" "$IF_A" 198.18.0.1 198.18.0.2
+}
+victim_attacker_teardown() {
+  [ -n "$watch_pid" ] && kill -INT "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  ip netns del "$NS_V" 2>/dev/null
+  ip netns del "$NS_A" 2>/dev/null
+  rm -rf ${pins:+"$pins"} "$state" "$dir"
+}
+
 # Waits up to $1 seconds for a grep pattern in a file.
 wait_for() {
   local secs=$1 pattern=$2 file=$3 i

@@ -12,18 +12,8 @@ command -v nft >/dev/null || { fail "nft is needed (scripts/install-deps install
 
 NS_V=pc-nft-victim-$$; NS_A=pc-nft-attacker-$$
 IF_V=pcnfv$$; IF_A=pcnfa$$
-state=$(mktemp -d); dir=$(mktemp -d)
-pids=(); watch_pid=""
-cleanup() {
-  [ -n "$watch_pid" ] && kill -INT "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  ip netns del "$NS_V" 2>/dev/null; ip netns del "$NS_A" 2>/dev/null
-  rm -rf "$state" "$dir"
-}
-trap cleanup EXIT
-
-make_pair "$NS_V" "$NS_A" "$IF_V" "$IF_A" 198.18.0.1 198.18.0.2
+pins=""
+victim_attacker_pair
 ip -n "$NS_A" addr add 198.18.0.77/24 dev "$IF_A"
 for port in 22 80; do  # open ports: the scan resets their SYN-ACKs, evidence enough to block
   ip netns exec "$NS_V" socat TCP-LISTEN:$port,fork,reuseaddr SYSTEM:true 2>/dev/null &

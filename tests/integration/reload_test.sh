@@ -12,18 +12,7 @@ require_root
 NS_V=pc-rl-victim-$$; NS_A=pc-rl-attacker-$$
 IF_V=pcrlv$$; IF_A=pcrla$$
 pins=/sys/fs/bpf/portcullis-rl-$$
-state=$(mktemp -d); dir=$(mktemp -d)
-pids=(); watch_pid=""
-cleanup() {
-  [ -n "$watch_pid" ] && kill -INT "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  ip netns del "$NS_V" 2>/dev/null; ip netns del "$NS_A" 2>/dev/null
-  rm -rf "$pins" "$state" "$dir"
-}
-trap cleanup EXIT
-
-make_pair "$NS_V" "$NS_A" "$IF_V" "$IF_A" 198.18.0.1 198.18.0.2
+victim_attacker_pair
 for host in 3 4 5 6; do ip -n "$NS_A" addr add 198.18.0.$host/24 dev "$IF_A"; done
 for port in 22 80; do  # open ports: a SYN scan resets their SYN-ACKs, evidence enough to block
   ip netns exec "$NS_V" socat TCP-LISTEN:$port,fork,reuseaddr SYSTEM:true 2>/dev/null &
