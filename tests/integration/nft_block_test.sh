@@ -70,6 +70,16 @@ answers 2 && pass "after expiry the host answers 198.18.0.2 again" || fail "afte
 wait_for 4 '"event":"unblock","rule":"expiry","scan":"","src":"198.18.0.2"' "$dir/w.json" &&
   pass "the watch reports the unblock" || fail "the watch reports the unblock"
 
+# The operator's block and unblock reach the set too (pcap mode has no XDP maps).
+ops() { nsenter --net=/run/netns/"$NS_V" "$PORTCULLIS" "$@" --pin-root "$dir/no-pins"; }
+ops block 198.18.0.50 --ttl 300 >/dev/null &&
+  ip netns exec "$NS_V" nft list set inet portcullis block4 | grep -qE '198\.18\.0\.50 timeout 5m' &&
+  pass "portcullis block puts the address in the set with its timeout" ||
+  { fail "portcullis block puts the address in the set"; ip netns exec "$NS_V" nft list set inet portcullis block4; }
+ops unblock 198.18.0.50 >/dev/null &&
+  ! ip netns exec "$NS_V" nft list set inet portcullis block4 | grep -q '198\.18\.0\.50' &&
+  pass "portcullis unblock removes it from the set" || fail "portcullis unblock removes it from the set"
+
 kill -INT "$watch_pid"; wait "$watch_pid"; watch_pid=""
 ip netns exec "$NS_V" nft list table inet portcullis >/dev/null 2>&1 &&
   fail "a clean stop removes the table" || pass "a clean stop removes table inet portcullis"

@@ -15,6 +15,7 @@
 #include "report/alert.h"
 #include "respond/blocker.h"
 #include "respond/blocklist.h"
+#include "respond/nft_blocklist.h"
 #include "detect/estimate.h"
 #include "datapath/kernel_clock.h"
 #include "datapath/net_util.h"
@@ -33,8 +34,9 @@ namespace {
 
 using Opened = PinnedView;
 
-// Opens the pins (and the kernel clock, for expiries); one line and false on failure.
-bool open(const OpsArgs& args, Opened& out) {
+// Opens the pins (and the kernel clock, for expiries); one line and false on failure (no line
+// with `quiet`).
+bool open(const OpsArgs& args, Opened& out, bool quiet = false) {
   std::string error;
   setBpfLogging(false);
   if (ensureBpffs(error) != 0) {
@@ -43,7 +45,7 @@ bool open(const OpsArgs& args, Opened& out) {
   }
   out.maps = openPinnedMaps(args.pinRoot, args.iface, error);
   if (out.maps.empty()) {
-    logError("%s", error.c_str());
+    if (!quiet) logError("%s", error.c_str());
     return false;
   }
   if (probeKernelClock(out.clock, error) != 0) {
@@ -73,8 +75,19 @@ int runBlock(const OpsArgs& args) {
       return 2;
     }
   }
+  // The nftables set of a watch with --block-backend nft|both (pcap mode has no maps) too.
+  auto nft = NftBlocklist::attach();
+  if (nft) {
+    if (nft->block(*prefix, args.ttl, 0) != 0) {
+      logError("cannot block %s in nftables", args.prefix.c_str());
+      return 1;
+    }
+    std::printf("blocked %s in nftables table inet %s (%s)\n", formatPrefix(*prefix).c_str(),
+                NftBlocklist::kTable,
+                args.ttl ? ("ttl " + std::to_string(args.ttl) + " s").c_str() : "permanent");
+  }
   Opened o;
-  if (!open(args, o)) return 1;
+  if (!open(args, o, nft != nullptr)) return nft ? 0 : 1;
   for (auto& m : o.maps) {
     Blocklist bl(m->blocklist, m->blockprefix, m->allowlist, m->control, o.clock);
     if (int err = bl.block(*prefix, args.ttl, 0); err) {
@@ -91,9 +104,15 @@ int runBlock(const OpsArgs& args) {
 int runUnblock(const OpsArgs& args) {
   auto prefix = prefixArg(args.prefix);
   if (!prefix) return 2;
-  Opened o;
-  if (!open(args, o)) return 1;
   bool any = false;
+  auto nft = NftBlocklist::attach();
+  if (nft && nft->unblock(*prefix) == 0) {
+    any = true;
+    std::printf("unblocked %s in nftables table inet %s\n", formatPrefix(*prefix).c_str(),
+                NftBlocklist::kTable);
+  }
+  Opened o;
+  if (!open(args, o, nft != nullptr) && !nft) return 1;
   for (auto& m : o.maps) {
     Blocklist bl(m->blocklist, m->blockprefix, m->allowlist, m->control, o.clock);
     if (bl.unblock(*prefix) == 0) {

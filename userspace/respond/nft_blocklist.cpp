@@ -47,6 +47,16 @@ std::unique_ptr<NftBlocklist> NftBlocklist::open(std::string& error, std::functi
   return nft;
 }
 
+std::unique_ptr<NftBlocklist> NftBlocklist::attach(std::function<int64_t()> now) {
+  nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+  if (!ctx) return nullptr;
+  nft_ctx_buffer_output(ctx);
+  nft_ctx_buffer_error(ctx);
+  std::unique_ptr<NftBlocklist> nft(new NftBlocklist(ctx, std::move(now)));
+  if (!nft->run("list table inet " + std::string(kTable)).empty()) return nullptr;
+  return nft;
+}
+
 NftBlocklist::~NftBlocklist() { nft_ctx_free(ctx_); }
 
 std::string NftBlocklist::run(const std::string& commands) {

@@ -23,6 +23,8 @@ class NftBlocklist : public BlockBackend {
   /// Creates (or adopts) the table; nullptr with one line in `error` on failure.
   static std::unique_ptr<NftBlocklist> open(std::string& error,
                                             std::function<int64_t()> now = unixMicrosNow);
+  /// The table a watch made, if there is one (for `portcullis block|unblock`); else nullptr.
+  static std::unique_ptr<NftBlocklist> attach(std::function<int64_t()> now = unixMicrosNow);
   ~NftBlocklist() override;
   NftBlocklist(const NftBlocklist&) = delete;
   NftBlocklist& operator=(const NftBlocklist&) = delete;
