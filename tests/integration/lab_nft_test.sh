@@ -39,20 +39,17 @@ else
   blocked_at=$(date +%s)
   fail "the scan from outside is blocked"; tail -5 "$dir/w.json" "$dir/w.err"
 fi
-set_text=$(ip netns exec pcl-gw nft list set inet portcullis block4 2>&1)
-grep -qE '198\.18\.1\.2 timeout [0-9]+s expires' <<<"$set_text" &&
-  pass "nft list set on the gateway shows it with its timeout ($(grep -oE '198\.18\.1\.2 timeout [^,}]*' <<<"$set_text"))" ||
-  { fail "nft list set shows the element with its timeout"; echo "$set_text"; }
+element=$(nft_element pcl-gw 198.18.1.2)
+grep -qE 'timeout [0-9]+s expires' <<<"$element" &&
+  pass "nft list set on the gateway shows it with its timeout ($element)" ||
+  { fail "nft list set shows the element with its timeout"; ip netns exec pcl-gw nft list set inet portcullis block4; }
 answers pcl-att1 && fail "the victim no longer answers the blocked scanner" ||
   pass "the victim no longer answers the blocked scanner (dropped at the gateway)"
 answers pcl-client && pass "the benign client still gets through" || fail "the benign client still gets through"
 
-for ((i = 0; i < (TTL + 6) * 10; i++)); do
-  ip netns exec pcl-gw nft list set inet portcullis block4 | grep -q '198\.18\.1\.2' || break
-  sleep 0.1
-done
+nft_wait_gone pcl-gw 198.18.1.2 $((TTL + 6))
 gone=$(( $(date +%s) - blocked_at ))
-if ! ip netns exec pcl-gw nft list set inet portcullis block4 | grep -q '198\.18\.1\.2' && [ "$gone" -ge $((TTL - 2)) ]; then
+if [ -z "$(nft_element pcl-gw 198.18.1.2)" ] && [ "$gone" -ge $((TTL - 2)) ]; then
   pass "the block expires on time (${gone} s, ttl ${TTL} s)"
 else
   fail "the block expires on time (${gone} s, ttl ${TTL} s)"

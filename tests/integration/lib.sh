@@ -90,6 +90,21 @@ victim_attacker_teardown() {
   rm -rf ${pins:+"$pins"} "$state" "$dir"
 }
 
+# The nftables element of IPv4 address $2 in namespace $1's `inet portcullis` set, as nft lists it
+# ("198.18.0.2 timeout 8s expires 7s884ms"), or nothing.
+nft_element() {
+  ip netns exec "$1" nft list set inet portcullis block4 2>/dev/null | grep -oE "${2//./\\.} timeout [^,}]*"
+}
+# Waits up to $3 seconds for that element to leave the set; fails if it is still there.
+nft_wait_gone() {
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do
+    [ -z "$(nft_element "$1" "$2")" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # Waits up to $1 seconds for a grep pattern in a file.
 wait_for() {
   local secs=$1 pattern=$2 file=$3 i

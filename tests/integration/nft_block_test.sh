@@ -43,11 +43,11 @@ else
   blocked_at=$(date +%s)
   fail "the scanner is blocked"; tail -5 "$dir/w.json" "$dir/w.err"
 fi
-set_text=$(ip netns exec "$NS_V" nft list set inet portcullis block4 2>&1)
-if grep -qE '198\.18\.0\.2 timeout [0-9]+s expires' <<<"$set_text"; then
-  pass "nft list set shows the element with its timeout ($(grep -oE '198\.18\.0\.2 timeout [^,}]*' <<<"$set_text"))"
+element=$(nft_element "$NS_V" 198.18.0.2)
+if grep -qE 'timeout [0-9]+s expires' <<<"$element"; then
+  pass "nft list set shows the element with its timeout ($element)"
 else
-  fail "nft list set shows the element with its timeout"; echo "$set_text"
+  fail "nft list set shows the element with its timeout"; ip netns exec "$NS_V" nft list set inet portcullis block4
 fi
 answers 2 && fail "the host no longer answers the blocked scanner" ||
   pass "the host no longer answers the blocked scanner"
@@ -56,12 +56,9 @@ answers 77 && pass "the allowlisted neighbour, which scanned too, is answered an
 grep -q '"event":"block"[^}]*"src":"198.18.0.77"' "$dir/w.json" && fail "the allowlisted neighbour was blocked"
 
 # Expiry: nftables removes the element at its timeout; the watch reports the unblock.
-for ((i = 0; i < (TTL + 6) * 10; i++)); do
-  ip netns exec "$NS_V" nft list set inet portcullis block4 | grep -q '198\.18\.0\.2' || break
-  sleep 0.1
-done
+nft_wait_gone "$NS_V" 198.18.0.2 $((TTL + 6))
 gone=$(( $(date +%s) - blocked_at ))
-if ! ip netns exec "$NS_V" nft list set inet portcullis block4 | grep -q '198\.18\.0\.2' && [ "$gone" -ge $((TTL - 2)) ]; then
+if [ -z "$(nft_element "$NS_V" 198.18.0.2)" ] && [ "$gone" -ge $((TTL - 2)) ]; then
   pass "the element expires on time (gone ${gone} s after the block, ttl ${TTL} s)"
 else
   fail "the element expires on time (${gone} s, ttl ${TTL} s)"

@@ -616,8 +616,9 @@ class WatchSession {
     if (changed && blocker_) blocker_->setNeverBlock(safetyList(allow_));
   }
 
-  // The open incidents, for `portcullis top` (written whole, then renamed into place).
-  void writeIncidents() const {
+  // The open incidents, for `portcullis top` (written whole, then renamed into place), when
+  // they changed: a quiet host costs no write a second.
+  void writeIncidents() {
     nlohmann::ordered_json list = nlohmann::ordered_json::array();
     for (const Alert& a : engine_->openIncidentList()) {
       list.push_back({{"id", a.id},
@@ -630,13 +631,16 @@ class WatchSession {
                       {"action", a.action},
                       {"iface", a.iface}});
     }
+    std::string text = list.dump();
+    if (text == incidentsWritten_) return;
     std::string path = incidentsFile(args_.stateDir), tmp = path + ".tmp";
     {
       std::ofstream out(tmp);
       if (!out) return;  // no state directory: status says so; top shows no incidents
-      out << list.dump() << "\n";
+      out << text << "\n";
     }
     std::rename(tmp.c_str(), path.c_str());
+    incidentsWritten_ = text;
   }
 
   // SIGHUP: the config file and command line again. Rules, allowlist, block policy and output
@@ -733,6 +737,7 @@ class WatchSession {
   std::vector<std::unique_ptr<BlockFanout>> fanouts_;  ///< --block-backend both, per interface
   std::unique_ptr<AutoBlocker> blocker_;
   std::unique_ptr<FleetLink> fleet_;  ///< --fleet; stopped before the blocker goes
+  std::string incidentsWritten_;      ///< the open incidents as last written for `top`
   std::unique_ptr<MetricsServer> metrics_;
 };
 
