@@ -11,76 +11,38 @@ here=$(cd "$(dirname "$0")" && pwd)
 require_root
 command -v redis-server >/dev/null || { fail "redis-server is needed (scripts/install-deps)"; finish; exit 1; }
 
-HUB=pc-fh-$$; RD=pc-fr-$$; ATT=pc-fa-$$
-NODES=(pc-f1-$$ pc-f2-$$ pc-f3-$$)
-pins=/sys/fs/bpf/portcullis-fleet-$$
-dir=$(mktemp -d)
+command -v hping3 >/dev/null || { fail "hping3 is needed (scripts/install-deps)"; finish; exit 1; }
+LAB=$(cd "$here/../.." && pwd)/scripts/lab
+export PORTCULLIS LAB_DIR
+LAB_DIR=$(mktemp -d)
+dir=$LAB_DIR
 TTL=40
-REDIS_URL=redis://198.18.60.10:6390
-declare -A watch_pid
-redis_pid=""
-listeners=()
+# Every node serves its metrics on its own namespace's 127.0.0.1.
+export LAB_FLEET_ARGS="--block --block-ttl $TTL --block-rate 100 --metrics 127.0.0.1:9909"
+ATT=pclf-att
+NODES=(pclf-node1 pclf-node2 pclf-node3)
 cleanup() {
-  for n in 1 2 3; do
-    [ -n "${watch_pid[$n]:-}" ] && kill -INT "${watch_pid[$n]}" 2>/dev/null && wait "${watch_pid[$n]}" 2>/dev/null
-  done
-  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null
-  for p in "${listeners[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  for ns in "$HUB" "$RD" "$ATT" "${NODES[@]}"; do ip netns del "$ns" 2>/dev/null; done
-  rm -rf "$pins" "$dir"
+  "$LAB" fleet down >/dev/null 2>&1
+  rm -rf "$dir"
 }
 trap cleanup EXIT
 
-# The bridge, and one veth into it per member: name, address.
-ip netns add "$HUB"
-ip -n "$HUB" link add br0 type bridge
-ip -n "$HUB" link set br0 up
-member() {
-  local ns=$1 addr=$2 port=$3
-  ip netns add "$ns"
-  ip -n "$ns" link set lo up
-  ip link add "$port" netns "$HUB" type veth peer name eth0 netns "$ns"
-  ip -n "$HUB" link set "$port" master br0 up
-  ip -n "$ns" addr add "$addr/24" dev eth0
-  ip -n "$ns" link set eth0 up
-}
-member "$RD" 198.18.60.10 prd
-for n in 1 2 3; do member "${NODES[$((n - 1))]}" 198.18.60.$n pn$n; done
-member "$ATT" 198.18.60.100 pat
-for i in $(seq 101 180); do ip -n "$ATT" addr add 198.18.60.$i/24 dev eth0; done
-# An open port on every node: a SYN scan resets its SYN-ACK, evidence enough to block.
+"$LAB" fleet up || { fail "scripts/lab fleet up"; finish; exit 1; }
 for n in 1 2 3; do
-  ip netns exec "${NODES[$((n - 1))]}" socat TCP-LISTEN:22,fork,reuseaddr SYSTEM:true 2>/dev/null &
-  listeners+=($!)
+  wait_for 15 "fleet: connected" "$dir/node$n.err" || { fail "node $n joins the fleet"; cat "$dir/node$n.err"; }
 done
-
-start_redis() {
-  ip netns exec "$RD" redis-server --port 6390 --bind 198.18.60.10 --save '' --appendonly no \
-    --protected-mode no --dir "$dir" >"$dir/redis.log" 2>&1 &
-  redis_pid=$!
-  for _ in $(seq 50); do
-    ip netns exec "$RD" redis-cli -h 198.18.60.10 -p 6390 ping 2>/dev/null | grep -q PONG && return 0
-    sleep 0.1
-  done
-  return 1
+start_node() { "$LAB" fleet node "$1" start; }
+stop_node() { "$LAB" fleet node "$1" stop; }
+redis_cli() { ip netns exec pclf-redis redis-cli -h 198.18.70.10 "$@"; }
+metric() {  # node, metric name (with labels): its value from the node's /metrics
+  ip netns exec "pclf-node$1" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9909 &&
+    printf "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n" >&3 && cat <&3' 2>/dev/null |
+    awk -v m="$2" '{ split($1, name, "{") } $1 == m || name[1] == m { sum += $2 } END { print sum + 0 }'
 }
-start_node() {  # n
-  local n=$1 ns=${NODES[$(($1 - 1))]}
-  nsenter --net=/run/netns/"$ns" "$PORTCULLIS" watch -i eth0 --json --block --block-ttl $TTL --block-rate 100 \
-    --fleet "$REDIS_URL" --node-name node$n --pin-root "$pins" --state-dir "$dir/state$n" \
-    >>"$dir/n$n.json" 2>>"$dir/n$n.err" &
-  watch_pid[$n]=$!
-}
-start_redis || { fail "redis-server starts"; cat "$dir/redis.log"; finish; exit 1; }
-for n in 1 2 3; do mkdir -p "$dir/state$n"; start_node $n; done
-for n in 1 2 3; do
-  wait_for 15 "fleet: connected" "$dir/n$n.err" || { fail "node $n joins the fleet"; cat "$dir/n$n.err"; }
-done
 
 scan() {  # source address (last byte), node
-  ip netns exec "$ATT" nmap -n -Pn -sS -T4 --max-retries 0 -S 198.18.60.$1 -e eth0 -p 1-60 \
-    198.18.60.$2 >/dev/null 2>&1
+  ip netns exec "$ATT" nmap -n -Pn -sS -T4 --max-retries 0 -S 198.18.70.$1 -e eth0 -p 1-60 \
+    198.18.70.$2 >/dev/null 2>&1
 }
 ts_of() {  # file, pattern: the first matching event's time in ms
   grep -E "$2" "$1" | head -1 | sed -E 's/.*"ts":"([^"]*)".*/\1/' | xargs -r -I{} date -d {} +%s%3N
@@ -95,7 +57,7 @@ block_at_node1() {
     local i=$next_src
     next_src=$((next_src + 1))
     scan $i 1
-    if wait_for 3 "\"event\":\"block\",\"rule\":\"[a-z]+\",\"scan\":\"[a-z]+\",\"src\":\"198.18.60.$i\"" "$dir/n1.json"; then
+    if wait_for 3 "\"event\":\"block\",\"rule\":\"[a-z]+\",\"scan\":\"[a-z]+\",\"src\":\"198.18.70.$i\"" "$dir/node1.json"; then
       got=$i
       return 0
     fi
@@ -112,10 +74,10 @@ echo "INFO: node 1 blocked 20 of $((next_src - 101)) scanners (${#blocked[@]} bl
 sleep 2
 lat=()
 for i in "${blocked[@]}"; do
-  t1=$(ts_of "$dir/n1.json" "\"event\":\"block\",\"rule\":\"[a-z]+\",\"scan\":\"[a-z]+\",\"src\":\"198.18.60.$i\"")
+  t1=$(ts_of "$dir/node1.json" "\"event\":\"block\",\"rule\":\"[a-z]+\",\"scan\":\"[a-z]+\",\"src\":\"198.18.70.$i\"")
   for n in 2 3; do
-    tn=$(ts_of "$dir/n$n.json" "\"event\":\"block\",\"rule\":\"fleet\",\"scan\":\"\",\"src\":\"198.18.60.$i\"")
-    if [ -n "$t1" ] && [ -n "$tn" ]; then lat+=($((tn - t1))); else lat+=(999999); echo "INFO: 198.18.60.$i: node 1 block at ${t1:-never}, node $n at ${tn:-never}"; fi
+    tn=$(ts_of "$dir/node$n.json" "\"event\":\"block\",\"rule\":\"fleet\",\"scan\":\"\",\"src\":\"198.18.70.$i\"")
+    if [ -n "$t1" ] && [ -n "$tn" ]; then lat+=($((tn - t1))); else lat+=(999999); echo "INFO: 198.18.70.$i: node 1 block at ${t1:-never}, node $n at ${tn:-never}"; fi
   done
 done
 read -r p50 p99 n_ok < <(printf '%s\n' "${lat[@]}" | sort -n | awk '{ v[NR] = $1; if ($1 < 999999) ok++ }
@@ -126,17 +88,17 @@ limit=1000; [ -n "${VMTEST:-}" ] && limit=6000   # an emulated CPU is 6-8x slowe
   pass "20 blocks reach nodes 2 and 3 within $limit ms (p99 ${p99} ms)" ||
   fail "20 blocks reach nodes 2 and 3 within $limit ms (${n_ok} of 40, p99 ${p99} ms)"
 # The block holds at node 2: the scanner's packets drop in its XDP program.
-before=$(nsenter --net=/run/netns/"${NODES[1]}" "$PORTCULLIS" blocklist --json -i eth0 --pin-root "$pins" |
-  grep -o "\"prefix\":\"198.18.60.${blocked[-1]}\",\"expires\":\"[^\"]*\",\"expired\":false,\"drops\":[0-9]*")
+before=$(nsenter --net=/run/netns/"${NODES[1]}" "$PORTCULLIS" blocklist --json -i eth0 --pin-root /sys/fs/bpf/portcullis-lab-fleet |
+  grep -o "\"prefix\":\"198.18.70.${blocked[-1]}\",\"expires\":\"[^\"]*\",\"expired\":false,\"drops\":[0-9]*")
 scan "${blocked[-1]}" 2
-after=$(nsenter --net=/run/netns/"${NODES[1]}" "$PORTCULLIS" blocklist --json -i eth0 --pin-root "$pins" |
-  grep -o "\"prefix\":\"198.18.60.${blocked[-1]}\",\"expires\":\"[^\"]*\",\"expired\":false,\"drops\":[0-9]*")
+after=$(nsenter --net=/run/netns/"${NODES[1]}" "$PORTCULLIS" blocklist --json -i eth0 --pin-root /sys/fs/bpf/portcullis-lab-fleet |
+  grep -o "\"prefix\":\"198.18.70.${blocked[-1]}\",\"expires\":\"[^\"]*\",\"expired\":false,\"drops\":[0-9]*")
 d0=${before##*:}; d1=${after##*:}
 [ -n "$d1" ] && [ "${d1:-0}" -gt "${d0:-0}" ] && pass "node 2 drops the scanner node 1 blocked (${d0:-0} -> ${d1} drops)" ||
   fail "node 2 drops the scanner node 1 blocked ('$before' -> '$after')"
-x1=$(grep -o "\"prefix\":\"198.18.60.${blocked[-1]}\",\"expires\":\"[^\"]*\"" <<<"$after" | cut -d'"' -f8)
-x0=$(nsenter --net=/run/netns/"${NODES[0]}" "$PORTCULLIS" blocklist --json -i eth0 --pin-root "$pins" |
-  grep -o "\"prefix\":\"198.18.60.${blocked[-1]}\",\"expires\":\"[^\"]*\"" | cut -d'"' -f8)
+x1=$(grep -o "\"prefix\":\"198.18.70.${blocked[-1]}\",\"expires\":\"[^\"]*\"" <<<"$after" | cut -d'"' -f8)
+x0=$(nsenter --net=/run/netns/"${NODES[0]}" "$PORTCULLIS" blocklist --json -i eth0 --pin-root /sys/fs/bpf/portcullis-lab-fleet |
+  grep -o "\"prefix\":\"198.18.70.${blocked[-1]}\",\"expires\":\"[^\"]*\"" | cut -d'"' -f8)
 if [ -n "$x0" ] && [ -n "$x1" ]; then
   skew=$(( $(date -d "$x1" +%s%3N) - $(date -d "$x0" +%s%3N) ))
   [ "${skew#-}" -le 1500 ] && pass "the block ends at node 2 when it ends at node 1 (expiries ${skew} ms apart)" ||
@@ -145,22 +107,77 @@ else
   fail "both nodes list the block's expiry ('$x0', '$x1')"
 fi
 
+# A careful scanner: ports 22, 80 and 443 (closed) on each of 25 hosts, 8 at node 1, 8 at
+# node 2 and 9 at node 3, one host at a time, half a second apart (no node's score, rate, trw,
+# shape or group rule sees enough; slow would, when its 180 s window closes). The fleet sees
+# 25 hosts: one alert, rule fleet, naming the three nodes.
+CAREFUL=198.18.70.199
+careful_start=$(date +%s)
+for h in $(seq 21 28) $(seq 31 38) $(seq 41 49); do
+  ip netns exec "$ATT" nmap -n -Pn -sS -r --max-retries 1 -S $CAREFUL -e eth0 -p 22,80,443 \
+    198.18.70.$h >/dev/null 2>&1
+  sleep 0.5
+done
+for _ in $(seq 100); do
+  cat "$dir"/node[123].json | grep -qE '"rule":"fleet".*"src":"'$CAREFUL'"' && break
+  sleep 0.1
+done
+sleep 1
+echo "INFO: careful scan took $(($(date +%s) - careful_start)) s"
+fleet_alerts=$(cat "$dir"/node[123].json | jq -c 'select(.event == "alert" and .src == "'$CAREFUL'")')
+local_alerts=$(jq -c 'select(.rule != "fleet")' <<<"$fleet_alerts")
+fleet_only=$(jq -c 'select(.rule == "fleet")' <<<"$fleet_alerts")
+echo "INFO: alerts on $CAREFUL: ${fleet_alerts:-none}"
+[ -z "$local_alerts" ] && pass "no node alerts alone on the careful scanner" ||
+  fail "no node alerts alone on the careful scanner ($local_alerts)"
+[ "$(grep -c . <<<"$fleet_only")" -eq 1 ] &&
+  [ "$(jq -c '.nodes' <<<"$fleet_only")" = '["node1","node2","node3"]' ] &&
+  pass "one fleet alert names the careful scanner and the three nodes ($(jq -c '{dsts, ports, detail}' <<<"$fleet_only"))" ||
+  fail "one fleet alert names the careful scanner and the three nodes (${fleet_only:-none})"
+
+# A spoofed SYN flood at node 1, with a scan inside: the flood's sources never hold a slot, so
+# they never reach Redis; the scan does. Redis commands per second stay bounded.
+before_cmds=$(metric 1 portcullis_fleet_redis_commands_total)
+before_fp=$(metric 1 'portcullis_fleet_footprints_total{outcome="sent"}')
+before_pk=$(metric 1 portcullis_packets_total)
+before_all=$(redis_cli info stats | awk -F: '/^total_commands_processed/ { print $2+0 }')
+FLOOD_S=8
+ip netns exec "$ATT" timeout $FLOOD_S hping3 --flood --rand-source -S -p 80 198.18.70.1 >/dev/null 2>&1 &
+flood=$!
+sleep 1
+ip netns exec "$ATT" nmap -n -Pn -sS -T4 -S 198.18.70.198 -e eth0 -p 1-200 198.18.70.21 >/dev/null 2>&1
+wait $flood
+after_cmds=$(metric 1 portcullis_fleet_redis_commands_total)
+after_fp=$(metric 1 'portcullis_fleet_footprints_total{outcome="sent"}')
+after_pk=$(metric 1 portcullis_packets_total)
+after_all=$(redis_cli info stats | awk -F: '/^total_commands_processed/ { print $2+0 }')
+cmds=$(( ${after_cmds%.*} - ${before_cmds%.*} ))
+fps=$(( ${after_fp%.*} - ${before_fp%.*} ))
+echo "INFO: node 1 metrics: commands ${before_cmds} -> ${after_cmds}, footprints ${before_fp} -> ${after_fp}, packets ${before_pk:-?} -> ${after_pk:-?}"
+rate=$((cmds / FLOOD_S))
+all_rate=$(( (after_all - before_all) / FLOOD_S ))
+echo "INFO: during a ${FLOOD_S} s spoofed SYN flood at node 1 with a 200-port scan inside: node 1 sent ${cmds} Redis commands (${rate}/s, ${fps} footprints); Redis processed ${all_rate}/s from every node"
+[ "$fps" -ge 1 ] && pass "the scan inside the flood reaches Redis (${fps} footprints)" ||
+  fail "the scan inside the flood reaches Redis (${fps} footprints)"
+[ "$rate" -le 1100 ] && pass "Redis commands stay bounded under the flood (${rate}/s at node 1, at most 100 footprints of 10 commands a second)" ||
+  fail "Redis commands stay bounded under the flood (${rate}/s at node 1)"
+
 # Redis killed: node 1 still blocks alone; its block reaches node 2 once Redis is back.
-kill "$redis_pid"; wait "$redis_pid" 2>/dev/null; redis_pid=""
-wait_for 10 "fleet: redis at .* unreachable" "$dir/n1.err" && pass "node 1 says once that Redis is gone" ||
+"$LAB" fleet redis stop
+wait_for 10 "fleet: redis at .* unreachable" "$dir/node1.err" && pass "node 1 says once that Redis is gone" ||
   fail "node 1 says that Redis is gone"
-block_at_node1 && down=$got && pass "with Redis down, node 1 still blocks locally (198.18.60.$down)" ||
+block_at_node1 && down=$got && pass "with Redis down, node 1 still blocks locally (198.18.70.$down)" ||
   fail "with Redis down, node 1 still blocks locally"
-grep -q "\"src\":\"198.18.60.${down:-0}\"" "$dir/n2.json" && fail "node 2 heard of it without Redis"
+grep -q "\"src\":\"198.18.70.${down:-0}\"" "$dir/node2.json" && fail "node 2 heard of it without Redis"
 # Node 3 restarts while Redis is away: it comes up alone and catches up once Redis returns.
-kill -INT "${watch_pid[3]}"; wait "${watch_pid[3]}" 2>/dev/null
+stop_node 3
 start_node 3
-wait_for 15 "watching eth0" "$dir/n3.err" || fail "node 3 restarts without Redis"
-start_redis || fail "redis-server restarts"
-wait_for 10 '"event":"block","rule":"fleet","scan":"","src":"198.18.60.'"${down:-0}"'"' "$dir/n2.json" &&
+wait_for 15 "watching eth0" "$dir/node3.err" || fail "node 3 restarts without Redis"
+"$LAB" fleet redis start || fail "redis-server restarts"
+wait_for 10 '"event":"block","rule":"fleet","scan":"","src":"198.18.70.'"${down:-0}"'"' "$dir/node2.json" &&
   pass "after Redis returns, node 1's block made while it was away reaches node 2" ||
   fail "after Redis returns, node 1's block made while it was away reaches node 2"
-wait_for 10 '"event":"block","rule":"fleet","scan":"","src":"198.18.60.'"${down:-0}"'"' "$dir/n3.json" &&
+wait_for 10 '"event":"block","rule":"fleet","scan":"","src":"198.18.70.'"${down:-0}"'"' "$dir/node3.json" &&
   pass "node 3, restarted while Redis was away, loads the fleet's blocks once it returns" ||
   fail "node 3, restarted while Redis was away, loads the fleet's blocks"
 echo "INFO: done at $(date +%T)"; finish

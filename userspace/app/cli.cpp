@@ -37,14 +37,21 @@ void addOpsCommands(Commands& c) {
     cmd->add_option("-i,--interface", ops.iface, "interface (default: every one with pins)");
     cmd->add_option("--pin-root", ops.pinRoot, "where watch pins its maps")->capture_default_str();
   };
+  auto addFleetOptions = [&](CLI::App* cmd) {
+    cmd->add_option("--fleet", ops.fleet,
+                    "also for every node of the fleet: redis://[user:password@]HOST:PORT[/db]");
+    cmd->add_option("--node-name", ops.nodeName, "this node's name in the fleet (default: host name)");
+  };
   c.blockCmd = c.app.add_subcommand("block", "block an address or CIDR prefix now");
   c.blockCmd->add_option("cidr", ops.prefix, "address or CIDR prefix")->required();
   c.blockCmd->add_option("--ttl", ops.ttl, "seconds (0: permanent)")->capture_default_str();
   c.blockCmd->add_flag("--force", ops.force, "block even this host, its gateway or DNS");
   addOpsOptions(c.blockCmd);
+  addFleetOptions(c.blockCmd);
   c.unblockCmd = c.app.add_subcommand("unblock", "remove a block");
   c.unblockCmd->add_option("cidr", ops.prefix, "address or CIDR prefix")->required();
   addOpsOptions(c.unblockCmd);
+  addFleetOptions(c.unblockCmd);
   c.listCmd = c.app.add_subcommand("blocklist", "list blocks with their expiry and drops");
   c.listCmd->add_flag("--json", ops.json, "JSON output");
   addOpsOptions(c.listCmd);

@@ -17,6 +17,7 @@
 #include "respond/blocklist.h"
 #include "respond/nft_blocklist.h"
 #include "detect/estimate.h"
+#include "fleet/fleet_link.h"
 #include "datapath/kernel_clock.h"
 #include "datapath/net_util.h"
 #include "datapath/source_table.h"
@@ -61,11 +62,39 @@ std::optional<Prefix> prefixArg(const std::string& text) {
   return p;
 }
 
+// --fleet on block and unblock: parsed before anything changes (a bad URL is status 2).
+bool fleetArg(const OpsArgs& args, std::optional<FleetUrl>& url) {
+  if (args.fleet.empty()) return true;
+  std::string error;
+  url = parseFleetUrl(args.fleet, error);
+  if (!url) logError("%s", error.c_str());
+  return url.has_value();
+}
+
+// The block or unblock for every node of the fleet too: its key and its message.
+int shareWithFleet(const OpsArgs& args, const FleetUrl& url, const Prefix& prefix, bool unblock) {
+  FleetBlock b;
+  b.prefix = prefix;
+  b.unblock = unblock;
+  b.createdUnixMs = unixMicrosNow() / 1000;
+  b.expiresUnixMs = !unblock && args.ttl ? b.createdUnixMs + int64_t(args.ttl) * 1000 : 0;
+  b.node = fleetNodeName(args.nodeName);
+  std::string error;
+  if (!FleetLink::publishNow(url, b, error)) {
+    logError("%s", error.c_str());
+    return 1;
+  }
+  std::printf("%s %s for the fleet at %s:%d (node %s)\n", unblock ? "unblocked" : "blocked",
+              formatPrefix(prefix).c_str(), url.host.c_str(), url.port, b.node.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int runBlock(const OpsArgs& args) {
   auto prefix = prefixArg(args.prefix);
-  if (!prefix) return 2;
+  std::optional<FleetUrl> fleet;
+  if (!prefix || !fleetArg(args, fleet)) return 2;
   for (const Prefix& safe : safetyList({})) {
     if ((prefixContains(*prefix, safe.addr) || prefixContains(safe, prefix->addr)) && !args.force) {
       logError(
@@ -86,8 +115,9 @@ int runBlock(const OpsArgs& args) {
                 NftBlocklist::kTable,
                 args.ttl ? ("ttl " + std::to_string(args.ttl) + " s").c_str() : "permanent");
   }
+  // Without a watch here, a fleet block is still the fleet's.
   Opened o;
-  if (!open(args, o, nft != nullptr)) return nft ? 0 : 1;
+  if (!open(args, o, nft || fleet) && !nft && !fleet) return 1;
   for (auto& m : o.maps) {
     Blocklist bl(m->blocklist, m->blockprefix, m->allowlist, m->control, o.clock);
     if (int err = bl.block(*prefix, args.ttl, 0); err) {
@@ -98,12 +128,13 @@ int runBlock(const OpsArgs& args) {
     std::printf("blocked %s on %s (%s)\n", formatPrefix(*prefix).c_str(), m->iface.c_str(),
                 args.ttl ? ("ttl " + std::to_string(args.ttl) + " s").c_str() : "permanent");
   }
-  return 0;
+  return fleet ? shareWithFleet(args, *fleet, *prefix, false) : 0;
 }
 
 int runUnblock(const OpsArgs& args) {
   auto prefix = prefixArg(args.prefix);
-  if (!prefix) return 2;
+  std::optional<FleetUrl> fleet;
+  if (!prefix || !fleetArg(args, fleet)) return 2;
   bool any = false;
   auto nft = NftBlocklist::attach();
   if (nft && nft->unblock(*prefix) == 0) {
@@ -112,7 +143,7 @@ int runUnblock(const OpsArgs& args) {
                 NftBlocklist::kTable);
   }
   Opened o;
-  if (!open(args, o, nft != nullptr) && !nft) return 1;
+  if (!open(args, o, nft || fleet) && !nft && !fleet) return 1;
   for (auto& m : o.maps) {
     Blocklist bl(m->blocklist, m->blockprefix, m->allowlist, m->control, o.clock);
     if (bl.unblock(*prefix) == 0) {
@@ -120,6 +151,7 @@ int runUnblock(const OpsArgs& args) {
       std::printf("unblocked %s on %s\n", formatPrefix(*prefix).c_str(), m->iface.c_str());
     }
   }
+  if (fleet) return shareWithFleet(args, *fleet, *prefix, true);
   if (!any) {
     logError("%s is not on any blocklist", args.prefix.c_str());
     return 1;

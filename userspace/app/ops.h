@@ -20,6 +20,8 @@ struct OpsArgs {
   uint64_t ttl = 600;  ///< block; 0: permanent
   bool force = false;  ///< block an address the safety list protects
   bool json = false;
+  std::string fleet;     ///< block / unblock: also for the fleet at this redis:// URL
+  std::string nodeName;  ///< … as this node (default: the host name)
 };
 
 /// The pins of this namespace's watches, and the kernel clock for their expiries.

@@ -149,6 +149,15 @@ std::string metricsText(const Engine& engine, const std::vector<std::unique_ptr<
     m.family("portcullis_fleet_lag_seconds", "gauge",
              "From the last received block's creation on its node to its arrival here.");
     m.sample("portcullis_fleet_lag_seconds", "", std::to_string(fs.lastLagSeconds));
+    m.family("portcullis_fleet_redis_commands_total", "counter",
+             "Redis commands this node sent (blocks, footprints, catch-up, pings).");
+    m.sample("portcullis_fleet_redis_commands_total", "", std::to_string(fs.commands));
+    m.family("portcullis_fleet_footprints_total", "counter",
+             "Footprints of sources with evidence: sent, or dropped when too many waited.");
+    m.sample("portcullis_fleet_footprints_total", "outcome=\"sent\"",
+             std::to_string(fs.footprintsOut));
+    m.sample("portcullis_fleet_footprints_total", "outcome=\"dropped\"",
+             std::to_string(fs.footprintsDropped));
   }
   m.family("portcullis_alerts_total", "counter", "Incidents (scans) each rule fired in.");
   for (std::string_view name : kRuleNames) {
@@ -431,15 +440,11 @@ class WatchSession {
       logError("%s", error.c_str());
       return 2;
     }
-    std::string node = args_.nodeName;
-    if (node.empty()) {
-      char host[256] = {};
-      gethostname(host, sizeof(host) - 1);
-      node = host;
-    }
-    fleet_ = FleetLink::start(*url, node);
+    fleet_ = FleetLink::start(*url, fleetNodeName(args_.nodeName));
+    // Footprints go out with or without --block: the fleet rule alerts either way.
+    engine_->setFootprints(fleet_.get());
     if (!blocker_) {
-      logWarning("fleet: without --block this node shares nothing and enforces no fleet block");
+      logWarning("fleet: without --block this node shares no blocks and enforces none");
       return 0;
     }
     blocker_->setOnBlock([this](const Prefix& p, uint64_t ttl, uint32_t offense) {

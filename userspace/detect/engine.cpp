@@ -186,16 +186,34 @@ Track& Engine::trackFor(size_t table, size_t index, const pc_src_state& slot) {
   return *t;
 }
 
+std::string sourceName(const pc_src_state& slot) {
+  std::string name = formatAddr(slot.key);
+  // An aggregated source (an IPv6 /64) is named as the prefix it stands for.
+  if (slot.prefix_len && slot.prefix_len < 128) {
+    name +=
+        "/" + std::to_string(pc_addr_is_v4(&slot.key) ? slot.prefix_len - 96 : slot.prefix_len);
+  }
+  return name;
+}
+
+Track* Engine::findTrack(const std::string& src, size_t& slotIndex) {
+  // Only for the fleet's sightings, a few a minute: a walk over the tracks is fine.
+  for (auto& table : tracks_) {
+    for (size_t i = 0; i < table.size(); ++i) {
+      if (table[i] && sourceName(table[i]->last) == src) {
+        slotIndex = i;
+        return table[i].get();
+      }
+    }
+  }
+  return nullptr;
+}
+
 void Engine::fillCommon(Alert& a, const SourceTable& table, const pc_src_state& slot, uint8_t kind,
                         uint64_t now, const pc_src_state* before) const {
   if (a.scan.empty()) a.scan = scanName(kind, slot, &a.detail, before);
   a.tsMicros = table.ticksToUnixMicros(now);
-  a.src = formatAddr(slot.key);
-  // An aggregated source (an IPv6 /64) is named as the prefix it stands for.
-  if (slot.prefix_len && slot.prefix_len < 128) {
-    a.src +=
-        "/" + std::to_string(pc_addr_is_v4(&slot.key) ? slot.prefix_len - 96 : slot.prefix_len);
-  }
+  a.src = sourceName(slot);
   if (a.sources.empty()) a.sources = {a.src};
   static const pc_addr kNone{};
   if (!pc_addr_eq(&slot.dst, &kNone)) a.dst = formatAddr(slot.dst);
@@ -304,6 +322,7 @@ Engine::Merged Engine::merge(const Track& track, const std::vector<const Raised*
     }
     m.alert.ports = std::max(m.alert.ports, r->alert.ports);
     m.alert.dsts = std::max(m.alert.dsts, r->alert.dsts);
+    if (m.alert.nodes.empty()) m.alert.nodes = r->alert.nodes;
     m.now = std::max(m.now, r->now);
     m.quiet = std::max(m.quiet, r->quietTicks);
   }

@@ -72,6 +72,10 @@ class Engine final : private RuleContext {
   /// `tsMicros` its start.
   std::vector<Alert> openIncidentList() const;
 
+  /// --fleet: footprints of sources with evidence go out, the fleet's sightings come in (the
+  /// fleet rule). `exchange` must outlive the engine or be reset to nullptr first.
+  void setFootprints(FootprintExchange* exchange) { footprints_ = exchange; }
+
   /// Incidents in which each rule fired, so far (for the metrics endpoint).
   const std::map<std::string, uint64_t>& alertsByRule() const { return alertCounts_; }
 
@@ -92,6 +96,8 @@ class Engine final : private RuleContext {
   Track* track(size_t tableIndex, size_t slotIndex) override {
     return tracks_[tableIndex][slotIndex].get();
   }
+  Track* findTrack(const std::string& src, size_t& slotIndex) override;
+  FootprintExchange* footprints() override { return footprints_; }
 
   Track& trackFor(size_t table, size_t index, const pc_src_state& slot);
   void pollSlot(size_t table, size_t index, const pc_src_state& live, uint64_t now,
@@ -140,6 +146,7 @@ class Engine final : private RuleContext {
   std::vector<std::unique_ptr<Rule>> ruleSet_;  ///< the rules in force; they read rules_
   AlertSink& sink_;
   AlertHook hook_;
+  FootprintExchange* footprints_ = nullptr;
   std::map<std::string, uint64_t> alertCounts_;
   bool savePorts_;
   std::vector<const SourceTable*> tables_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 
 #include "detect/estimate.h"
 #include "portcullis/flags.h"
@@ -10,6 +11,10 @@
 namespace portcullis {
 
 /// Readings of a slot that several rules share.
+
+/// The source as alerts name it: its address, or the prefix an aggregated source stands for
+/// (engine.cpp).
+std::string sourceName(const pc_src_state& slot);
 
 inline uint64_t portCount(const pc_src_state& s) { return linearCount(s.ports); }
 

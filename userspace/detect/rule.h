@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "datapath/source_table.h"
+#include "detect/footprint.h"
 #include "detect/incident.h"
 #include "detect/rule_id.h"
 #include "portcullis/event.h"
@@ -80,6 +81,10 @@ class RuleContext {
   virtual const SourceTable& table(size_t tableIndex) const = 0;
   /// The live track of a slot, or nullptr.
   virtual Track* track(size_t tableIndex, size_t slotIndex) = 0;
+  /// The live track of the source alerts name `src` (sourceName), with its slot; or nullptr.
+  virtual Track* findTrack(const std::string& src, size_t& slotIndex) = 0;
+  /// The fleet's footprint exchange (--fleet), or nullptr.
+  virtual FootprintExchange* footprints() = 0;
 };
 
 class Rule {

@@ -2,6 +2,7 @@
 
 #include <hiredis/hiredis.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdarg>
 #include <chrono>
@@ -9,6 +10,8 @@
 #include <regex>
 
 #include "datapath/kernel_clock.h"
+#include "detect/estimate.h"
+#include "portcullis/source.h"
 #include "report/log.h"
 
 namespace portcullis {
@@ -17,25 +20,28 @@ namespace {
 
 constexpr const char* kChannel = "portcullis:blocks";
 constexpr const char* kKeyPrefix = "portcullis:block:";
+constexpr const char* kFootprintPrefix = "portcullis:fp:";
 
 int64_t nowMs() { return unixMicrosNow() / 1000; }
 
-struct ReplyDeleter {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
-
-Reply command(redisContext* c, const char* format, ...) {
-  va_list ap;
-  va_start(ap, format);
-  void* r = redisvCommand(c, format, ap);
-  va_end(ap);
-  return Reply(static_cast<redisReply*>(r));
-}
+using Reply = FleetLink::Reply;
 
 bool ok(const Reply& r) { return r && r->type != REDIS_REPLY_ERROR; }
 
+// Queues one command of a pipeline; its reply is read with redisGetReply.
+void append(redisContext* c, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  redisAppendCommandArgv(c, int(argv.size()), argv.data(), lens.data());
+}
+
 }  // namespace
+
+void FleetLink::ReplyDeleter::operator()(redisReply* r) const { freeReplyObject(r); }
 
 std::optional<FleetUrl> parseFleetUrl(const std::string& text, std::string& error) {
   static const std::regex re(
@@ -57,6 +63,13 @@ std::optional<FleetUrl> parseFleetUrl(const std::string& text, std::string& erro
   }
   if (!url.user.empty() && url.password.empty()) std::swap(url.user, url.password);  // :pw@
   return url;
+}
+
+std::string fleetNodeName(const std::string& given) {
+  if (!given.empty()) return given;
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return host;
 }
 
 std::string fleetBlockJson(const FleetBlock& b) {
@@ -107,11 +120,25 @@ std::unique_ptr<FleetLink> FleetLink::start(const FleetUrl& url, std::string nod
   return link;
 }
 
+bool FleetLink::publishNow(const FleetUrl& url, const FleetBlock& b, std::string& error) {
+  FleetLink link(url, b.node);
+  redisContext* c = link.connect(true);
+  bool sent = c && link.send(c, b);
+  if (!sent) {
+    error = "fleet: cannot write to redis at " + url.host + ":" + std::to_string(url.port) +
+            (c && c->errstr[0] ? std::string(": ") + c->errstr : std::string());
+  }
+  if (c) redisFree(c);
+  return sent;
+}
+
 FleetLink::~FleetLink() {
-  stop_ = true;
   {
+    // Under the lock the subscriber takes to publish its socket: either it sees the stop
+    // before it blocks in a read, or its socket is shut down here, which ends the read.
     std::lock_guard lock(mu_);
-    if (subscriberFd_ >= 0) shutdown(subscriberFd_, SHUT_RDWR);  // ends its blocking read
+    stop_ = true;
+    if (subscriberFd_ >= 0) shutdown(subscriberFd_, SHUT_RDWR);
   }
   wake_.notify_all();
   if (writer_.joinable()) writer_.join();
@@ -139,7 +166,62 @@ std::vector<FleetBlock> FleetLink::takeIncoming() {
 
 FleetLink::Stats FleetLink::stats() const {
   std::lock_guard lock(mu_);
-  return stats_;
+  Stats s = stats_;
+  s.commands = commands_.load();
+  return s;
+}
+
+void FleetLink::share(Footprint fp) {
+  std::lock_guard lock(mu_);
+  auto it = footprints_.find(fp.src);
+  if (it == footprints_.end()) {
+    if (footprints_.size() >= kFootprintsWaiting) {
+      ++stats_.footprintsDropped;
+      return;
+    }
+    footprintOrder_.push_back(fp.src);
+    footprints_.emplace(fp.src, std::move(fp));
+  } else {  // still waiting: one footprint with both sets of bits (PFADD ignores repeats)
+    Footprint& waiting = it->second;
+    waiting.dstBits.insert(waiting.dstBits.end(), fp.dstBits.begin(), fp.dstBits.end());
+    waiting.portBits.insert(waiting.portBits.end(), fp.portBits.begin(), fp.portBits.end());
+    waiting.hostsBar = fp.hostsBar;
+    waiting.portsBar = fp.portsBar;
+    waiting.windowS = fp.windowS;
+  }
+  wake_.notify_all();
+}
+
+std::vector<FleetSighting> FleetLink::takeSightings() {
+  std::lock_guard lock(mu_);
+  std::vector<FleetSighting> out;
+  out.swap(sightings_);
+  return out;
+}
+
+// With mu_ held: the oldest waiting footprint, if this second's budget allows one.
+bool FleetLink::nextFootprint(Footprint& fp) {
+  int64_t second = nowMs() / 1000;
+  if (second != budgetSecond_) {
+    budgetSecond_ = second;
+    budgetLeft_ = kFootprintsPerSecond;
+  }
+  if (footprintOrder_.empty() || !budgetLeft_) return false;
+  auto it = footprints_.find(footprintOrder_.front());
+  footprintOrder_.pop_front();
+  fp = std::move(it->second);
+  footprints_.erase(it);
+  --budgetLeft_;
+  return true;
+}
+
+Reply FleetLink::run(redisContext* c, const char* format, ...) const {
+  ++commands_;
+  va_list ap;
+  va_start(ap, format);
+  void* r = redisvCommand(c, format, ap);
+  va_end(ap);
+  return Reply(static_cast<redisReply*>(r));
 }
 
 redisContext* FleetLink::connect(bool withTimeout) const {
@@ -153,10 +235,10 @@ redisContext* FleetLink::connect(bool withTimeout) const {
   bool ready = true;
   if (!url_.password.empty()) {
     ready = url_.user.empty()
-                ? ok(command(c, "AUTH %s", url_.password.c_str()))
-                : ok(command(c, "AUTH %s %s", url_.user.c_str(), url_.password.c_str()));
+                ? ok(run(c, "AUTH %s", url_.password.c_str()))
+                : ok(run(c, "AUTH %s %s", url_.user.c_str(), url_.password.c_str()));
   }
-  if (ready && url_.db) ready = ok(command(c, "SELECT %d", url_.db));
+  if (ready && url_.db) ready = ok(run(c, "SELECT %d", url_.db));
   if (!ready) {
     redisFree(c);
     return nullptr;
@@ -191,7 +273,7 @@ void FleetLink::pause(int& backoffMs) {
 bool FleetLink::catchUp(redisContext* c) {
   std::string cursor = "0";
   do {
-    Reply r = command(c, "SCAN %s MATCH %s* COUNT 1000", cursor.c_str(), kKeyPrefix);
+    Reply r = run(c, "SCAN %s MATCH %s* COUNT 1000", cursor.c_str(), kKeyPrefix);
     if (!ok(r) || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
       return false;
@@ -200,7 +282,7 @@ bool FleetLink::catchUp(redisContext* c) {
     const redisReply* keys = r->element[1];
     for (size_t i = 0; i < keys->elements; ++i) {
       if (keys->element[i]->type != REDIS_REPLY_STRING) continue;
-      Reply v = command(c, "GET %s", keys->element[i]->str);
+      Reply v = run(c, "GET %s", keys->element[i]->str);
       if (!ok(v)) return false;
       if (v->type != REDIS_REPLY_STRING) continue;  // expired between SCAN and GET
       if (auto b = parseFleetBlock(v->str); b && b->node != node_) receive(*b);
@@ -209,21 +291,72 @@ bool FleetLink::catchUp(redisContext* c) {
   return true;
 }
 
-bool FleetLink::send(redisContext* c, const FleetBlock& b) const {
+// One pipeline: the footprint's bits into the source's HyperLogLogs, this node into its set,
+// the three keys' expiry renewed, and the fleet's counts read back. Crossing the thresholds at
+// two nodes or more, the first node to claim the source's `:alerted` key alerts.
+bool FleetLink::sendFootprint(redisContext* c, const Footprint& fp) {
+  const std::string base = kFootprintPrefix + fp.src;
+  const std::string hosts = base + ":hosts", ports = base + ":ports", nodes = base + ":nodes";
+  const std::string ms = std::to_string(uint64_t(std::max(fp.windowS, 1u)) * 1000);
+  auto pfadd = [&](const std::string& key, const std::vector<uint16_t>& bits) {
+    std::vector<std::string> args{"PFADD", key};
+    for (uint16_t b : bits) args.push_back(std::to_string(b));
+    append(c, args);
+  };
+  pfadd(hosts, fp.dstBits);
+  pfadd(ports, fp.portBits);
+  append(c, {"SADD", nodes, node_});
+  for (const std::string* key : {&hosts, &ports, &nodes}) append(c, {"PEXPIRE", *key, ms});
+  append(c, {"PFCOUNT", hosts});
+  append(c, {"PFCOUNT", ports});
+  append(c, {"SMEMBERS", nodes});
+  constexpr size_t kCommands = 9;
+  commands_ += kCommands;
+  std::vector<Reply> replies;
+  for (size_t i = 0; i < kCommands; ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(c, &raw) != REDIS_OK) return false;
+    replies.emplace_back(static_cast<redisReply*>(raw));
+    if (!ok(replies.back())) return false;
+  }
+  const redisReply* members = replies[8].get();
+  if (replies[6]->type != REDIS_REPLY_INTEGER || replies[7]->type != REDIS_REPLY_INTEGER ||
+      members->type != REDIS_REPLY_ARRAY) {
+    return false;
+  }
+  FleetSighting seen;
+  seen.src = fp.src;
+  seen.hosts = linearCount(uint64_t(replies[6]->integer), PC_DST_BITS);
+  seen.ports = linearCount(uint64_t(replies[7]->integer), PC_PORT_BITS);
+  for (size_t i = 0; i < members->elements; ++i) {
+    if (members->element[i]->type == REDIS_REPLY_STRING) seen.nodes.push_back(members->element[i]->str);
+  }
+  std::sort(seen.nodes.begin(), seen.nodes.end());
+  if (!fleetCrossed(fp, seen)) return true;
+  Reply claim = run(c, "SET %s:alerted %s NX PX %s", base.c_str(), node_.c_str(), ms.c_str());
+  if (!ok(claim)) return false;
+  if (claim->type != REDIS_REPLY_STATUS) return true;  // nil: another node alerted
+  std::lock_guard lock(mu_);
+  ++stats_.sightings;
+  sightings_.push_back(std::move(seen));
+  return true;
+}
+
+bool FleetLink::send(redisContext* c, const FleetBlock& b) {
   std::string key = kKeyPrefix + formatPrefix(b.prefix);
   std::string json = fleetBlockJson(b);
   if (b.unblock) {
-    if (!ok(command(c, "DEL %s", key.c_str()))) return false;
+    if (!ok(run(c, "DEL %s", key.c_str()))) return false;
   } else if (b.expiresUnixMs) {
     int64_t left = b.expiresUnixMs - nowMs();
     if (left <= 0) return true;  // over before it could be shared
-    if (!ok(command(c, "SET %s %s PX %lld", key.c_str(), json.c_str(), (long long)left))) {
+    if (!ok(run(c, "SET %s %s PX %lld", key.c_str(), json.c_str(), (long long)left))) {
       return false;
     }
-  } else if (!ok(command(c, "SET %s %s", key.c_str(), json.c_str()))) {
+  } else if (!ok(run(c, "SET %s %s", key.c_str(), json.c_str()))) {
     return false;
   }
-  return ok(command(c, "PUBLISH %s %s", kChannel, json.c_str()));
+  return ok(run(c, "PUBLISH %s %s", kChannel, json.c_str()));
 }
 
 void FleetLink::receive(const FleetBlock& b) {
@@ -255,13 +388,24 @@ void FleetLink::writerLoop() {
     }
     bool wantCatchUp;
     std::optional<FleetBlock> next;
+    std::optional<Footprint> footprint;
     {
       std::unique_lock lock(mu_);
-      wake_.wait_for(lock, std::chrono::seconds(1),
-                     [&] { return stop_ || catchUpWanted_ || !outgoing_.empty(); });
+      // Footprints held back by the budget wait for the next second, not for a wake-up.
+      auto wait = std::chrono::milliseconds(
+          footprintOrder_.empty() || budgetLeft_ ? 1000 : 1000 - nowMs() % 1000);
+      wake_.wait_for(lock, wait, [&] {
+        return stop_ || catchUpWanted_ || !outgoing_.empty() ||
+               (!footprintOrder_.empty() && budgetLeft_);
+      });
       wantCatchUp = catchUpWanted_;
       catchUpWanted_ = false;
-      if (!outgoing_.empty()) next = outgoing_.front();
+      // Blocks first: they are what the other nodes enforce.
+      if (!outgoing_.empty()) {
+        next = outgoing_.front();
+      } else if (Footprint fp; nextFootprint(fp)) {
+        footprint = std::move(fp);
+      }
     }
     bool fine = true;
     if (wantCatchUp) fine = catchUp(c);
@@ -273,7 +417,16 @@ void FleetLink::writerLoop() {
         ++stats_.out;
       }
     }
-    if (fine && !wantCatchUp && !next) fine = ok(command(c, "PING"));  // notice a silent loss
+    if (fine && footprint) {
+      fine = sendFootprint(c, *footprint);
+      if (fine) {
+        std::lock_guard lock(mu_);
+        ++stats_.footprintsOut;
+      } else {
+        share(std::move(*footprint));  // again after the reconnect (PFADD ignores repeats)
+      }
+    }
+    if (fine && !wantCatchUp && !next && !footprint) fine = ok(run(c, "PING"));
     if (fine) {
       setUp(true);
       continue;
@@ -295,13 +448,17 @@ void FleetLink::subscriberLoop() {
       continue;
     }
     backoff = 100;
-    if (!ok(command(c, "SUBSCRIBE %s", kChannel))) {
+    if (!ok(run(c, "SUBSCRIBE %s", kChannel))) {
       redisFree(c);
       pause(backoff);
       continue;
     }
     {
       std::lock_guard lock(mu_);
+      if (stop_) {
+        redisFree(c);
+        break;
+      }
       subscriberFd_ = c->fd;
       catchUpWanted_ = true;  // what was published before this subscription: from the keys
     }

@@ -36,6 +36,7 @@ std::string alertToJson(const Alert& a) {
   if (!a.detail.empty()) j["detail"] = a.detail;
   if (!a.iface.empty()) j["iface"] = a.iface;
   if (!a.tags.empty()) j["tags"] = a.tags;
+  if (!a.nodes.empty()) j["nodes"] = a.nodes;
   if (a.id) j["id"] = a.id;
   if (!a.rules.empty()) j["rules"] = a.rules;
   if (a.durationS >= 0) {
@@ -60,6 +61,11 @@ std::string alertToText(const Alert& a) {
     s += ")";
   }
   if (!a.detail.empty()) s += " [" + a.detail + "]";
+  if (!a.nodes.empty()) {
+    s += " (nodes";
+    for (const auto& node : a.nodes) s += " " + node;
+    s += ")";
+  }
   s += ", " + a.shape + ", " + std::to_string(a.ports) + " ports (" + std::to_string(a.closed) +
        " closed) on " + std::to_string(a.dsts) + (a.dsts == 1 ? " host" : " hosts") + ", score " +
        std::to_string(a.score);

@@ -11,4 +11,5 @@
   PC_RULE(Shape, "shape", makeShapeRule)       \
   PC_RULE(Slow, "slow", makeSlowRule)          \
   PC_RULE(Anomaly, "anomaly", makeAnomalyRule) \
-  PC_RULE(Group, "group", makeGroupRule)
+  PC_RULE(Group, "group", makeGroupRule)       \
+  PC_RULE(Fleet, "fleet", makeFleetRule)
