@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Three detector nodes and a real redis-server, each in its own namespace on one bridge: a
-# scanner blocked at node 1 is dropped at nodes 2 and 3 within a second (p50/p99 over 20
-# blocks) and its block ends everywhere at its original time; with Redis killed, node 1 still
-# blocks, and its block reaches the others once Redis is back; a node restarted while Redis is
-# away loads the fleet's blocks when it returns.
+# The fleet of scripts/lab (a real redis-server and three detector nodes, each in its own
+# namespace on one bridge): a scanner blocked at node 1 is dropped at nodes 2 and 3 within a
+# second (p50/p99 over 20 blocks) and its block ends everywhere at its original time; a careful
+# scanner, 3 ports on each of 25 hosts over the 3 nodes, is one fleet alert naming them, and no
+# node alerts alone; a busy server at node 1 (spoofed flood, real clients, a scan inside) keeps
+# Redis commands bounded (printed); a manual block --fleet reaches the others; with Redis
+# killed, node 1 still blocks, and its block reaches the others once Redis is back; a node
+# restarted while Redis is away loads the fleet's blocks when it returns.
 set -u
-PORTCULLIS=${1:?usage: fleet_test.sh PATH/TO/portcullis}
+PORTCULLIS=${1:?usage: fleet_test.sh PATH/TO/portcullis [PATH/TO/many_clients]}
+MANY=${2:-}  # with it, the flood at node 1 comes with 20,000 real clients (the busy server)
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 require_root
@@ -135,32 +139,72 @@ echo "INFO: alerts on $CAREFUL: ${fleet_alerts:-none}"
   pass "one fleet alert names the careful scanner and the three nodes ($(jq -c '{dsts, ports, detail}' <<<"$fleet_only"))" ||
   fail "one fleet alert names the careful scanner and the three nodes (${fleet_only:-none})"
 
-# A spoofed SYN flood at node 1, with a scan inside: the flood's sources never hold a slot, so
-# they never reach Redis; the scan does. Redis commands per second stay bounded.
+# The busy server at node 1: a spoofed SYN flood, with many_clients 20,000 real clients from
+# their own addresses (100.64.0.0/16, AnyIP at the attacker), and a scan inside. The flood's
+# sources never hold a slot and the clients show no evidence, so neither reaches Redis; the scan
+# does. Redis commands per second stay bounded.
+LOAD_S=10
+if [ -n "$MANY" ]; then
+  ip -n "$ATT" route add local 100.64.0.0/16 dev lo
+  ip -n pclf-node1 route add 100.64.0.0/16 via 198.18.70.100
+  ip netns exec pclf-node1 "$MANY" --serve 8080 --bind 198.18.70.1 >"$dir/server.out" 2>&1 &
+  server=$!
+  wait_for 5 "^serving" "$dir/server.out" || fail "the HTTP responder starts at node 1"
+fi
 before_cmds=$(metric 1 portcullis_fleet_redis_commands_total)
 before_fp=$(metric 1 'portcullis_fleet_footprints_total{outcome="sent"}')
 before_pk=$(metric 1 portcullis_packets_total)
 before_all=$(redis_cli info stats | awk -F: '/^total_commands_processed/ { print $2+0 }')
-FLOOD_S=8
-ip netns exec "$ATT" timeout $FLOOD_S hping3 --flood --rand-source -S -p 80 198.18.70.1 >/dev/null 2>&1 &
+t0=$(date +%s%N)
+ip netns exec "$ATT" timeout $LOAD_S hping3 --flood --rand-source -S -p 80 198.18.70.1 >/dev/null 2>&1 &
 flood=$!
-sleep 1
+if [ -n "$MANY" ]; then
+  ip netns exec "$ATT" timeout $((LOAD_S + 5)) "$MANY" --server 198.18.70.1 --port 8080 \
+    --prefix 100.64.0.0/16 --count 20000 --rate 2000 --in-flight 256 >"$dir/clients.out" 2>&1 &
+  clients=$!
+fi
+sleep 2
 ip netns exec "$ATT" nmap -n -Pn -sS -T4 -S 198.18.70.198 -e eth0 -p 1-200 198.18.70.21 >/dev/null 2>&1
 wait $flood
+[ -n "$MANY" ] && wait "$clients"
+secs=$(( ($(date +%s%N) - t0) / 1000000000 ))
 after_cmds=$(metric 1 portcullis_fleet_redis_commands_total)
 after_fp=$(metric 1 'portcullis_fleet_footprints_total{outcome="sent"}')
 after_pk=$(metric 1 portcullis_packets_total)
 after_all=$(redis_cli info stats | awk -F: '/^total_commands_processed/ { print $2+0 }')
-cmds=$(( ${after_cmds%.*} - ${before_cmds%.*} ))
-fps=$(( ${after_fp%.*} - ${before_fp%.*} ))
-echo "INFO: node 1 metrics: commands ${before_cmds} -> ${after_cmds}, footprints ${before_fp} -> ${after_fp}, packets ${before_pk:-?} -> ${after_pk:-?}"
-rate=$((cmds / FLOOD_S))
-all_rate=$(( (after_all - before_all) / FLOOD_S ))
-echo "INFO: during a ${FLOOD_S} s spoofed SYN flood at node 1 with a 200-port scan inside: node 1 sent ${cmds} Redis commands (${rate}/s, ${fps} footprints); Redis processed ${all_rate}/s from every node"
-[ "$fps" -ge 1 ] && pass "the scan inside the flood reaches Redis (${fps} footprints)" ||
-  fail "the scan inside the flood reaches Redis (${fps} footprints)"
-[ "$rate" -le 1100 ] && pass "Redis commands stay bounded under the flood (${rate}/s at node 1, at most 100 footprints of 10 commands a second)" ||
-  fail "Redis commands stay bounded under the flood (${rate}/s at node 1)"
+cmds=$((after_cmds - before_cmds))
+fps=$((after_fp - before_fp))
+rate=$((cmds / secs))
+all_rate=$(((after_all - before_all) / secs))
+load="a spoofed SYN flood"
+if [ -n "$MANY" ]; then
+  kill "$server" 2>/dev/null; wait "$server" 2>/dev/null
+  load="$load and $(grep -o ' completed=[0-9]*' "$dir/clients.out" | cut -d= -f2) client connections"
+  grep -q 'completed=[1-9]' "$dir/clients.out" || { fail "the clients connect to node 1"; cat "$dir/clients.out"; }
+fi
+echo "INFO: node 1 during ${secs} s of $load with a 200-port scan inside: $((after_pk - before_pk)) packets, ${cmds} Redis commands (${rate}/s, ${fps} footprints); Redis processed ${all_rate} commands/s from every node"
+[ "$fps" -ge 1 ] && pass "the scan inside the load reaches Redis (${fps} footprints)" ||
+  fail "the scan inside the load reaches Redis (${fps} footprints)"
+[ "$rate" -le 1100 ] && pass "Redis commands stay bounded under the load (${rate}/s at node 1; at most 100 footprints of 10 commands a second)" ||
+  fail "Redis commands stay bounded under the load (${rate}/s at node 1)"
+shared=$(redis_cli --scan --pattern 'portcullis:fp:*:nodes' | grep -vc -e ':198\.18\.70\.' || true)
+[ "$shared" -eq 0 ] && pass "no flood source or client has a footprint in Redis" ||
+  fail "no flood source or client has a footprint in Redis ($shared do)"
+
+# A manual block at node 2 for the fleet reaches nodes 1 and 3; its unblock lifts it there.
+MANUAL=198.18.70.170
+nsenter --net=/run/netns/pclf-node2 "$PORTCULLIS" block --fleet redis://198.18.70.10:6379 \
+  --node-name node2 --pin-root /sys/fs/bpf/portcullis-lab-fleet --ttl 60 $MANUAL >"$dir/manual.out" 2>&1
+wait_for 5 '"event":"block","rule":"fleet","scan":"","src":"'$MANUAL'"' "$dir/node1.json" &&
+  wait_for 5 '"event":"block","rule":"fleet","scan":"","src":"'$MANUAL'"' "$dir/node3.json" &&
+  pass "portcullis block --fleet at node 2 reaches nodes 1 and 3 ($(tr '\n' ' ' <"$dir/manual.out"))" ||
+  fail "portcullis block --fleet at node 2 reaches nodes 1 and 3 ($(cat "$dir/manual.out"))"
+nsenter --net=/run/netns/pclf-node2 "$PORTCULLIS" unblock --fleet redis://198.18.70.10:6379 \
+  --node-name node2 --pin-root /sys/fs/bpf/portcullis-lab-fleet $MANUAL >/dev/null 2>&1
+wait_for 5 '"event":"unblock","rule":"fleet","scan":"","src":"'$MANUAL'"' "$dir/node1.json" &&
+  pass "portcullis unblock --fleet lifts it at node 1" || fail "portcullis unblock --fleet lifts it at node 1"
+"$PORTCULLIS" block --fleet redis://nowhere:99999 $MANUAL >/dev/null 2>&1
+[ $? -eq 2 ] && pass "a bad --fleet URL is status 2" || fail "a bad --fleet URL is status 2"
 
 # Redis killed: node 1 still blocks alone; its block reaches node 2 once Redis is back.
 "$LAB" fleet redis stop

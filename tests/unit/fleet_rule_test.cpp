@@ -34,7 +34,8 @@ class FakeFleet {
     s.ports.insert(fp.portBits.begin(), fp.portBits.end());
     s.nodes.insert(node);
     ++footprints_;
-    FleetSighting seen{fp.src, linearCount(s.hosts.size(), PC_DST_BITS),
+    FleetSighting seen{fp.src,
+                       linearCount(s.hosts.size(), PC_DST_BITS),
                        linearCount(s.ports.size(), PC_PORT_BITS),
                        {s.nodes.begin(), s.nodes.end()}};
     if (!fleetCrossed(fp, seen) || s.claimed) return;
@@ -69,7 +70,9 @@ class NodeLink final : public FootprintExchange {
 // One detector node: its table, its engine and its link to the fleet.
 struct Node {
   Node(FakeFleet& fleet, const std::string& name)
-      : link(fleet, name), sink(false, nullptr, nullptr, &events), engine(rules, sink, false),
+      : link(fleet, name),
+        sink(false, nullptr, nullptr, &events),
+        engine(rules, sink, false),
         table(name, PC_SOURCES_DEFAULT, rules, false),
         replayer(table, engine, 0, uint64_t(rules.pollMs) * 1000) {
     engine.addTable(&table);

@@ -40,7 +40,8 @@ void addOpsCommands(Commands& c) {
   auto addFleetOptions = [&](CLI::App* cmd) {
     cmd->add_option("--fleet", ops.fleet,
                     "also for every node of the fleet: redis://[user:password@]HOST:PORT[/db]");
-    cmd->add_option("--node-name", ops.nodeName, "this node's name in the fleet (default: host name)");
+    cmd->add_option("--node-name", ops.nodeName,
+                    "this node's name in the fleet (default: host name)");
   };
   c.blockCmd = c.app.add_subcommand("block", "block an address or CIDR prefix now");
   c.blockCmd->add_option("cidr", ops.prefix, "address or CIDR prefix")->required();

@@ -17,7 +17,8 @@ docs::ManPage detectorManual() {
       "portcullis watches the packets a host receives for port scans. An XDP program classifies "
       "every packet in the NIC driver and keeps per-source evidence (distinct targets, the "
       "host's rejections seen by a TC egress program, illegal flag combinations) in kernel "
-      "maps; the controller applies the rules (score, rate, trw, shape, slow, anomaly, group, and fleet with --fleet), "
+      "maps; the controller applies the rules (score, rate, trw, shape, slow, anomaly, group, and "
+      "fleet with --fleet), "
       "reports alerts, and with --block drops scanners in XDP, blocks ending in the kernel on "
       "time.",
       "A source first lives in a first-packet tier, then an admission tier, and earns a full "

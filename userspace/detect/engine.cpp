@@ -190,8 +190,7 @@ std::string sourceName(const pc_src_state& slot) {
   std::string name = formatAddr(slot.key);
   // An aggregated source (an IPv6 /64) is named as the prefix it stands for.
   if (slot.prefix_len && slot.prefix_len < 128) {
-    name +=
-        "/" + std::to_string(pc_addr_is_v4(&slot.key) ? slot.prefix_len - 96 : slot.prefix_len);
+    name += "/" + std::to_string(pc_addr_is_v4(&slot.key) ? slot.prefix_len - 96 : slot.prefix_len);
   }
   return name;
 }

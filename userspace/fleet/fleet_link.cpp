@@ -234,9 +234,8 @@ redisContext* FleetLink::connect(bool withTimeout) const {
   if (withTimeout) redisSetTimeout(c, tv);  // a slow Redis stalls the writer, never the watch
   bool ready = true;
   if (!url_.password.empty()) {
-    ready = url_.user.empty()
-                ? ok(run(c, "AUTH %s", url_.password.c_str()))
-                : ok(run(c, "AUTH %s %s", url_.user.c_str(), url_.password.c_str()));
+    ready = url_.user.empty() ? ok(run(c, "AUTH %s", url_.password.c_str()))
+                              : ok(run(c, "AUTH %s %s", url_.user.c_str(), url_.password.c_str()));
   }
   if (ready && url_.db) ready = ok(run(c, "SELECT %d", url_.db));
   if (!ready) {
@@ -329,7 +328,8 @@ bool FleetLink::sendFootprint(redisContext* c, const Footprint& fp) {
   seen.hosts = linearCount(uint64_t(replies[6]->integer), PC_DST_BITS);
   seen.ports = linearCount(uint64_t(replies[7]->integer), PC_PORT_BITS);
   for (size_t i = 0; i < members->elements; ++i) {
-    if (members->element[i]->type == REDIS_REPLY_STRING) seen.nodes.push_back(members->element[i]->str);
+    if (members->element[i]->type == REDIS_REPLY_STRING)
+      seen.nodes.push_back(members->element[i]->str);
   }
   std::sort(seen.nodes.begin(), seen.nodes.end());
   if (!fleetCrossed(fp, seen)) return true;

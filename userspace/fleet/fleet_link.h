@@ -66,7 +66,7 @@ class FleetLink final : public FootprintExchange {
   /// One block or unblock written and published now, without the threads (`portcullis block
   /// --fleet`): false with one line in `error` when Redis cannot be reached.
   static bool publishNow(const FleetUrl& url, const FleetBlock& b, std::string& error);
-  ~FleetLink();
+  ~FleetLink() override;
   FleetLink(const FleetLink&) = delete;
   FleetLink& operator=(const FleetLink&) = delete;
 
@@ -85,7 +85,7 @@ class FleetLink final : public FootprintExchange {
   struct Stats {
     bool up = false;
     uint64_t in = 0, out = 0, reconnects = 0;
-    uint64_t commands = 0;           ///< Redis commands this node sent
+    uint64_t commands = 0;  ///< Redis commands this node sent
     uint64_t footprintsOut = 0, footprintsDropped = 0, sightings = 0;
     double lastLagSeconds = 0;  ///< from a block's creation on its node to its arrival here
   };
@@ -120,9 +120,9 @@ class FleetLink final : public FootprintExchange {
   std::condition_variable wake_;
   std::deque<FleetBlock> outgoing_;
   std::vector<FleetBlock> incoming_;
-  std::map<std::string, FleetBlock> mine_;  ///< this node's blocks in force, by prefix
+  std::map<std::string, FleetBlock> mine_;       ///< this node's blocks in force, by prefix
   std::map<std::string, Footprint> footprints_;  ///< waiting to go out, merged by source
-  std::deque<std::string> footprintOrder_;        ///< their sources, oldest first
+  std::deque<std::string> footprintOrder_;       ///< their sources, oldest first
   std::vector<FleetSighting> sightings_;
   int64_t budgetSecond_ = 0;  ///< the second the footprint budget is for
   uint32_t budgetLeft_ = kFootprintsPerSecond;

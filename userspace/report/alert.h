@@ -18,7 +18,7 @@ struct Alert {
   uint8_t proto = 0;  ///< IP protocol of its probes (EVE's proto); 0: unknown
   std::vector<std::string> sources;
   std::vector<std::string> nodes;  ///< rule fleet: the nodes that saw the source (else omitted)
-  std::string shape;  ///< vertical, horizontal, block
+  std::string shape;               ///< vertical, horizontal, block
   uint64_t dsts = 0;
   uint64_t ports = 0;
   uint64_t score = 0;
