@@ -27,3 +27,15 @@ target_link_libraries(portcullis-scan PRIVATE portcullis_scan_core portcullis_wa
 
 # portcullis-scan(1) and its bash completion, printed by the built program from its options.
 portcullis_generated_docs(portcullis-scan 1)
+
+# The scanner's bench target (scanner/bench/scan_bench.sh): a host that answers in XDP, so the
+# bench measures the scanner rather than the target's kernel. Built with the scanner; run only
+# by the bench.
+if(COMMAND bpf_object)
+  bpf_object(xdp_responder bench/xdp_responder.bpf.c DEPENDS ${CMAKE_CURRENT_LIST_DIR}/bench/xdp_responder.h)
+  add_executable(xdp_responder bench/xdp_responder.cpp)
+  target_include_directories(xdp_responder PRIVATE ${CMAKE_CURRENT_LIST_DIR}/bench)
+  target_link_libraries(xdp_responder PRIVATE xdp_responder_skel portcullis_warnings)
+endif()
+add_executable(send_paths bench/send_paths.cpp)
+target_link_libraries(send_paths PRIVATE portcullis_warnings)

@@ -20,20 +20,24 @@ void UniqueFd::reset(int fd) {
   fd_ = fd;
 }
 
-namespace {
+RouteFinder::RouteFinder(std::string forcedIface) : forced_(std::move(forcedIface)) {}
 
-// The source address the kernel picks for `dst`: connecting a UDP socket sends nothing.
-bool kernelSourceFor(const Address& dst, const std::string& forcedIface, Address& source,
-                     std::string& error) {
-  UniqueFd fd(::socket(dst.v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+// The source address the kernel picks for `dst`: connecting a UDP socket sends nothing, and one
+// socket per family is connected again for each target (two system calls a target).
+bool RouteFinder::sourceFor(const Address& dst, Address& source, std::string& error) {
+  UniqueFd& fd = dst.v6 ? fd6_ : fd4_;
   if (!fd) {
-    error = std::string("socket: ") + std::strerror(errno);
-    return false;
-  }
-  if (!forcedIface.empty() && setsockopt(fd.get(), SOL_SOCKET, SO_BINDTODEVICE, forcedIface.c_str(),
-                                         static_cast<socklen_t>(forcedIface.size())) != 0) {
-    error = "cannot use interface '" + forcedIface + "': " + std::strerror(errno);
-    return false;
+    fd.reset(::socket(dst.v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!fd) {
+      error = std::string("socket: ") + std::strerror(errno);
+      return false;
+    }
+    if (!forced_.empty() && setsockopt(fd.get(), SOL_SOCKET, SO_BINDTODEVICE, forced_.c_str(),
+                                       static_cast<socklen_t>(forced_.size())) != 0) {
+      error = "cannot use interface '" + forced_ + "': " + std::strerror(errno);
+      fd.reset();
+      return false;
+    }
   }
   sockaddr_storage ss{};
   socklen_t len = 0;
@@ -72,39 +76,46 @@ bool kernelSourceFor(const Address& dst, const std::string& forcedIface, Address
 }
 
 // Sets `route.iface` and `route.loopback` from the interface holding `route.source`; leaves
-// them alone when none does.
-void findInterfaceOf(Route& route) {
-  const Address& source = route.source;
-  const int family = source.v6 ? AF_INET6 : AF_INET;
-  ifaddrs* ifs = nullptr;
-  if (getifaddrs(&ifs) != 0) return;
-  for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != family) continue;
-    bool match = false;
-    if (source.v6) {
-      match = std::memcmp(&reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr,
-                          source.v6addr.bytes.data(), 16) == 0;
-    } else {
-      match = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr ==
-              source.v4addr.networkOrder();
+// them alone when none does. The interfaces' addresses are read once per finder.
+void RouteFinder::interfaceOf(Route& route) {
+  if (!localsRead_) {
+    localsRead_ = true;
+    ifaddrs* ifs = nullptr;
+    if (getifaddrs(&ifs) != 0) return;
+    for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
+      if (i->ifa_addr == nullptr) continue;
+      Local l;
+      if (i->ifa_addr->sa_family == AF_INET6) {
+        l.addr.v6 = true;
+        std::memcpy(l.addr.v6addr.bytes.data(),
+                    &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, 16);
+      } else if (i->ifa_addr->sa_family == AF_INET) {
+        l.addr.v4addr = net::Ipv4Address::fromNetworkOrder(
+            reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr);
+      } else {
+        continue;
+      }
+      l.iface = i->ifa_name;
+      l.loopback = (i->ifa_flags & IFF_LOOPBACK) != 0;
+      locals_.push_back(std::move(l));
     }
-    if (match) {
-      route.iface = i->ifa_name;
-      route.loopback = (i->ifa_flags & IFF_LOOPBACK) != 0;
-      break;
+    freeifaddrs(ifs);
+  }
+  for (const Local& l : locals_) {
+    if (l.addr == route.source) {
+      route.iface = l.iface;
+      route.loopback = l.loopback;
+      return;
     }
   }
-  freeifaddrs(ifs);
 }
 
-}  // namespace
-
-bool findRoute(const Address& dst, const std::string& forcedIface, Route& out, std::string& error) {
-  if (!kernelSourceFor(dst, forcedIface, out.source, error)) return false;
-  if (!forcedIface.empty()) {
-    out.iface = forcedIface;
+bool RouteFinder::find(const Address& dst, Route& out, std::string& error) {
+  if (!sourceFor(dst, out.source, error)) return false;
+  if (!forced_.empty()) {
+    out.iface = forced_;
   } else {
-    findInterfaceOf(out);
+    interfaceOf(out);
   }
   // Traffic to our own addresses goes over lo whatever interface holds the address.
   const bool toSelf = dst == out.source;
@@ -117,6 +128,11 @@ bool findRoute(const Address& dst, const std::string& forcedIface, Route& out, s
     return false;
   }
   return true;
+}
+
+bool findRoute(const Address& dst, const std::string& forcedIface, Route& out, std::string& error) {
+  RouteFinder finder(forcedIface);
+  return finder.find(dst, out, error);
 }
 
 bool haveRawPrivilege() {

@@ -3,6 +3,7 @@
 // for a destination, and the raw-socket privilege check.
 
 #include <string>
+#include <vector>
 #include <utility>
 
 #include "types.h"
@@ -43,6 +44,28 @@ struct Route {
 /// Asks the kernel which source address and interface reach `dst` (a connected UDP socket sends
 /// nothing). `forcedIface` (-e) binds the lookup to that interface.
 bool findRoute(const Address& dst, const std::string& forcedIface, Route& out, std::string& error);
+
+/// findRoute for many targets (a sweep of a /16): one socket per family, connected again for
+/// each target, and the interfaces' addresses read once, not a socket and a netlink dump each.
+class RouteFinder {
+ public:
+  explicit RouteFinder(std::string forcedIface);
+  bool find(const Address& dst, Route& out, std::string& error);
+
+ private:
+  bool sourceFor(const Address& dst, Address& source, std::string& error);
+  void interfaceOf(Route& route);
+
+  struct Local {
+    Address addr;
+    std::string iface;
+    bool loopback = false;
+  };
+  std::string forced_;
+  UniqueFd fd4_, fd6_;
+  bool localsRead_ = false;
+  std::vector<Local> locals_;
+};
 
 /// True when this process may open raw sockets (root or CAP_NET_RAW).
 bool haveRawPrivilege();

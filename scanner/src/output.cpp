@@ -1,5 +1,7 @@
 #include "output.h"
 
+#include <chrono>
+
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -12,6 +14,16 @@
 
 namespace portcullis::scan {
 namespace {
+
+// A sweep reports 65,536 hosts, and a write per host costs as much as the host's probes: host
+// reports go out as they complete, but at most every 100 ms (begin and end flush at once).
+void flushPaced(std::ostream& out) {
+  static std::chrono::steady_clock::time_point last;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last < std::chrono::milliseconds(100)) return;
+  out.flush();
+  last = now;
+}
 
 enum class TimeFormat { kShort, kLong };
 
@@ -127,12 +139,12 @@ class NormalWriter : public ReportWriter {
     if (h.timedOut) {
       out_ << "Skipping host " << h.target.address.toString() << " due to host timeout\n"
            << macLine << "\n";
-      out_.flush();
+      flushPaced(out_);
       return;
     }
     if (h.ports.empty()) {
       out_ << macLine << "\n";
-      out_.flush();
+      flushPaced(out_);
       return;
     }
     const auto ignored = ignoredGroups(h);
@@ -167,7 +179,7 @@ class NormalWriter : public ReportWriter {
       }
     }
     out_ << macLine << "\n";
-    out_.flush();
+    flushPaced(out_);
   }
 
   void end(const RunInfo& info) override {
@@ -257,7 +269,7 @@ class XmlWriter : public ReportWriter {
            << "\"/>\n";
     }
     out_ << "</host>\n";
-    out_.flush();
+    flushPaced(out_);
   }
 
   void end(const RunInfo& info) override {
@@ -316,7 +328,7 @@ class GrepableWriter : public ReportWriter {
       out_ << "\tIgnored State: " << portStateName(g.state) << " (" << g.count << ")";
     }
     out_ << "\n";
-    out_.flush();
+    flushPaced(out_);
   }
 
   void end(const RunInfo& info) override {
@@ -378,7 +390,7 @@ class JsonWriter : public ReportWriter {
     j["ports"] = std::move(ports);
     out_ << (first_ ? "\n" : ",\n") << j.dump();
     first_ = false;
-    out_.flush();
+    flushPaced(out_);
   }
 
   void end(const RunInfo& info) override {

@@ -697,10 +697,15 @@ struct RawEngine::Impl {
 
   // What nmap's -d shows in its own words: how much was resent and whether the capture kept up
   // (a dropped reply costs a retransmission and shrinks the window).
-  void reportRunStats(uint64_t sentProbes, uint64_t retransmissions) {
+  void reportRunStats(uint64_t sentProbes, uint64_t retransmissions, unsigned txThreads) {
     pcap_stat ps{};
     pcap_stats(pcap.get(), &ps);
     std::lock_guard<std::mutex> lock(mu);
+    // The I/O methods, so a user knows what was measured (README, "The scanner": why these).
+    std::fprintf(stderr,
+                 "raw engine: send: raw IP socket, sendmmsg in batches of 64 on %u threads; "
+                 "receive: libpcap on a memory-mapped TPACKET_V3 ring (%s), polled\n",
+                 txThreads, pcap_lib_version());
     std::fprintf(stderr,
                  "raw engine: %llu probes sent (%llu retransmitted) in %.3f s, final window %.0f,"
                  " RTO %lld us, capture dropped %u\n",
@@ -860,8 +865,7 @@ class ProbeLoop {
         total_(nhosts_ * nprobes_),
         order_(std::move(order)),
         timing_(timing),
-        pool_(m.rawFd.get(), m.v6, scopeIdOf(m.cfg.iface),
-              std::clamp(std::thread::hardware_concurrency(), 1u, 4u)),
+        pool_(m.rawFd.get(), m.v6, scopeIdOf(m.cfg.iface), txThreads()),
         batch_(pool_),
         hostTimedOut_(nhosts_, 0),
         hostTimeoutUs_(cfg_.timing.hostTimeoutMs * 1000),
@@ -902,6 +906,7 @@ class ProbeLoop {
   }
 
   uint64_t sentProbes() const { return sentProbes_; }
+  static unsigned txThreads() { return std::clamp(std::thread::hardware_concurrency(), 1u, 4u); }
   uint64_t retransmissions() const { return retransmissions_; }
 
  private:
@@ -1105,7 +1110,9 @@ std::vector<SlotOutcome> RawEngine::run(const std::vector<Address>& hosts,
   loop.run();
   m.stopReceiver = true;
   receiver.join();
-  if (m.cfg.verbose > 0) m.reportRunStats(loop.sentProbes(), loop.retransmissions());
+  if (m.cfg.verbose > 0) {
+    m.reportRunStats(loop.sentProbes(), loop.retransmissions(), loop.txThreads());
+  }
   m.collectResults(outcomes, timing, startEpoch);
   return outcomes;
 }

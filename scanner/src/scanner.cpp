@@ -222,10 +222,11 @@ class ScanRun {
   // Groups targets by (interface, source) so each engine has one capture.
   bool groupByRoute() {
     std::map<std::pair<std::string, std::string>, size_t> routeIndex;
+    RouteFinder routes(opts_.iface);
     for (size_t i = 0; i < targets_.size(); ++i) {
       Route r;
       std::string rerr;
-      if (!findRoute(targets_[i].address, opts_.iface, r, rerr)) {
+      if (!routes.find(targets_[i].address, r, rerr)) {
         if (targets_.size() == 1) return refuse(rerr);
         unroutable_.push_back(i);
         continue;
