@@ -139,7 +139,8 @@ double sendRing(int fd, const Probes& p, size_t count) {
     return -1;
   }
   size_t ringLen = size_t(req.tp_block_size) * req.tp_block_nr;
-  auto* ring = static_cast<uint8_t*>(mmap(nullptr, ringLen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  auto* ring =
+      static_cast<uint8_t*>(mmap(nullptr, ringLen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
   if (ring == MAP_FAILED) {
     std::perror("mmap");
     return -1;
@@ -177,19 +178,26 @@ int main(int argc, char** argv) {
   size_t count = 262140;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--iface") iface = v;
-    else if (k == "--src") src = v;
-    else if (k == "--dst") dst = v;
-    else if (k == "--dst-mac") dstMac = v;
-    else if (k == "--count") count = std::strtoul(v.c_str(), nullptr, 10);
-    else usage(("unknown argument " + k).c_str());
+    if (k == "--iface")
+      iface = v;
+    else if (k == "--src")
+      src = v;
+    else if (k == "--dst")
+      dst = v;
+    else if (k == "--dst-mac")
+      dstMac = v;
+    else if (k == "--count")
+      count = std::strtoul(v.c_str(), nullptr, 10);
+    else
+      usage(("unknown argument " + k).c_str());
   }
   Probes p;
   unsigned mac[6];
   if (iface.empty() || inet_pton(AF_INET, src.c_str(), &p.src) != 1 ||
       inet_pton(AF_INET, dst.c_str(), &p.dst) != 1 ||
       std::sscanf(dstMac.c_str(), "%x:%x:%x:%x:%x:%x", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4],
-                  &mac[5]) != 6 || count == 0) {
+                  &mac[5]) != 6 ||
+      count == 0) {
     usage("missing or bad arguments");
   }
   for (int i = 0; i < 6; ++i) p.dstMac[i] = uint8_t(mac[i]);
@@ -209,9 +217,11 @@ int main(int argc, char** argv) {
     ll.sll_family = AF_PACKET;
     ll.sll_ifindex = ifindex;
     ll.sll_protocol = 0;  // send only
-    bind(fd, reinterpret_cast<sockaddr*>(&ll), sizeof(ll));
     int one = 1;
-    setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one));
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&ll), sizeof(ll)) != 0 ||
+        setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)) != 0) {
+      usage("cannot open an AF_PACKET socket with PACKET_QDISC_BYPASS (CAP_NET_RAW?)");
+    }
     return fd;
   };
   sockaddr_in to{};
@@ -234,10 +244,12 @@ int main(int argc, char** argv) {
     double tRing = sendRing(ring, p, count);
     close(ring);
     if (round == 0) continue;
-    std::printf("| raw IP socket, sendmmsg x%zu (portcullis-scan) | %.2f |\n", kBatch, count / tRaw / 1e6);
-    std::printf("| AF_PACKET, PACKET_QDISC_BYPASS, sendmmsg x%zu | %.2f |\n", kBatch, count / tPkt / 1e6);
-    std::printf("| AF_PACKET TX ring (TPACKET_V2), PACKET_QDISC_BYPASS, send() per %zu | %.2f |\n", kBatch,
-                count / tRing / 1e6);
+    std::printf("| raw IP socket, sendmmsg x%zu (portcullis-scan) | %.2f |\n", kBatch,
+                count / tRaw / 1e6);
+    std::printf("| AF_PACKET, PACKET_QDISC_BYPASS, sendmmsg x%zu | %.2f |\n", kBatch,
+                count / tPkt / 1e6);
+    std::printf("| AF_PACKET TX ring (TPACKET_V2), PACKET_QDISC_BYPASS, send() per %zu | %.2f |\n",
+                kBatch, count / tRing / 1e6);
   }
   return 0;
 }
