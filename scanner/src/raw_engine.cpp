@@ -262,6 +262,17 @@ class SendBatch {
 }  // namespace
 
 struct RawEngine::Impl {
+  // The progress line spans the engine's runs: a sweep is many host groups of one engine, each
+  // a run of a fraction of a second.
+  struct Progress {
+    uint64_t total = 0;  ///< probes expected over every run (expectProbes); 0: unknown
+    uint64_t doneBefore = 0, sentBefore = 0, foundBefore = 0;  ///< of the runs that ended
+    int64_t startUs = 0, lastUs = 0;
+    uint64_t sentAtLast = 0;
+    bool shown = false;
+  };
+  static constexpr int64_t kProgressUs = 250000;
+
   EngineConfig cfg;
   UniqueFd rawFd;
   PcapHandle pcap;
@@ -287,6 +298,7 @@ struct RawEngine::Impl {
   std::atomic<int64_t> inflight{0};
   std::atomic<uint64_t> finished{0};
   std::atomic<uint64_t> openFound{0};
+  Progress progress;
   std::atomic<bool> stopReceiver{false};
 
   std::mutex mu;  // guards the timing state below
@@ -697,6 +709,53 @@ struct RawEngine::Impl {
 
   // What nmap's -d shows in its own words: how much was resent and whether the capture kept up
   // (a dropped reply costs a retransmission and shrinks the window).
+  // Four times a second, so a scan of a fraction of a second still shows one. The rate is the
+  // last interval's (the average since the start hides a stall, and at 300,000 probes a second
+  // the start's ramp-up would skew it for seconds); the time left is what is unresolved at that
+  // rate, or by the fraction done while nothing is being sent (retries waiting out timeouts).
+  // The last line, when one was shown, gives the whole scan's rate and 100 %.
+  void reportProgress(int64_t now, uint64_t sentRun, uint64_t doneRun, uint64_t runTotal,
+                      bool last = false) {
+    Progress& p = progress;
+    if (!cfg.progress) return;
+    if (p.startUs == 0) p.startUs = p.lastUs = runStartUs;
+    if (!last && now - p.lastUs < kProgressUs) return;
+    const uint64_t sent = p.sentBefore + sentRun;
+    const uint64_t done = p.doneBefore + doneRun;
+    const uint64_t total = std::max(p.total ? p.total : p.doneBefore + runTotal, done);
+    const double interval = static_cast<double>(now - p.lastUs) / 1e6;
+    const double elapsed = static_cast<double>(now - p.startUs) / 1e6;
+    const double rate = last ? static_cast<double>(sent) / std::max(elapsed, 1e-3)
+                             : static_cast<double>(sent - p.sentAtLast) / std::max(interval, 1e-3);
+    p.lastUs = now;
+    p.sentAtLast = sent;
+    const double fraction = total ? static_cast<double>(done) / static_cast<double>(total) : 1;
+    const double left = static_cast<double>(total - done);
+    double eta = rate > 0 ? left / rate : (fraction > 0 ? elapsed * (1 - fraction) / fraction : 0);
+    if (last) eta = 0;
+    // At these rates most scans end within a minute: tenths of a second mean something there.
+    char remaining[32];
+    if (eta < 60) {
+      std::snprintf(remaining, sizeof(remaining), "%.1f s", eta);
+    } else {
+      std::snprintf(remaining, sizeof(remaining), "%u:%02u:%02u", static_cast<unsigned>(eta) / 3600,
+                    static_cast<unsigned>(eta) / 60 % 60, static_cast<unsigned>(eta) % 60);
+    }
+    const uint64_t found = p.foundBefore + (last ? 0 : openFound.load());
+    std::fprintf(stderr, "\rrate: %7.2f-kpps, %6.2f%% done, %s remaining, found=%llu, sent=%llu   ",
+                 rate / 1000, fraction * 100, remaining, static_cast<unsigned long long>(found),
+                 static_cast<unsigned long long>(sent));
+    std::fflush(stderr);
+    p.shown = true;
+  }
+
+  // A run ended: its counts join the scan's (the last line reads only these).
+  void endRunProgress(uint64_t sentRun, uint64_t runTotal) {
+    progress.doneBefore += runTotal;
+    progress.sentBefore += sentRun;
+    progress.foundBefore += openFound.load();
+  }
+
   void reportRunStats(uint64_t sentProbes, uint64_t retransmissions, unsigned txThreads) {
     pcap_stat ps{};
     pcap_stats(pcap.get(), &ps);
@@ -768,7 +827,14 @@ struct RawEngine::Impl {
 };
 
 RawEngine::RawEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-RawEngine::~RawEngine() = default;
+RawEngine::~RawEngine() {
+  if (impl_->progress.shown) {  // the line as the scan ended, and a newline under it
+    impl_->reportProgress(monotonicMicros(), 0, 0, 0, true);
+    std::fprintf(stderr, "\n");
+  }
+}
+
+void RawEngine::expectProbes(uint64_t total) { impl_->progress.total = total; }
 
 void RawEngine::configure(ScanType type, int maxRetries) {
   impl_->cfg.scanType = type;
@@ -873,7 +939,6 @@ class ProbeLoop {
         deferredCap_(std::min<size_t>(nhosts_, 1024)),
         lastTickUs_(m.runStartUs),
         lastHostCheckUs_(m.runStartUs),
-        lastProgressUs_(m.runStartUs),
         pingMode_(cfg_.scanType == ScanType::kPing) {}
 
   void run() {
@@ -902,7 +967,7 @@ class ProbeLoop {
         std::this_thread::sleep_for(std::chrono::microseconds(paced_ ? 1000 : 100));
       }
     }
-    if (cfg_.progress && monotonicMicros() - m_.runStartUs >= 1000000) std::fprintf(stderr, "\n");
+    m_.endRunProgress(sentProbes_, total_);
   }
 
   uint64_t sentProbes() const { return sentProbes_; }
@@ -1049,17 +1114,7 @@ class ProbeLoop {
   }
 
   void reportProgress(int64_t now) {
-    if (!cfg_.progress || now - lastProgressUs_ < 1000000) return;
-    lastProgressUs_ = now;
-    const double elapsed = static_cast<double>(now - m_.runStartUs) / 1e6;
-    const double done = static_cast<double>(m_.finished.load()) / static_cast<double>(total_);
-    const double rate = static_cast<double>(sentProbes_) / std::max(elapsed, 1e-3);
-    const double eta = done > 0 ? elapsed * (1 - done) / done : 0;
-    std::fprintf(stderr, "\rrate: %7.2f-kpps, %6.2f%% done, %u:%02u:%02u remaining, found=%llu   ",
-                 rate / 1000, done * 100, static_cast<unsigned>(eta) / 3600,
-                 static_cast<unsigned>(eta) / 60 % 60, static_cast<unsigned>(eta) % 60,
-                 static_cast<unsigned long long>(m_.openFound.load()));
-    std::fflush(stderr);
+    m_.reportProgress(now, sentProbes_, m_.finished.load(), total_);
   }
 
   RawEngine::Impl& m_;
@@ -1081,7 +1136,7 @@ class ProbeLoop {
   const size_t deferredCap_;
   int64_t lastTickUs_;
   int64_t lastHostCheckUs_;
-  int64_t lastProgressUs_;
+
   double minRateTokens_ = 0;
   double maxRateTokens_ = 1;
   uint64_t sentProbes_ = 0;

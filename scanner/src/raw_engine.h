@@ -71,6 +71,8 @@ class RawEngine {
   /// `error` as one line.
   static std::unique_ptr<RawEngine> open(const EngineConfig& cfg, std::string& error);
   ~RawEngine();
+  /// The probes every run of this engine will send, for the progress line (0: each run's own).
+  void expectProbes(uint64_t total);
 
   /// Changes what the next run() sends and how replies are read, keeping the socket and the
   /// capture (opening a capture ring costs milliseconds).

@@ -308,6 +308,9 @@ class ScanRun {
       engine = RawEngine::open(engineConfig(rg), error_);
       if (!engine) return false;
     }
+    if (engine && !opts_.pingOnly) {
+      engine->expectProbes(rg.members.size() * (tcpPorts_.size() + udpPorts_.size()));
+    }
     const size_t probesPerHost = std::max<size_t>(tcpPorts_.size() + udpPorts_.size(), 4);
     const size_t groupSize =
         std::clamp<size_t>(kMaxSlotsPerGroup / probesPerHost, 1, kMaxHostsPerGroup);

@@ -71,6 +71,23 @@ check connect-scan 256 -sT
 # per host take a few seconds; one global gap would take over an hour (and hit the timeout).
 check per-host-scan-delay 1024 -sS -Pn --scan-delay 1s
 
+# The progress line over the host groups of one scan: 20,000 probes at --max-rate 5000 take
+# about 4 s; the line is rewritten every 250 ms with the last interval's rate, and its last
+# line says 100 % and every open port.
+( exec ip netns exec "$NS_S" timeout 120 "$SCAN" -sS -Pn -n --progress --max-rate 5000 \
+    -p 20-29 -iL "$WORK/targets" >/dev/null 2>"$WORK/progress.err" )
+tr '\r' '\n' <"$WORK/progress.err" | grep '^rate:' >"$WORK/progress.lines"
+lines=$(wc -l <"$WORK/progress.lines")
+# The rates between the first and the last line (the last is the whole run's).
+rates=$(sed '1d;$d' "$WORK/progress.lines" | sed -E 's/^rate: *([0-9.]+)-kpps.*/\1/')
+off=$(awk '{ if ($1 < 4.0 || $1 > 6.0) bad++ } END { print bad + 0 }' <<<"$rates")
+last=$(tail -1 "$WORK/progress.lines")
+if [ "$lines" -ge 8 ] && [ "$off" -eq 0 ] && grep -q '100.00% done, 0.0 s remaining, found=2000,' <<<"$last"; then
+  pass "progress: $lines lines, every interval's rate within 20 % of --max-rate 5000 ($(echo $rates | tr ' ' ',') kpps), last: $last"
+else
+  fail "progress: $lines lines, $off rates off 5 kpps ($(echo $rates | tr ' ' ',')), last: $last"
+fi
+
 # The same 2000 hosts as neighbours on the scanner's segment: discovery by ARP.
 ip -n "$NS_S" route del 198.19.0.0/21 via 198.18.0.2 &&
   ip -n "$NS_S" addr add 198.19.7.254/21 dev pcs-c$id || { echo "FAIL: on-link setup"; exit 1; }
