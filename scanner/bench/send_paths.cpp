@@ -23,7 +23,11 @@
 #include <string>
 #include <vector>
 
+#include "packet/checksum.h"
+
 namespace {
+
+namespace net = portcullis::net;
 
 constexpr size_t kBatch = 64;
 constexpr size_t kFrameLen = 14 + 20 + 20;
@@ -34,14 +38,6 @@ constexpr size_t kFrameLen = 14 + 20 + 20;
                "[--count N]\n",
                why);
   std::exit(2);
-}
-
-uint16_t checksum(const void* data, size_t len, uint32_t sum = 0) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i + 1 < len; i += 2) sum += uint32_t(p[i] << 8 | p[i + 1]);
-  if (len & 1) sum += uint32_t(p[len - 1] << 8);
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return htons(uint16_t(~sum));
 }
 
 struct Probes {
@@ -62,7 +58,7 @@ struct Probes {
     ip->protocol = IPPROTO_TCP;
     ip->saddr = src.s_addr;
     ip->daddr = dst.s_addr;
-    ip->check = checksum(ip, 20);
+    ip->check = htons(net::internetChecksum({out + 14, 20}));
     auto* tcp = reinterpret_cast<tcphdr*>(out + 34);
     *tcp = tcphdr{};
     tcp->source = htons(40000);
@@ -71,16 +67,10 @@ struct Probes {
     tcp->doff = 5;
     tcp->syn = 1;
     tcp->window = htons(1024);
-    uint8_t pseudo[12];
-    std::memcpy(pseudo, &ip->saddr, 4);
-    std::memcpy(pseudo + 4, &ip->daddr, 4);
-    pseudo[8] = 0;
-    pseudo[9] = IPPROTO_TCP;
-    pseudo[10] = 0;
-    pseudo[11] = 20;
-    uint32_t sum = 0;
-    for (size_t i = 0; i < 12; i += 2) sum += uint32_t(pseudo[i] << 8 | pseudo[i + 1]);
-    tcp->check = checksum(tcp, 20, sum);
+    const uint32_t pseudo =
+        net::pseudoHeaderSum(net::Ipv4Address::fromNetworkOrder(src.s_addr),
+                             net::Ipv4Address::fromNetworkOrder(dst.s_addr), IPPROTO_TCP, 20);
+    tcp->check = htons(net::checksumFinish(net::checksumAdd(pseudo, {out + 34, 20})));
   }
 };
 

@@ -39,8 +39,7 @@ start_node() { "$LAB" fleet node "$1" start; }
 stop_node() { "$LAB" fleet node "$1" stop; }
 redis_cli() { ip netns exec pclf-redis redis-cli -h 198.18.70.10 "$@"; }
 metric() {  # node, metric name (with labels): its value from the node's /metrics
-  ip netns exec "pclf-node$1" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9909 &&
-    printf "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n" >&3 && cat <&3' 2>/dev/null |
+  scrape_metrics "pclf-node$1" 9909 |
     awk -v m="$2" '{ split($1, name, "{") } $1 == m || name[1] == m { sum += $2 } END { print sum + 0 }'
 }
 

@@ -81,8 +81,7 @@ echo "INFO: after the flood: ${used:-?} sources hold slots; the sketch counted $
 [ "$rss1" -le $((rss0 + 20000)) ] && pass "controller memory stayed put (${rss0} -> ${rss1} kB)" ||
   fail "controller memory grew (${rss0} -> ${rss1} kB)"
 # The Prometheus endpoint, on the victim namespace's loopback.
-metrics=$(ip netns exec "$NS_V" timeout 3 bash -c \
-  'exec 3<>/dev/tcp/127.0.0.1/9464; printf "GET /metrics HTTP/1.0\r\n\r\n" >&3; cat <&3')
+metrics=$(scrape_metrics "$NS_V" 9464)
 for m in 'portcullis_alerts_total{rule="score"}' "portcullis_dropped_total{iface=\"$IF_V\"}" \
          'portcullis_blocks_total 1' "portcullis_untracked_sources{iface=\"$IF_V\"}" \
          "portcullis_evictions_total{iface=\"$IF_V\"}" "portcullis_answers_visible{iface=\"$IF_V\"} 1" \

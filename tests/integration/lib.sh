@@ -106,6 +106,12 @@ nft_wait_gone() {
 }
 
 # Waits up to $1 seconds for a grep pattern in a file.
+# The raw HTTP response of a watch's --metrics endpoint on 127.0.0.1:PORT in namespace NS.
+scrape_metrics() {  # NS PORT
+  ip netns exec "$1" timeout 3 bash -c \
+    "exec 3<>/dev/tcp/127.0.0.1/$2; printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3; cat <&3" 2>/dev/null
+}
+
 wait_for() {
   local secs=$1 pattern=$2 file=$3 i
   for ((i = 0; i < secs * 10; i++)); do

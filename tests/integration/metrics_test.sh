@@ -23,8 +23,7 @@ watch_pid=$!
 wait_for 10 "metrics on" "$dir/w.err" || { fail "watch started with --metrics"; cat "$dir/w.err"; finish; exit 1; }
 ip netns exec "$NS" nmap -n -Pn -sS -p1-300 127.0.0.1 >/dev/null 2>&1
 wait_for 5 '"event":"alert"' "$dir/w.json" && sleep 1   # the next poll publishes it
-ip netns exec "$NS" timeout 3 bash -c \
-  'exec 3<>/dev/tcp/127.0.0.1/9464; printf "GET /metrics HTTP/1.0\r\n\r\n" >&3; cat <&3' |
+scrape_metrics "$NS" 9464 |
   sed '1,/^\r\?$/d' >"$dir/metrics.txt"
 grep -q '^portcullis_alerts_total{rule="score"} [1-9]' "$dir/metrics.txt" &&
   pass "the endpoint counts the scan (the control: $(grep -c '^portcullis_' "$dir/metrics.txt") samples)" ||
