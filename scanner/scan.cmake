@@ -7,6 +7,7 @@ add_library(portcullis_scan_core STATIC
   src/idle_scan.cpp
   src/manual.cpp
   src/net_util.cpp
+  src/next_hop.cpp
   src/output.cpp
   src/port_spec.cpp
   src/raw_engine.cpp

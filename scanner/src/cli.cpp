@@ -100,9 +100,18 @@ void addScanOptions(CLI::App& app, Options& opts, RawArgs& raw) {
   app.add_option("--sI", opts.zombie, "-sI ZOMBIE[:PORT]: idle scan")->group("SCAN TECHNIQUES");
   app.add_flag("--Pn", opts.noPing, "-Pn: treat all hosts as up, skip discovery")
       ->group("HOST DISCOVERY");
-  app.add_flag("--disable-arp-ping,--send-ip", opts.disableArpPing,
+  app.add_flag("--disable-arp-ping", opts.disableArpPing,
                "Discover local-network hosts with IP probes instead of ARP")
       ->group("HOST DISCOVERY");
+  // nmap's pair: --send-ip also means no ARP discovery (applied after parsing).
+  auto* sendIp = app.add_flag("--send-ip", opts.sendIp,
+                              "Send probes through the raw IP socket, never as Ethernet frames; "
+                              "no ARP discovery")
+                     ->group("HOST DISCOVERY");
+  app.add_flag("--send-eth", opts.sendEth,
+               "Send probes as Ethernet frames where the next hop's MAC is known (the default)")
+      ->group("HOST DISCOVERY")
+      ->excludes(sendIp);
   app.add_flag("-n", opts.noResolve, "Never resolve names")->group("HOST DISCOVERY");
 }
 

@@ -18,6 +18,8 @@ struct Options {
   bool pingOnly = false;            // -sn
   bool noPing = false;              // -Pn
   bool disableArpPing = false;      // --disable-arp-ping / --send-ip: IP probes on the local net
+  bool sendIp = false;              // --send-ip: the raw IP socket only, no Ethernet frames
+  bool sendEth = false;             // --send-eth: frames where possible (the default anyway)
   std::string zombie;               // -sI
   bool portsGiven = false;
   PortLists ports;

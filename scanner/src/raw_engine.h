@@ -48,6 +48,7 @@ struct EngineConfig {
   size_t mePosition = 0;                 // where the real probe goes among the decoys
   std::string iface;
   bool loopback = false;
+  bool sendEth = true;  // Ethernet frames where the next hop is known (--send-eth); else --send-ip
 };
 
 struct SlotOutcome {

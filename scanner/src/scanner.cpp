@@ -298,6 +298,8 @@ class ScanRun {
     ecfg.mePosition = mePosition_;
     ecfg.iface = rg.route.iface;
     ecfg.loopback = rg.route.loopback;
+    ecfg.sendEth = !opts_.sendIp;
+    ecfg.sendEth = !opts_.sendIp;
     return ecfg;
   }
 
@@ -362,7 +364,8 @@ class ScanRun {
     std::vector<size_t> viaArp;
     std::vector<size_t> viaIp;
     std::vector<AddressPrefix> neighbours;
-    if (engine && !rg.route.source.v6 && !rg.route.loopback && !opts_.disableArpPing) {
+    if (engine && !rg.route.source.v6 && !rg.route.loopback && !opts_.disableArpPing &&
+        !opts_.sendIp) {
       neighbours = ethernetNeighbourPrefixes(rg.route.iface);
     }
     for (size_t h = 0; h < results.size(); ++h) {

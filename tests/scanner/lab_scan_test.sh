@@ -157,6 +157,49 @@ NMAP_FAMILY=()
 [ $HAVE_NMAP = 1 ] || skip "nmap comparison: nmap not installed"
 [ $HAVE_NDIFF = 1 ] || skip "ndiff comparison: ndiff not installed (Debian package ndiff)"
 
+# The send paths (-v names them): Ethernet frames on an AF_PACKET socket once the kernel knows
+# the target's MAC, the raw IP socket with --send-ip, and the raw socket for a next hop with no
+# neighbour entry, until the kernel has resolved it. The states are the same on each.
+send_path_case() {  # name expect(frames|raw|any) target args...
+  local name=$1 expect=$2 target=$3; shift 3
+  local saved=$TARGET
+  TARGET=$target
+  check_scan "$name" -sS "$TCP_PORTS" "$WORK/exp-sS" -v "$@"
+  TARGET=$saved
+  local frames raw
+  # Summed over the engine's runs (each prints its own line); empty when a method never ran.
+  frames=$(sed -n 's/.*AF_PACKET socket past the qdisc (\([0-9]*\) frames).*/\1/p' "$WORK/$name.err" |
+    awk '{n += $1} END {if (NR) print n}')
+  raw=$(sed -n 's/.*raw IP socket (\([0-9]*\) packets).*/\1/p' "$WORK/$name.err" |
+    awk '{n += $1} END {if (NR) print n}')
+  case $expect in
+    frames)
+      if [ "${frames:-0}" -gt 0 ] && [ -z "$raw" ]; then pass "$name: every probe sent as an Ethernet frame ($frames)"
+      else fail "$name: expected frames only: $(grep 'send:' "$WORK/$name.err")"; fi ;;
+    raw)
+      if [ -z "$frames" ] && [ "${raw:-0}" -gt 0 ]; then pass "$name: every probe through the raw IP socket ($raw)"
+      else fail "$name: expected the raw socket only: $(grep 'send:' "$WORK/$name.err")"; fi ;;
+    any)
+      if [ $((${frames:-0} + ${raw:-0})) -gt 0 ]; then pass "$name: sent ${frames:-0} frames, ${raw:-0} raw packets"
+      else fail "$name: no send method reported: $(grep 'send:' "$WORK/$name.err")"; fi ;;
+  esac
+}
+ip netns exec "$NS_S" ping -c1 -W2 $DST >/dev/null 2>&1
+ip netns exec "$NS_S" ping -6 -c1 -W2 $DST6 >/dev/null 2>&1
+send_path_case "send-eth-v4" frames $DST
+send_path_case "send-eth-v6" frames $DST6
+send_path_case "send-ip-v4" raw $DST --send-ip
+send_path_case "send-ip-v6" raw $DST6 --send-ip
+ip -n "$NS_S" neigh flush dev "$IF_S"
+send_path_case "send-unresolved-v4" any $DST
+ip netns exec "$NS_S" "$SCAN" --send-eth --send-ip -p1 $DST >/dev/null 2>"$WORK/excl.err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "excludes" "$WORK/excl.err"; then
+  pass "--send-eth with --send-ip: exit 2, '$(head -1 "$WORK/excl.err")'"
+else
+  fail "--send-eth with --send-ip: rc=$rc '$(head -1 "$WORK/excl.err")'"
+fi
+
 # Evasion options must not change the answers: the cookie has to survive decoys, fragments,
 # a fixed source port, padding and a low TTL.
 check_scan "evasion-decoys" -sS "$TCP_PORTS" "$WORK/exp-sS" -D RND:3,ME,198.18.0.77
