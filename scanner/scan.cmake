@@ -8,6 +8,7 @@ add_library(portcullis_scan_core STATIC
   src/manual.cpp
   src/net_util.cpp
   src/next_hop.cpp
+  src/probe_template.cpp
   src/output.cpp
   src/port_spec.cpp
   src/raw_engine.cpp

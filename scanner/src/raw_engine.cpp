@@ -26,6 +26,7 @@
 #include "next_hop.h"
 #include "packet/builder.h"
 #include "packet/parser.h"
+#include "probe_template.h"
 #include "siphash.h"
 
 namespace portcullis::scan {
@@ -142,9 +143,17 @@ uint8_t icmpv4CodeFor(uint8_t v6code) {
 }
 
 struct OutPacket {
-  std::vector<uint8_t> bytes;
+  uint32_t offset;  // into its batch's bytes
+  uint32_t length;
   AddrKey dst;
-  const uint8_t* linkHeader = nullptr;  // the Ethernet header of its next hop; none: raw IP
+  const uint8_t* linkHeader;  // the Ethernet header of its next hop; none: raw IP
+};
+
+// The probes of one sending pass, their bytes back to back (one allocation a batch, not one a
+// probe).
+struct OutBatch {
+  std::vector<uint8_t> bytes;
+  std::vector<OutPacket> packets;
 };
 
 constexpr size_t kEthernetHeaderLen = 14;
@@ -171,7 +180,7 @@ class TxPool {
   TxPool(const TxPool&) = delete;
   TxPool& operator=(const TxPool&) = delete;
 
-  void submit(std::vector<OutPacket>&& batch) {
+  void submit(OutBatch&& batch) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       queue_.push_back(std::move(batch));
@@ -189,14 +198,15 @@ class TxPool {
     std::vector<mmsghdr> rawMsgs(kMaxBatch);
     std::vector<mmsghdr> linkMsgs(kMaxBatch);
     for (;;) {
-      std::vector<OutPacket> batch;
+      OutBatch out;
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
         if (queue_.empty()) return;  // stopping and drained
-        batch = std::move(queue_.front());
+        out = std::move(queue_.front());
         queue_.pop_front();
       }
+      const std::vector<OutPacket>& batch = out.packets;
       for (size_t off = 0; off < batch.size(); off += kMaxBatch) {
         const size_t n = std::min(kMaxBatch, batch.size() - off);
         size_t nraw = 0;
@@ -206,7 +216,7 @@ class TxPool {
           if (pkt.linkHeader != nullptr) {
             iovec* iov = &iovs[2 * i];
             iov[0] = {const_cast<uint8_t*>(pkt.linkHeader), kEthernetHeaderLen};
-            iov[1] = {pkt.bytes.data(), pkt.bytes.size()};
+            iov[1] = {out.bytes.data() + pkt.offset, pkt.length};
             mmsghdr& m = linkMsgs[nlink++];
             m = mmsghdr{};
             m.msg_hdr.msg_iov = iov;  // the socket is bound to the interface: no address
@@ -225,7 +235,7 @@ class TxPool {
             std::memcpy(&sin->sin_addr.s_addr, pkt.dst.data() + 12, 4);
             addrLen = sizeof(sockaddr_in);
           }
-          iovs[2 * i] = {pkt.bytes.data(), pkt.bytes.size()};
+          iovs[2 * i] = {out.bytes.data() + pkt.offset, pkt.length};
           mmsghdr& m = rawMsgs[nraw++];
           m = mmsghdr{};
           m.msg_hdr.msg_name = &addrs[i];
@@ -267,7 +277,7 @@ class TxPool {
   unsigned scopeId_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::vector<OutPacket>> queue_;
+  std::deque<OutBatch> queue_;
   bool stop_ = false;
   std::atomic<uint64_t> frames_{0};
   std::atomic<uint64_t> packets_{0};
@@ -278,19 +288,32 @@ class TxPool {
 class SendBatch {
  public:
   explicit SendBatch(TxPool& pool) : pool_(pool) {}
-  void add(std::vector<uint8_t>&& pkt, const AddrKey& dst, const uint8_t* linkHeader) {
-    packets_.push_back({std::move(pkt), dst, linkHeader});
-    if (packets_.size() >= 64) flush();
+  /// Room for a `length`-byte packet, valid until the next append or flush.
+  uint8_t* append(size_t length, const AddrKey& dst, const uint8_t* linkHeader) {
+    if (batch_.packets.empty()) {
+      batch_.bytes.reserve(kPackets * 64);
+      batch_.packets.reserve(kPackets);
+    }
+    const size_t offset = batch_.bytes.size();
+    batch_.bytes.resize(offset + length);
+    batch_.packets.push_back(
+        {static_cast<uint32_t>(offset), static_cast<uint32_t>(length), dst, linkHeader});
+    return batch_.bytes.data() + offset;
   }
+  void add(const std::vector<uint8_t>& pkt, const AddrKey& dst, const uint8_t* linkHeader) {
+    std::memcpy(append(pkt.size(), dst, linkHeader), pkt.data(), pkt.size());
+  }
+  bool full() const { return batch_.packets.size() >= kPackets; }
   void flush() {
-    if (packets_.empty()) return;
-    pool_.submit(std::move(packets_));
-    packets_.clear();
+    if (batch_.packets.empty()) return;
+    pool_.submit(std::move(batch_));
+    batch_ = OutBatch{};
   }
 
  private:
+  static constexpr size_t kPackets = 64;
   TxPool& pool_;
-  std::vector<OutPacket> packets_;
+  OutBatch batch_;
 };
 
 }  // namespace
@@ -337,14 +360,27 @@ struct RawEngine::Impl {
   const std::vector<ProbeDef>* probes = nullptr;
   size_t nprobes = 0;
   std::unordered_map<AddrKey, uint32_t, AddrKeyHash> hostIndex;
-  std::vector<int32_t> tcpIndex;
+  // Per destination port, the TCP probe's index and flags packed in one word: replies come in
+  // random port order, and a second table (the probes') was a second cache miss each.
+  struct TcpProbeEntry {
+    int32_t index;
+    uint8_t tcpFlags;
+    int32_t pack() const { return index << 8 | tcpFlags; }
+    static TcpProbeEntry unpack(int32_t e) { return {e >> 8, static_cast<uint8_t>(e & 0xff)}; }
+  };
+  std::vector<int32_t> tcpIndex;  // packed TcpProbeEntry; -1: no probe to that port
   std::vector<int32_t> udpIndex;
   int32_t echoIndex = -1;
   int32_t timestampIndex = -1;
   std::unique_ptr<Slot[]> slots;
   std::unique_ptr<std::atomic<uint8_t>[]> hostUp;
-  std::vector<Hop> hops;         // the run's distinct next hops
-  std::vector<int32_t> hostHop;  // index into `hops` per host; -1: no link-layer path
+  struct TemplateSlot {
+    bool tried = false;
+    std::optional<TcpProbeTemplate> tmpl;
+  };
+  std::array<TemplateSlot, 256> tcpTemplates;  // by TCP flags; kept across runs
+  std::vector<Hop> hops;                       // the run's distinct next hops
+  std::vector<int32_t> hostHop;                // index into `hops` per host; -1: no link-layer path
   size_t unknownHops = 0;
   size_t hopCursor = 0;  // where the next recheck of unknown hops starts
   int64_t runStartUs = 0;
@@ -393,6 +429,13 @@ struct RawEngine::Impl {
     return jar.sourcePort(srcMapped, dst, dstPort, proto);
   }
 
+  // A TCP probe's source port (-g's when given) and sequence number, from one hash.
+  CookieJar::Probe tcpCookieFor(const AddrKey& dst, uint16_t dstPort) const {
+    CookieJar::Probe c = jar.probe(srcMapped, dst, dstPort, net::kIpProtoTcp);
+    if (cfg.sourcePort) c.srcPort = *cfg.sourcePort;
+    return c;
+  }
+
   uint32_t cookieFor(const AddrKey& dst, uint16_t srcPort, uint16_t dstPort, uint8_t proto) const {
     CookieTuple t;
     t.src = srcMapped;
@@ -425,8 +468,7 @@ struct RawEngine::Impl {
     }
     switch (p.kind) {
       case ProbeDef::Kind::kTcp: {
-        const uint16_t sport = sourcePortFor(dstKey, p.port, kIpProtoTcp);
-        const uint32_t c = cookieFor(dstKey, sport, p.port, kIpProtoTcp);
+        const auto [sport, c] = tcpCookieFor(dstKey, p.port);
         TcpHeader t;
         t.setSrcPort(sport).setDstPort(p.port).setSeq(c).setFlags(p.tcpFlags).setWindow(65535);
         if (p.tcpFlags & tcp_flags::kAck) t.setAck(c);
@@ -466,9 +508,37 @@ struct RawEngine::Impl {
     return b.build();
   }
 
+  // The template for TCP probes with these flags, made from the first such probe; none when
+  // probes carry more than headers (--data-length, fragments) or come from decoys too.
+  const TcpProbeTemplate* tcpTemplateFor(size_t h, const ProbeDef& p) {
+    if (p.kind != ProbeDef::Kind::kTcp || cfg.dataLength > 0 || cfg.fragmentSize > 0 ||
+        !cfg.decoys.empty()) {
+      return nullptr;
+    }
+    auto& t = tcpTemplates[p.tcpFlags];
+    if (!t.tried) {
+      t.tried = true;
+      t.tmpl = TcpProbeTemplate::from(buildProbe(cfg.source, h, p, 0));
+    }
+    return t.tmpl ? &*t.tmpl : nullptr;
+  }
+
   void sendSlot(SendBatch& batch, uint32_t idx, uint8_t tryNo) {
     const size_t h = idx / nprobes;
     const ProbeDef& p = (*probes)[idx % nprobes];
+    if (const TcpProbeTemplate* t = tcpTemplateFor(h, p)) {
+      const AddrKey& dst = hostKeys[h];
+      TcpProbeTemplate::Fields f{dst};
+      f.ipId = static_cast<uint16_t>(rng());
+      const CookieJar::Probe c = tcpCookieFor(dst, p.port);
+      f.srcPort = c.srcPort;
+      f.dstPort = p.port;
+      f.seq = c.seq;
+      f.ack = (p.tcpFlags & net::tcp_flags::kAck) ? f.seq : 0;
+      t->write(batch.append(t->size(), dst, linkHeaderOf(h)), f);
+      if (batch.full()) batch.flush();
+      return;
+    }
     const size_t total = cfg.decoys.size() + 1;
     for (size_t i = 0; i < total; ++i) {
       Address src = cfg.source;
@@ -479,10 +549,12 @@ struct RawEngine::Impl {
       const uint8_t* header = linkHeaderOf(h);
       if (cfg.fragmentSize > 0 && !v6) {
         for (auto& f : net::fragmentIpv4(pkt, cfg.fragmentSize)) {
-          batch.add(std::move(f), hostKeys[h], header);
+          batch.add(f, hostKeys[h], header);
+          if (batch.full()) batch.flush();
         }
       } else {
-        batch.add(std::move(pkt), hostKeys[h], header);
+        batch.add(pkt, hostKeys[h], header);
+        if (batch.full()) batch.flush();
       }
     }
   }
@@ -648,11 +720,11 @@ struct RawEngine::Impl {
     const int32_t h = hostOf(from);
     const uint16_t sport = ntohs(p.tcp->srcPort);
     const uint16_t dport = ntohs(p.tcp->dstPort);
-    if (h < 0 || tcpIndex[sport] < 0) return;
-    const AddrKey& hostKey = hostKeys[static_cast<size_t>(h)];
-    if (dport != sourcePortFor(hostKey, sport, kIpProtoTcp)) return;
-    const ProbeDef& probe = (*probes)[static_cast<size_t>(tcpIndex[sport])];
-    const uint32_t c = cookieFor(hostKey, dport, sport, kIpProtoTcp);
+    const int32_t entry = h < 0 ? -1 : tcpIndex[sport];
+    if (entry < 0) return;
+    const auto [ourPort, c] = tcpCookieFor(hostKeys[static_cast<size_t>(h)], sport);
+    if (dport != ourPort) return;
+    const TcpProbeEntry probe = TcpProbeEntry::unpack(entry);
     const uint8_t flags = p.tcp->flags;
     bool valid = false;
     if (flags & tcp_flags::kAck) {
@@ -674,7 +746,7 @@ struct RawEngine::Impl {
     if (!v) return;
     Verdict verdict = *v;
     if (ping) verdict.reason = (flags & tcp_flags::kRst) ? Reason::kReset : Reason::kSynAck;
-    complete(slotOf(h, tcpIndex[sport]), verdict, ttl, now);
+    complete(slotOf(h, probe.index), verdict, ttl, now);
   }
 
   void onUdpReply(const net::ParsedPacket& p, const AddrKey& from, uint8_t ttl, int64_t now) {
@@ -730,12 +802,11 @@ struct RawEngine::Impl {
     const AddrKey& hostKey = hostKeys[static_cast<size_t>(h)];
     int32_t idx = -1;
     if (q.protocol == kIpProtoTcp) {
-      idx = tcpIndex[qd];
+      if (tcpIndex[qd] < 0) return;
+      idx = TcpProbeEntry::unpack(tcpIndex[qd]).index;
+      const CookieJar::Probe c = tcpCookieFor(hostKey, qd);
       uint32_t seq = 0;
-      if (idx < 0 || qs != sourcePortFor(hostKey, qd, kIpProtoTcp) || !q.tcpSeq(seq) ||
-          seq != cookieFor(hostKey, qs, qd, kIpProtoTcp)) {
-        return;
-      }
+      if (qs != c.srcPort || !q.tcpSeq(seq) || seq != c.seq) return;
     } else if (q.protocol == kIpProtoUdp) {
       idx = udpIndex[qd];
       if (idx < 0 || qs != sourcePortFor(hostKey, qd, kIpProtoUdp)) return;
@@ -775,7 +846,7 @@ struct RawEngine::Impl {
       const auto idx = static_cast<int32_t>(i);
       switch (p.kind) {
         case ProbeDef::Kind::kTcp:
-          tcpIndex[p.port] = idx;
+          tcpIndex[p.port] = TcpProbeEntry{idx, p.tcpFlags}.pack();
           break;
         case ProbeDef::Kind::kUdp:
           udpIndex[p.port] = idx;

@@ -78,9 +78,9 @@ CookieJar::CookieJar() {
   }
 }
 
-uint16_t CookieJar::sourcePort(const std::array<uint8_t, 16>& src,
-                               const std::array<uint8_t, 16>& dst, uint16_t dstPort,
-                               uint8_t protocol) const {
+CookieJar::Probe CookieJar::probe(const std::array<uint8_t, 16>& src,
+                                  const std::array<uint8_t, 16>& dst, uint16_t dstPort,
+                                  uint8_t protocol) const {
   uint8_t buf[36];
   std::memcpy(buf, src.data(), 16);
   std::memcpy(buf + 16, dst.data(), 16);
@@ -89,7 +89,8 @@ uint16_t CookieJar::sourcePort(const std::array<uint8_t, 16>& src,
   buf[34] = protocol;
   buf[35] = 0x5a;  // domain separation from cookie()
   const uint64_t h = sipHash24(key_, buf, sizeof(buf));
-  return static_cast<uint16_t>(kSourcePortBase + (h % kSourcePortSpan));
+  return {static_cast<uint16_t>(kSourcePortBase + (h & 0xffffffffu) % kSourcePortSpan),
+          static_cast<uint32_t>(h >> 32)};
 }
 
 uint32_t CookieJar::cookie(const CookieTuple& t) const {

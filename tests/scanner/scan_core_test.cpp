@@ -1,6 +1,7 @@
 // Scanner core without root: port specs, targets, cookies, timing, RTT, verdicts, outputs.
 #include <gtest/gtest.h>
 
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -9,7 +10,9 @@
 #include "cli.h"
 #include "output.h"
 #include "packet/tcp.h"
+#include "packet/builder.h"
 #include "port_spec.h"
+#include "probe_template.h"
 #include "services.h"
 #include "siphash.h"
 #include "targets.h"
@@ -149,6 +152,121 @@ TEST(Cookie, RoundTripAndKeyDependence) {
   CookieJar random1;
   CookieJar random2;
   EXPECT_NE(random1.cookie(t), random2.cookie(t));
+}
+
+TEST(Cookie, OneHashGivesTheSourcePortAndTheSequence) {
+  SipKey k1{};
+  SipKey k2{};
+  k2[0] = 1;
+  const CookieJar a(k1);
+  const CookieJar b(k2);
+  const auto src = mapIpv4(0xc6120001);
+  const auto dst = mapIpv4(0xc6120002);
+  const CookieJar::Probe p = a.probe(src, dst, 80, 6);
+  EXPECT_GE(p.srcPort, CookieJar::kSourcePortBase);
+  EXPECT_LT(p.srcPort, CookieJar::kSourcePortBase + CookieJar::kSourcePortSpan);
+  // The receiver recomputes both from the reply's addresses and port alone.
+  EXPECT_EQ(a.probe(src, dst, 80, 6).seq, p.seq);
+  EXPECT_EQ(a.sourcePort(src, dst, 80, 6), p.srcPort);
+  // Another port, protocol, destination or key gives another sequence number.
+  EXPECT_NE(a.probe(src, dst, 81, 6).seq, p.seq);
+  EXPECT_NE(a.probe(src, dst, 80, 17).seq, p.seq);
+  EXPECT_NE(a.probe(src, mapIpv4(0xc6120003), 80, 6).seq, p.seq);
+  EXPECT_NE(b.probe(src, dst, 80, 6).seq, p.seq);
+  // Source ports spread over the span: 1,000 ports of one host use hundreds of them.
+  std::set<uint16_t> ports;
+  for (uint16_t port = 1; port <= 1000; ++port) ports.insert(a.probe(src, dst, port, 6).srcPort);
+  EXPECT_GT(ports.size(), 900u);
+}
+
+// ---- probe templates ----
+
+struct TemplateCase {
+  const char* name;
+  bool v6;
+  uint8_t flags;
+};
+
+struct ProbeFieldsForTest {
+  std::string dst;
+  uint16_t ipId, srcPort, dstPort;
+  uint32_t seq;
+};
+
+// A probe as the engine's builder path makes it.
+std::vector<uint8_t> builtProbe(const TemplateCase& c, const ProbeFieldsForTest& f) {
+  using namespace net;
+  PacketBuilder b;
+  if (c.v6) {
+    b.ipv6(Ipv6Header()
+               .setSrc(*Ipv6Address::parse("fd00:198:18::1"))
+               .setDst(*Ipv6Address::parse(f.dst))
+               .setHopLimit(64));
+  } else {
+    b.ipv4(Ipv4Header()
+               .setSrc(*Ipv4Address::parse("198.18.0.1"))
+               .setDst(*Ipv4Address::parse(f.dst))
+               .setTtl(64)
+               .setId(f.ipId));
+  }
+  TcpHeader t;
+  t.setSrcPort(f.srcPort).setDstPort(f.dstPort).setSeq(f.seq).setFlags(c.flags).setWindow(65535);
+  if (c.flags & tcp_flags::kAck) t.setAck(f.seq);
+  if (c.flags & tcp_flags::kSyn) t.addMss(1460);
+  return b.tcp(t).build();
+}
+
+std::array<uint8_t, 16> mappedOf(const std::string& text) {
+  if (const auto v4 = net::Ipv4Address::parse(text)) return mapIpv4(v4->value);
+  return net::Ipv6Address::parse(text)->bytes;
+}
+
+TEST(ProbeTemplate, WritesTheBytesTheBuilderWouldForEveryField) {
+  using namespace net::tcp_flags;
+  const TemplateCase cases[] = {
+      {"IPv4 SYN with MSS", false, kSyn}, {"IPv4 ACK", false, kAck},
+      {"IPv4 FIN", false, kFin},          {"IPv4 Xmas", false, kFin | kPsh | kUrg},
+      {"IPv6 SYN with MSS", true, kSyn},  {"IPv6 Maimon", true, kFin | kAck},
+  };
+  for (const auto& c : cases) {
+    const ProbeFieldsForTest first{c.v6 ? "fd00:198:18::2" : "198.18.0.2", 1, 40000, 22, 7};
+    const auto tmpl = TcpProbeTemplate::from(builtProbe(c, first));
+    ASSERT_TRUE(tmpl.has_value()) << c.name;
+    const ProbeFieldsForTest others[] = {
+        {c.v6 ? "fd00:198:18::2" : "198.18.0.2", 1, 40000, 22, 7},
+        {c.v6 ? "2001:db8::ffff:1" : "198.19.255.254", 0xffff, 60999, 65535, 0xffffffff},
+        {c.v6 ? "fd00::" : "198.19.0.0", 0, 33000, 1, 0},
+    };
+    for (const auto& f : others) {
+      const auto expected = builtProbe(c, f);
+      const auto dst = mappedOf(f.dst);
+      TcpProbeTemplate::Fields fields{dst};
+      fields.ipId = f.ipId;
+      fields.srcPort = f.srcPort;
+      fields.dstPort = f.dstPort;
+      fields.seq = f.seq;
+      fields.ack = (c.flags & kAck) ? f.seq : 0;
+      std::vector<uint8_t> out(tmpl->size());
+      tmpl->write(out.data(), fields);
+      EXPECT_EQ(out, expected) << c.name << " to " << f.dst << " port " << f.dstPort;
+    }
+  }
+}
+
+TEST(ProbeTemplate, RefusesWhatItCannotPatch) {
+  using namespace net;
+  const TemplateCase syn{"", false, tcp_flags::kSyn};
+  auto withPayload = builtProbe(syn, {"198.18.0.2", 1, 40000, 22, 7});
+  withPayload.push_back(0);
+  EXPECT_FALSE(TcpProbeTemplate::from(withPayload).has_value());
+  const auto udp = PacketBuilder()
+                       .ipv4(Ipv4Header()
+                                 .setSrc(*Ipv4Address::parse("198.18.0.1"))
+                                 .setDst(*Ipv4Address::parse("198.18.0.2")))
+                       .udp(UdpHeader().setSrcPort(1).setDstPort(2))
+                       .build();
+  EXPECT_FALSE(TcpProbeTemplate::from(udp).has_value());
+  EXPECT_FALSE(TcpProbeTemplate::from({}).has_value());
 }
 
 // ---- timing ----
