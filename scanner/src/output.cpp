@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <ctime>
 #include <map>
@@ -56,23 +57,39 @@ struct StateGroup {
   std::vector<uint16_t> ports;
 };
 
+// A full-range scan has 65,535 ports and a handful of (state, protocol) pairs: the groups are a
+// short list searched linearly, not a map looked up per port, and the ports usually come sorted.
 std::vector<StateGroup> ignoredGroups(const HostResult& h) {
-  std::map<std::pair<PortState, Protocol>, StateGroup> groups;
+  std::vector<StateGroup> groups;
+  std::vector<std::array<size_t, 256>> reasonCounts;
   for (const auto& p : h.ports) {
-    auto& g = groups[{p.state, p.protocol}];
-    g.state = p.state;
-    g.protocol = p.protocol;
-    ++g.count;
-    ++g.reasons[p.reason];
-    g.ports.push_back(p.port);
+    size_t i = 0;
+    while (i < groups.size() && (groups[i].state != p.state || groups[i].protocol != p.protocol)) {
+      ++i;
+    }
+    if (i == groups.size()) {
+      groups.push_back(StateGroup{p.state, p.protocol});
+      reasonCounts.emplace_back();
+      reasonCounts.back().fill(0);
+    }
+    ++groups[i].count;
+    ++reasonCounts[i][static_cast<uint8_t>(p.reason)];
+    groups[i].ports.push_back(p.port);
   }
   std::vector<StateGroup> out;
-  for (auto& [key, g] : groups) {
-    if (g.state != PortState::kOpen && g.count > kIgnoredStateThreshold) {
-      std::sort(g.ports.begin(), g.ports.end());
-      out.push_back(std::move(g));
+  for (size_t i = 0; i < groups.size(); ++i) {
+    StateGroup& g = groups[i];
+    if (g.state == PortState::kOpen || g.count <= kIgnoredStateThreshold) continue;
+    for (size_t r = 0; r < reasonCounts[i].size(); ++r) {
+      if (reasonCounts[i][r] > 0) g.reasons[static_cast<Reason>(r)] = reasonCounts[i][r];
     }
+    if (!std::is_sorted(g.ports.begin(), g.ports.end())) std::sort(g.ports.begin(), g.ports.end());
+    out.push_back(std::move(g));
   }
+  // The map's order: by state, then protocol.
+  std::sort(out.begin(), out.end(), [](const StateGroup& a, const StateGroup& b) {
+    return std::pair(a.state, a.protocol) < std::pair(b.state, b.protocol);
+  });
   return out;
 }
 
@@ -248,7 +265,7 @@ class XmlWriter : public ReportWriter {
           if (p.state == g.state && p.protocol == g.protocol) byReason[p.reason].push_back(p.port);
         }
         for (auto& [r, ports] : byReason) {
-          std::sort(ports.begin(), ports.end());
+          if (!std::is_sorted(ports.begin(), ports.end())) std::sort(ports.begin(), ports.end());
           out_ << "<extrareasons reason=\"" << reasonName(r) << "\" count=\"" << ports.size()
                << "\" proto=\"" << protocolName(g.protocol) << "\" ports=\""
                << compactPortList(ports) << "\"/>\n";

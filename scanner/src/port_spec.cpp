@@ -24,7 +24,7 @@ void addRange(std::vector<uint16_t>& v, uint32_t lo, uint32_t hi) {
 }
 
 void normalise(std::vector<uint16_t>& v) {
-  std::sort(v.begin(), v.end());
+  if (!std::is_sorted(v.begin(), v.end())) std::sort(v.begin(), v.end());  // -p- already is
   v.erase(std::unique(v.begin(), v.end()), v.end());
 }
 
