@@ -1,8 +1,9 @@
 // How fast one thread can put SYN probes on an interface by each send path the scanner could
 // use, measured side by side in one run (scan_bench.sh runs it against the XDP responder, so the
-// target costs almost nothing): a raw IP socket with sendmmsg (what portcullis-scan uses), an
-// AF_PACKET socket with PACKET_QDISC_BYPASS and sendmmsg, and an AF_PACKET TX ring
-// (TPACKET_V2) with PACKET_QDISC_BYPASS flushed by one send() per batch.
+// target costs almost nothing): a raw IP socket with sendmmsg (portcullis-scan --send-ip, and
+// its fallback), an AF_PACKET socket with PACKET_QDISC_BYPASS and sendmmsg (what portcullis-scan
+// uses where it knows the next hop's MAC), and an AF_PACKET TX ring (TPACKET_V2) with
+// PACKET_QDISC_BYPASS flushed by one send() per batch.
 //
 //   send_paths --iface IF --src A.B.C.D --dst A.B.C.D --dst-mac aa:bb:cc:dd:ee:ff [--count N]
 #include <arpa/inet.h>
@@ -234,10 +235,10 @@ int main(int argc, char** argv) {
     double tRing = sendRing(ring, p, count);
     close(ring);
     if (round == 0) continue;
-    std::printf("| raw IP socket, sendmmsg x%zu (portcullis-scan) | %.2f |\n", kBatch,
+    std::printf("| raw IP socket, sendmmsg x%zu (portcullis-scan --send-ip) | %.2f |\n", kBatch,
                 count / tRaw / 1e6);
-    std::printf("| AF_PACKET, PACKET_QDISC_BYPASS, sendmmsg x%zu | %.2f |\n", kBatch,
-                count / tPkt / 1e6);
+    std::printf("| AF_PACKET, PACKET_QDISC_BYPASS, sendmmsg x%zu (portcullis-scan) | %.2f |\n",
+                kBatch, count / tPkt / 1e6);
     std::printf("| AF_PACKET TX ring (TPACKET_V2), PACKET_QDISC_BYPASS, send() per %zu | %.2f |\n",
                 kBatch, count / tRing / 1e6);
   }
