@@ -169,13 +169,17 @@ class TxPool {
       : fd_(fd), linkFd_(linkFd), v6_(v6), scopeId_(scopeId) {
     for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
   }
-  ~TxPool() {
+  ~TxPool() { finish(); }
+
+  /// Sends what is queued and stops the workers; the counts below are final after it.
+  void finish() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
+    workers_.clear();
   }
   TxPool(const TxPool&) = delete;
   TxPool& operator=(const TxPool&) = delete;
@@ -967,10 +971,11 @@ struct RawEngine::Impl {
       send = "Ethernet frames on an AF_PACKET socket past the qdisc (" + std::to_string(frames) +
              " frames)";
     }
-    if (packets > 0 || frames == 0) {
+    if (packets > 0) {
       if (!send.empty()) send += " and ";
       send += "raw IP socket (" + std::to_string(packets) + " packets)";
     }
+    if (send.empty()) send = "nothing sent";
     std::fprintf(stderr,
                  "raw engine: send: %s, sendmmsg in batches of 64 on %u threads; "
                  "receive: libpcap on a memory-mapped TPACKET_V3 ring (%s), polled\n",
@@ -1198,6 +1203,8 @@ class ProbeLoop {
       }
     }
     m_.endRunProgress(sentProbes_, total_);
+    // A reply can complete the run before its probe's worker has counted the batch.
+    pool_.finish();
   }
 
   uint64_t sentProbes() const { return sentProbes_; }
