@@ -223,6 +223,9 @@ TEST_F(Replay, BadInputIsOneLineAndExitStatusTwo) {
   const std::vector<Case> cases = {
       {"watch -i pc-nosuchif0", "no such interface: pc-nosuchif0"},
       {"watch -i lo -i pc-nosuchif1", "no such interface: pc-nosuchif1"},
+      // The URL is checked with the other arguments: before the interfaces, so before any
+      // attach (the interface here does not exist either: nothing could attach if it came later).
+      {"watch -i pc-nosuchif2 --fleet redis://198.18.0.1:notaport", "redis://198.18.0.1:notaport"},
       {"replay " + (dir_ / "missing.pcap").string(), "missing.pcap: No such file or directory"},
       {"replay " + notPcap, "not.pcap: "},
       {"replay --rate-ports 0 " + notPcap, "--rate-ports: Value 0 not in range"},

@@ -263,7 +263,15 @@ class WatchSession {
     sink_ = makeSink(a_, files_);
     engine_ = std::make_unique<Engine>(a_.rules, *sink_, a_.savePorts);
     engine_->setIncidentIdStart(uint64_t(unixMicrosNow() / 1'000'000));
-    for (const std::string& iface : args_.ifaces) {  // bad input before anything is attached
+    // Bad input before anything is attached (a refusal after it would leave pins behind).
+    if (!args_.fleet.empty()) {
+      fleetUrl_ = parseFleetUrl(args_.fleet, error);
+      if (!fleetUrl_) {
+        logError("%s", error.c_str());
+        return 2;
+      }
+    }
+    for (const std::string& iface : args_.ifaces) {
       if (if_nametoindex(iface.c_str()) == 0) {
         logError("no such interface: %s", iface.c_str());
         return 2;
@@ -433,14 +441,8 @@ class WatchSession {
 
   // --fleet: this node's blocks go to Redis, the other nodes' come back into its blocklists.
   int joinFleet() {
-    if (args_.fleet.empty()) return 0;
-    std::string error;
-    auto url = parseFleetUrl(args_.fleet, error);
-    if (!url) {
-      logError("%s", error.c_str());
-      return 2;
-    }
-    fleet_ = FleetLink::start(*url, fleetNodeName(args_.nodeName));
+    if (!fleetUrl_) return 0;
+    fleet_ = FleetLink::start(*fleetUrl_, fleetNodeName(args_.nodeName));
     // Footprints go out with or without --block: the fleet rule alerts either way.
     engine_->setFootprints(fleet_.get());
     if (!blocker_) {
@@ -741,6 +743,7 @@ class WatchSession {
   std::unique_ptr<NftBlocklist> nft_;                  ///< --block-backend nft|both
   std::vector<std::unique_ptr<BlockFanout>> fanouts_;  ///< --block-backend both, per interface
   std::unique_ptr<AutoBlocker> blocker_;
+  std::optional<FleetUrl> fleetUrl_;  ///< --fleet, parsed with the other arguments
   std::unique_ptr<FleetLink> fleet_;  ///< --fleet; stopped before the blocker goes
   std::string incidentsWritten_;      ///< the open incidents as last written for `top`
   std::unique_ptr<MetricsServer> metrics_;
