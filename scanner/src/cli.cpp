@@ -14,9 +14,9 @@ namespace {
 // nmap's multi-letter single-dash options, which CLI11 cannot name directly, become long
 // options before parsing ("-sS" -> "--sS", "-oX" -> "--oX", "-p-" -> "-p1-65535").
 std::vector<std::string> normaliseArgs(int argc, char** argv) {
-  static const char* kMultiLetter[] = {"-sT", "-sS", "-sN", "-sF", "-sX", "-sM",
-                                       "-sA", "-sW", "-sU", "-sn", "-sP", "-sI",
-                                       "-Pn", "-oN", "-oX", "-oG", "-oJ", "-iL"};
+  static const char* kMultiLetter[] = {"-sT", "-sS", "-sN", "-sF", "-sX", "-sM", "-sA",
+                                       "-sW", "-sU", "-sn", "-sP", "-sI", "-Pn", "-oN",
+                                       "-oX", "-oG", "-oJ", "-oA", "-iL"};
   std::vector<std::string> out;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -159,6 +159,9 @@ void addOutputOptions(CLI::App& app, Options& opts) {
   app.add_option("--oX", opts.outXml, "-oX FILE: nmap XML output")->group("OUTPUT");
   app.add_option("--oG", opts.outGrepable, "-oG FILE: grepable output")->group("OUTPUT");
   app.add_option("--oJ", opts.outJson, "-oJ FILE: JSON output")->group("OUTPUT");
+  app.add_option("--oA", opts.outAll,
+                 "-oA BASENAME: normal, XML and grepable output to BASENAME.nmap, .xml, .gnmap")
+      ->group("OUTPUT");
   app.add_flag("-v", opts.verbose, "More output (repeat for more)")->group("OUTPUT");
   app.add_flag("--progress,!--no-progress", opts.progress,
                "Progress line on stderr (default: when stderr is a terminal)")
@@ -338,6 +341,23 @@ int64_t parseTimeSpecMs(const std::string& text) {
   return static_cast<int64_t>(ms);
 }
 
+namespace {
+
+// -oA BASENAME is nmap's three files at once; an -oN/-oX/-oG given as well names its own file.
+bool applyOutputs(Options& opts, std::string& error) {
+  if (opts.outAll.empty()) return true;
+  if (opts.outAll == "-") {
+    error = "-oA: the three formats cannot all go to stdout; give a base name";
+    return false;
+  }
+  if (opts.outNormal.empty()) opts.outNormal = opts.outAll + ".nmap";
+  if (opts.outXml.empty()) opts.outXml = opts.outAll + ".xml";
+  if (opts.outGrepable.empty()) opts.outGrepable = opts.outAll + ".gnmap";
+  return true;
+}
+
+}  // namespace
+
 ParseResult parseCommandLine(int argc, char** argv, Options& opts, std::string& error) {
   CLI::App app{"portcullis-scan: a raw-socket port scanner with nmap's flags", "portcullis-scan"};
   app.set_help_flag("-h,--help", "Print this help and exit");
@@ -382,8 +402,9 @@ ParseResult parseCommandLine(int argc, char** argv, Options& opts, std::string& 
     return ParseResult::kError;
   }
 
-  if (!applyScanTypes(raw, opts, error) || !applyPorts(app, raw, opts, error) ||
-      !applyTiming(raw, opts, error) || !applyEvasion(raw, opts, error)) {
+  if (!applyOutputs(opts, error) || !applyScanTypes(raw, opts, error) ||
+      !applyPorts(app, raw, opts, error) || !applyTiming(raw, opts, error) ||
+      !applyEvasion(raw, opts, error)) {
     return ParseResult::kError;
   }
   return ParseResult::kOk;

@@ -31,6 +31,7 @@ struct Options {
   bool progress = false;
   TimingParams timing;
   std::string outNormal, outXml, outGrepable, outJson;
+  std::string outAll;  // -oA BASENAME: the first three, named BASENAME.nmap, .xml, .gnmap
   std::vector<std::string> targetSpecs;
   std::string inputList;
   // Evasion.

@@ -644,6 +644,20 @@ TEST(Cli, NmapStyleFlags) {
   EXPECT_EQ(o.targetSpecs, (std::vector<std::string>{"198.18.0.2"}));
 }
 
+TEST(Cli, AllFormatsNameThreeFilesAndAnExplicitFileWins) {
+  Options o;
+  std::string err;
+  ASSERT_EQ(parse({"-oA", "/tmp/scan1", "-oX", "mine.xml", "198.18.0.2"}, o, err), ParseResult::kOk)
+      << err;
+  EXPECT_EQ(o.outNormal, "/tmp/scan1.nmap");
+  EXPECT_EQ(o.outGrepable, "/tmp/scan1.gnmap");
+  EXPECT_EQ(o.outXml, "mine.xml");
+  EXPECT_TRUE(o.outJson.empty());
+  Options stdoutAll;
+  EXPECT_EQ(parse({"-oA", "-", "198.18.0.2"}, stdoutAll, err), ParseResult::kError);
+  EXPECT_NE(err.find("-oA"), std::string::npos) << err;
+}
+
 TEST(Cli, Errors) {
   for (const auto& args : std::vector<std::vector<std::string>>{{"--bogus", "x"},
                                                                 {"-sS", "-sT", "x"},
