@@ -405,6 +405,33 @@ struct RawEngine::Impl {
   int maxSuccessfulRetry = 0;
   int64_t lastDropUs = 0;
 
+  // An IPPROTO_RAW socket of either family takes the whole IP header from us.
+  bool openRawSocket(std::string& error) {
+    rawFd.reset(::socket(v6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
+    if (!rawFd) {
+      error = std::string("cannot open a raw socket: ") + std::strerror(errno);
+      return false;
+    }
+    const int sndbuf = 8 << 20;
+    setsockopt(rawFd.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    // Without RECVERR a raw socket reports a full device queue (ENOBUFS) as success and the
+    // probe is lost; a probe lost late in a scan costs a whole RTO (50 ms at -T5) of waiting at
+    // the end. With it, sendmmsg stops at that probe and the sender waits and sends it again.
+    const int on = 1;
+    if (v6) {
+      setsockopt(rawFd.get(), IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on));
+    } else {
+      setsockopt(rawFd.get(), IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
+    }
+    if (!cfg.iface.empty() && !cfg.loopback &&
+        setsockopt(rawFd.get(), SOL_SOCKET, SO_BINDTODEVICE, cfg.iface.c_str(),
+                   static_cast<socklen_t>(cfg.iface.size())) != 0) {
+      error = "cannot bind to interface '" + cfg.iface + "': " + std::strerror(errno);
+      return false;
+    }
+    return true;
+  }
+
   // The link-layer send path, on Ethernet interfaces: an AF_PACKET socket that hands frames
   // straight to the driver (PACKET_QDISC_BYPASS). Anything missing leaves the raw socket alone.
   void openLinkSocket() {
@@ -1065,29 +1092,7 @@ std::unique_ptr<RawEngine> RawEngine::open(const EngineConfig& cfg, std::string&
   impl->cfg = cfg;
   impl->srcMapped = keyOf(cfg.source);
   impl->v6 = cfg.source.v6;
-  // An IPPROTO_RAW socket of either family takes the whole IP header from us.
-  impl->rawFd.reset(::socket(impl->v6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
-  if (!impl->rawFd) {
-    error = std::string("cannot open a raw socket: ") + std::strerror(errno);
-    return nullptr;
-  }
-  const int sndbuf = 8 << 20;
-  setsockopt(impl->rawFd.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-  // Without RECVERR a raw socket reports a full device queue (ENOBUFS) as success and the probe
-  // is lost; a probe lost late in a scan costs a whole RTO (50 ms at -T5) of waiting at the end.
-  // With it, sendmmsg stops at that probe and the sender waits and sends it again.
-  const int on = 1;
-  if (impl->v6) {
-    setsockopt(impl->rawFd.get(), IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on));
-  } else {
-    setsockopt(impl->rawFd.get(), IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
-  }
-  if (!cfg.iface.empty() && !cfg.loopback &&
-      setsockopt(impl->rawFd.get(), SOL_SOCKET, SO_BINDTODEVICE, cfg.iface.c_str(),
-                 static_cast<socklen_t>(cfg.iface.size())) != 0) {
-    error = "cannot bind to interface '" + cfg.iface + "': " + std::strerror(errno);
-    return nullptr;
-  }
+  if (!impl->openRawSocket(error)) return nullptr;
   if (cfg.sendEth && !cfg.loopback) impl->openLinkSocket();
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   impl->pcap.reset(pcap_create(cfg.iface.c_str(), errbuf));
