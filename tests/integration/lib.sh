@@ -40,6 +40,16 @@ in_ns() {
 
 # A pair of namespaces joined by a veth, addresses in 198.18.0.0/15 (RFC 2544 benchmarking),
 # no default route: nothing can leave the machine.
+# ns_pin_dir NS: where a watch inside namespace NS pins under the default root (the loader names
+# the directory by the namespace's inode: datapath/net_util.cpp). A test's namespace is its own,
+# so its teardown removes the whole directory, not only the interface's (empty namespace
+# directories piled up otherwise). Call it before the namespace is deleted.
+ns_pin_dir() {
+  local ino
+  ino=$(ip netns exec "$1" stat -L -c %i /proc/self/ns/net 2>/dev/null) || return 1
+  echo "/sys/fs/bpf/portcullis/net$ino"
+}
+
 make_pair() {
   local a=$1 b=$2 ifa=$3 ifb=$4 addra=$5 addrb=$6
   ip netns add "$a"

@@ -21,9 +21,11 @@ cleanup() {
   [ -n "$watch_pid" ] && kill -INT "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
+  local pin_dir
+  pin_dir=$(ns_pin_dir "$NS_V")
   for ns in "$NS_V" "$NS_A" "$NS_D" "$NS_H"; do ip netns del "$ns" 2>/dev/null; done
   rm -rf /sys/fs/bpf/portcullis/net*/"$IF_V" /sys/fs/bpf/portcullis/net*/"$IF_VD" \
-    /sys/fs/bpf/portcullis/net*/"$IF_VH" "$dir"
+    /sys/fs/bpf/portcullis/net*/"$IF_VH" ${pin_dir:+"$pin_dir"} "$dir"
 }
 trap cleanup EXIT
 

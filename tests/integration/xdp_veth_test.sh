@@ -16,10 +16,12 @@ out=$(mktemp)
 err=$(mktemp)
 watch_pid=""
 cleanup() {
+  local pin_dir
   [ -n "$watch_pid" ] && kill -INT "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
+  pin_dir=$(ns_pin_dir "$NS_V")
   ip netns del "$NS_V" 2>/dev/null
   ip netns del "$NS_A" 2>/dev/null
-  rm -rf /sys/fs/bpf/portcullis/net*/"$IF_V" "$out" "$err"
+  rm -rf /sys/fs/bpf/portcullis/net*/"$IF_V" ${pin_dir:+"$pin_dir"} "$out" "$err"
 }
 trap cleanup EXIT
 
