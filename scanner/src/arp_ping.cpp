@@ -8,7 +8,6 @@
 #include <netpacket/packet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -116,13 +115,12 @@ bool openArpSocket(const std::string& iface, UniqueFd& fd, net::MacAddress& ourM
     error = "no such interface '" + iface + "'";
     return false;
   }
-  ifreq ifr{};
-  std::strncpy(ifr.ifr_name, iface.c_str(), IFNAMSIZ - 1);
-  if (ioctl(fd.get(), SIOCGIFHWADDR, &ifr) != 0) {
+  const auto link = ethernetLink(iface);
+  if (!link) {
     error = "cannot read the MAC address of '" + iface + "': " + std::strerror(errno);
     return false;
   }
-  std::memcpy(ourMac.bytes.data(), ifr.ifr_hwaddr.sa_data, 6);
+  ourMac = link->mac;
   sockaddr_ll ll{};
   ll.sll_family = AF_PACKET;
   ll.sll_protocol = htons(ETH_P_ARP);

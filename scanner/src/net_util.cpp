@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,6 +20,22 @@ void UniqueFd::reset(int fd) {
     ::close(fd_);
   }
   fd_ = fd;
+}
+
+std::optional<EthernetLink> ethernetLink(const std::string& iface) {
+  if (iface.empty() || iface.size() >= IFNAMSIZ) return std::nullopt;
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return std::nullopt;
+  ifreq req{};
+  std::memcpy(req.ifr_name, iface.c_str(), iface.size());
+  if (ioctl(fd.get(), SIOCGIFHWADDR, &req) != 0 || req.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
+    return std::nullopt;
+  }
+  EthernetLink link;
+  std::memcpy(link.mac.bytes.data(), req.ifr_hwaddr.sa_data, 6);
+  link.ifindex = static_cast<int>(if_nametoindex(iface.c_str()));
+  if (link.ifindex == 0) return std::nullopt;
+  return link;
 }
 
 RouteFinder::RouteFinder(std::string forcedIface) : forced_(std::move(forcedIface)) {}

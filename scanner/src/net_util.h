@@ -2,10 +2,12 @@
 // Sockets and routes: RAII descriptors, the source address and interface the kernel would use
 // for a destination, and the raw-socket privilege check.
 
+#include <optional>
 #include <string>
 #include <vector>
 #include <utility>
 
+#include "packet/addresses.h"
 #include "types.h"
 
 namespace portcullis::scan {
@@ -66,6 +68,14 @@ class RouteFinder {
   bool localsRead_ = false;
   std::vector<Local> locals_;
 };
+
+/// An Ethernet interface's index and MAC address; nullopt for loopback, tunnels and anything
+/// else without Ethernet framing (and for a name that is no interface).
+struct EthernetLink {
+  int ifindex = 0;
+  net::MacAddress mac{};
+};
+std::optional<EthernetLink> ethernetLink(const std::string& iface);
 
 /// True when this process may open raw sockets (root or CAP_NET_RAW).
 bool haveRawPrivilege();

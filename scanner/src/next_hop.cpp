@@ -3,9 +3,6 @@
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#include <net/if.h>
-#include <net/if_arp.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -112,22 +109,6 @@ bool exchange(int fd, const std::vector<uint8_t>& buf, size_t count, OnReply&& o
 
 }  // namespace
 
-std::optional<EthernetLink> ethernetLink(const std::string& iface) {
-  if (iface.empty() || iface.size() >= IFNAMSIZ) return std::nullopt;
-  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!fd) return std::nullopt;
-  ifreq req{};
-  std::memcpy(req.ifr_name, iface.c_str(), iface.size());
-  if (ioctl(fd.get(), SIOCGIFHWADDR, &req) != 0 || req.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
-    return std::nullopt;
-  }
-  EthernetLink link;
-  std::memcpy(link.mac.data(), req.ifr_hwaddr.sa_data, 6);
-  link.ifindex = static_cast<int>(if_nametoindex(iface.c_str()));
-  if (link.ifindex == 0) return std::nullopt;
-  return link;
-}
-
 NeighbourTable::NeighbourTable(int ifindex)
     : ifindex_(ifindex), fd_(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) {
   if (!fd_) return;
@@ -185,7 +166,7 @@ std::vector<std::optional<Address>> NeighbourTable::nextHops(const std::vector<A
   return hops;
 }
 
-std::optional<MacAddress> NeighbourTable::macOf(const Address& neighbour) {
+std::optional<net::MacAddress> NeighbourTable::macOf(const Address& neighbour) {
   if (!fd_) return std::nullopt;
   std::vector<uint8_t> buf;
   ndmsg nd{};
@@ -195,7 +176,7 @@ std::optional<MacAddress> NeighbourTable::macOf(const Address& neighbour) {
   Request r(buf, RTM_GETNEIGH, seq, &nd, sizeof(nd));
   addressAttr(r, NDA_DST, neighbour);
   r.finish();
-  std::optional<MacAddress> mac;
+  std::optional<net::MacAddress> mac;
   const bool done = exchange(fd_.get(), buf, 1, [&](uint32_t replySeq, nlmsghdr* h) {
     if (replySeq != seq || h->nlmsg_type != RTM_NEWNEIGH) return;
     auto* reply = static_cast<ndmsg*>(NLMSG_DATA(h));
@@ -205,8 +186,8 @@ std::optional<MacAddress> NeighbourTable::macOf(const Address& neighbour) {
         reinterpret_cast<rtattr*>(reinterpret_cast<uint8_t*>(reply) + NLMSG_ALIGN(sizeof(ndmsg)));
     for (; RTA_OK(a, left); a = RTA_NEXT(a, left)) {
       if (a->rta_type == NDA_LLADDR && RTA_PAYLOAD(a) == 6) {
-        MacAddress m;
-        std::memcpy(m.data(), RTA_DATA(a), 6);
+        net::MacAddress m;
+        std::memcpy(m.bytes.data(), RTA_DATA(a), 6);
         mac = m;
       }
     }

@@ -5,26 +5,16 @@
 // `ip neigh get` ask; a target whose next hop is unknown is sent through the raw IP socket,
 // where the kernel resolves it.
 
-#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "net_util.h"
+#include "packet/addresses.h"
 #include "types.h"
 
 namespace portcullis::scan {
-
-using MacAddress = std::array<uint8_t, 6>;
-
-/// An Ethernet interface's index and MAC address; nullopt for loopback, tunnels and anything
-/// else without Ethernet framing.
-struct EthernetLink {
-  int ifindex = 0;
-  MacAddress mac{};
-};
-std::optional<EthernetLink> ethernetLink(const std::string& iface);
 
 class NeighbourTable {
  public:
@@ -39,7 +29,7 @@ class NeighbourTable {
 
   /// The neighbour's MAC address while the kernel holds a valid entry for it (reachable, stale,
   /// delayed, probing or permanent).
-  std::optional<MacAddress> macOf(const Address& neighbour);
+  std::optional<net::MacAddress> macOf(const Address& neighbour);
 
  private:
   int ifindex_;

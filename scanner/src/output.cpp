@@ -3,7 +3,6 @@
 #include <chrono>
 
 #include <algorithm>
-#include <array>
 #include <cstdio>
 #include <ctime>
 #include <map>
@@ -61,28 +60,18 @@ struct StateGroup {
 // short list searched linearly, not a map looked up per port, and the ports usually come sorted.
 std::vector<StateGroup> ignoredGroups(const HostResult& h) {
   std::vector<StateGroup> groups;
-  std::vector<std::array<size_t, 256>> reasonCounts;
   for (const auto& p : h.ports) {
-    size_t i = 0;
-    while (i < groups.size() && (groups[i].state != p.state || groups[i].protocol != p.protocol)) {
-      ++i;
-    }
-    if (i == groups.size()) {
-      groups.push_back(StateGroup{p.state, p.protocol});
-      reasonCounts.emplace_back();
-      reasonCounts.back().fill(0);
-    }
-    ++groups[i].count;
-    ++reasonCounts[i][static_cast<uint8_t>(p.reason)];
-    groups[i].ports.push_back(p.port);
+    auto g = std::find_if(groups.begin(), groups.end(), [&](const StateGroup& x) {
+      return x.state == p.state && x.protocol == p.protocol;
+    });
+    if (g == groups.end()) g = groups.insert(g, StateGroup{p.state, p.protocol});
+    ++g->count;
+    ++g->reasons[p.reason];  // a reason or two per group: a tiny map
+    g->ports.push_back(p.port);
   }
   std::vector<StateGroup> out;
-  for (size_t i = 0; i < groups.size(); ++i) {
-    StateGroup& g = groups[i];
+  for (StateGroup& g : groups) {
     if (g.state == PortState::kOpen || g.count <= kIgnoredStateThreshold) continue;
-    for (size_t r = 0; r < reasonCounts[i].size(); ++r) {
-      if (reasonCounts[i][r] > 0) g.reasons[static_cast<Reason>(r)] = reasonCounts[i][r];
-    }
     if (!std::is_sorted(g.ports.begin(), g.ports.end())) std::sort(g.ports.begin(), g.ports.end());
     out.push_back(std::move(g));
   }

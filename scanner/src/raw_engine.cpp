@@ -292,8 +292,10 @@ class TxPool {
 class SendBatch {
  public:
   explicit SendBatch(TxPool& pool) : pool_(pool) {}
-  /// Room for a `length`-byte packet, valid until the next append or flush.
+  /// Room for a `length`-byte packet, valid until the next append or flush. A full batch goes
+  /// to the pool first.
   uint8_t* append(size_t length, const AddrKey& dst, const uint8_t* linkHeader) {
+    if (batch_.packets.size() >= kPackets) flush();
     if (batch_.packets.empty()) {
       batch_.bytes.reserve(kPackets * 64);
       batch_.packets.reserve(kPackets);
@@ -307,7 +309,6 @@ class SendBatch {
   void add(const std::vector<uint8_t>& pkt, const AddrKey& dst, const uint8_t* linkHeader) {
     std::memcpy(append(pkt.size(), dst, linkHeader), pkt.data(), pkt.size());
   }
-  bool full() const { return batch_.packets.size() >= kPackets; }
   void flush() {
     if (batch_.packets.empty()) return;
     pool_.submit(std::move(batch_));
@@ -567,9 +568,9 @@ struct RawEngine::Impl {
       f.seq = c.seq;
       f.ack = (p.tcpFlags & net::tcp_flags::kAck) ? f.seq : 0;
       t->write(batch.append(t->size(), dst, linkHeaderOf(h)), f);
-      if (batch.full()) batch.flush();
       return;
     }
+    const uint8_t* header = linkHeaderOf(h);
     const size_t total = cfg.decoys.size() + 1;
     for (size_t i = 0; i < total; ++i) {
       Address src = cfg.source;
@@ -577,15 +578,10 @@ struct RawEngine::Impl {
         src.v4addr = cfg.decoys[i < cfg.mePosition ? i : i - 1];
       }
       auto pkt = buildProbe(src, h, p, tryNo);
-      const uint8_t* header = linkHeaderOf(h);
       if (cfg.fragmentSize > 0 && !v6) {
-        for (auto& f : net::fragmentIpv4(pkt, cfg.fragmentSize)) {
-          batch.add(f, hostKeys[h], header);
-          if (batch.full()) batch.flush();
-        }
+        for (auto& f : net::fragmentIpv4(pkt, cfg.fragmentSize)) batch.add(f, hostKeys[h], header);
       } else {
         batch.add(pkt, hostKeys[h], header);
-        if (batch.full()) batch.flush();
       }
     }
   }
@@ -618,7 +614,7 @@ struct RawEngine::Impl {
       if (added) {
         Hop hop;
         hop.addr = *nextHops[h];
-        std::memcpy(hop.header.data() + 6, link->mac.data(), 6);
+        std::memcpy(hop.header.data() + 6, link->mac.bytes.data(), 6);
         hop.header[12] = v6 ? 0x86 : 0x08;  // EtherType, network order
         hop.header[13] = v6 ? 0xdd : 0x00;
         hops.push_back(hop);
@@ -636,7 +632,7 @@ struct RawEngine::Impl {
       hopCursor = (hopCursor + 1) % hops.size();
       if (hop.known) continue;
       if (const auto mac = neighbours->macOf(hop.addr)) {
-        std::memcpy(hop.header.data(), mac->data(), 6);
+        std::memcpy(hop.header.data(), mac->bytes.data(), 6);
         hop.known = true;
         --unknownHops;
       }
@@ -1165,8 +1161,7 @@ class ProbeLoop {
         total_(nhosts_ * nprobes_),
         order_(std::move(order)),
         timing_(timing),
-        pool_(m.rawFd.get(), m.linkFd ? m.linkFd.get() : -1, m.v6, scopeIdOf(m.cfg.iface),
-              txThreads()),
+        pool_(m.rawFd.get(), m.linkFd.get(), m.v6, scopeIdOf(m.cfg.iface), txThreads()),
         batch_(pool_),
         hostTimedOut_(nhosts_, 0),
         hostTimeoutUs_(cfg_.timing.hostTimeoutMs * 1000),

@@ -38,8 +38,6 @@ in_ns() {
   nsenter --net=/run/netns/"$ns" "$@"
 }
 
-# A pair of namespaces joined by a veth, addresses in 198.18.0.0/15 (RFC 2544 benchmarking),
-# no default route: nothing can leave the machine.
 # ns_pin_dir NS: where a watch inside namespace NS pins under the default root (the loader names
 # the directory by the namespace's inode: datapath/net_util.cpp). A test's namespace is its own,
 # so its teardown removes the whole directory, not only the interface's (empty namespace
@@ -50,6 +48,8 @@ ns_pin_dir() {
   echo "/sys/fs/bpf/portcullis/net$ino"
 }
 
+# A pair of namespaces joined by a veth, addresses in 198.18.0.0/15 (RFC 2544 benchmarking),
+# no default route: nothing can leave the machine.
 make_pair() {
   local a=$1 b=$2 ifa=$3 ifb=$4 addra=$5 addrb=$6
   ip netns add "$a"
@@ -115,13 +115,13 @@ nft_wait_gone() {
   return 1
 }
 
-# Waits up to $1 seconds for a grep pattern in a file.
 # The raw HTTP response of a watch's --metrics endpoint on 127.0.0.1:PORT in namespace NS.
 scrape_metrics() {  # NS PORT
   ip netns exec "$1" timeout 3 bash -c \
     "exec 3<>/dev/tcp/127.0.0.1/$2; printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3; cat <&3" 2>/dev/null
 }
 
+# Waits up to $1 seconds for a grep pattern in a file.
 wait_for() {
   local secs=$1 pattern=$2 file=$3 i
   for ((i = 0; i < secs * 10; i++)); do
