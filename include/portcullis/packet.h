@@ -16,9 +16,11 @@ enum pc_parse_result {
 	PC_PARSE_MALFORMED = 4, /* truncated or inconsistent headers */
 };
 
+/* The addresses are 8-byte aligned so the parser fills them, and the key is copied from them,
+ * in 64-bit words. */
 struct pc_packet {
-	struct pc_addr src;   /* network byte order */
-	struct pc_addr dst;   /* network byte order */
+	struct pc_addr src __attribute__((aligned(8))); /* network byte order */
+	struct pc_addr dst __attribute__((aligned(8))); /* network byte order */
 	__u16 sport;          /* host byte order */
 	__u16 dport;          /* host byte order */
 	__u16 payload_len;    /* L4 payload bytes, from the IP length fields */
