@@ -32,10 +32,10 @@ struct pc_cursor {
 #define pc_pull(cur, n)                                                                        \
 	((cur)->pos + (n) > (cur)->end ? (const __u8 *)0 : ((cur)->pos += (n), (cur)->pos - (n)))
 
-/* Header fields at any alignment, one load each. The parser's reads are most of the XDP
- * program's cost: byte loads and shifts cost it several nanoseconds a packet. BPF reads packet
- * memory unaligned on the architectures it is built for (the verifier allows it unless
- * strict alignment is asked for); C++ goes through memcpy, which compilers make one load. */
+/* Header fields at any alignment, one load each (clang's BPF backend turns a memcpy from an
+ * unaligned pointer into byte loads and shifts, several instructions a field). BPF reads packet
+ * memory unaligned on the architectures it is built for (the verifier allows it unless strict
+ * alignment is asked for); C++ goes through memcpy, which compilers make one load. */
 #if defined(__bpf__)
 #define PC_LOAD(type, ptr) (*(const type *)(const void *)(ptr))
 #else
