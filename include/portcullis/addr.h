@@ -8,17 +8,23 @@ struct pc_addr {
 	__u32 w[4]; /* network byte order, as on the wire */
 };
 
-/* Written as two 64-bit halves (one store each where a is known to be 8-byte aligned, as in
- * struct pc_packet): the key is copied and compared in 64-bit words, and a 64-bit load of two
- * separate 32-bit stores cannot be forwarded from the store buffer. */
+/* Sets the address from its first and last 8 bytes (as in memory): one store each where a is
+ * known to be 8-byte aligned, as in struct pc_packet. The key is copied and compared in 64-bit
+ * words, and a 64-bit load of two separate 32-bit stores cannot be forwarded from the store
+ * buffer. */
+PC_INLINE void pc_addr_set_halves(struct pc_addr *a, __u64 first, __u64 last)
+{
+	__builtin_memcpy(&a->w[0], &first, 8);
+	__builtin_memcpy(&a->w[2], &last, 8);
+}
+
 PC_INLINE void pc_addr_from_v4(struct pc_addr *a, __u32 v4_be)
 {
 	__u32 mapped[2] = { pc_htonl(0x0000ffffu), v4_be };
-	__u64 zero = 0, lo;
+	__u64 last;
 
-	__builtin_memcpy(&lo, mapped, 8);
-	__builtin_memcpy(&a->w[0], &zero, 8);
-	__builtin_memcpy(&a->w[2], &lo, 8);
+	__builtin_memcpy(&last, mapped, 8);
+	pc_addr_set_halves(a, 0, last);
 }
 
 PC_INLINE int pc_addr_is_v4(const struct pc_addr *a)

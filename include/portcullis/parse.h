@@ -56,10 +56,7 @@ PC_INLINE __u16 pc_rd16(const __u8 *p)
 /* 16 bytes of address, as they are on the wire. */
 PC_INLINE void pc_rd_addr(struct pc_addr *a, const __u8 *p)
 {
-	__u64 hi = PC_LOAD(__u64, p), lo = PC_LOAD(__u64, p + 8);
-
-	__builtin_memcpy(&a->w[0], &hi, 8);
-	__builtin_memcpy(&a->w[2], &lo, 8);
+	pc_addr_set_halves(a, PC_LOAD(__u64, p), PC_LOAD(__u64, p + 8));
 }
 
 /* Ethernet and up to two VLAN tags; returns the EtherType in host order, or -1. */
