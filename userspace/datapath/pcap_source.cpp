@@ -1,6 +1,8 @@
 #include "datapath/pcap_source.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <pcap/pcap.h>
 
@@ -9,12 +11,18 @@
 #include <cstring>
 
 #include "datapath/net_util.h"
+#include "datapath/pcap_file.h"
 
 namespace portcullis {
 
 PcapSource::PcapSource(pcap_t* handle) : handle_(handle), linkType_(pcap_datalink(handle)) {}
 
-PcapSource::~PcapSource() { pcap_close(handle_); }
+PcapSource::PcapSource(std::unique_ptr<PcapFileReader> reader)
+    : reader_(std::move(reader)), linkType_(reader_->linkType()) {}
+
+PcapSource::~PcapSource() {
+  if (handle_) pcap_close(handle_);
+}
 
 // Captures are read through a 1 MiB stdio buffer: with the default (the file system's 4 KiB
 // block) a busy capture's replay spent a fifth of its time in read(2).
@@ -22,9 +30,23 @@ constexpr size_t kFileBuffer = size_t(1) << 20;
 
 std::unique_ptr<PcapSource> PcapSource::openFile(const std::string& path, std::string& error) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
-  FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
+  int fd = path == "-" ? -1 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (path != "-" && fd < 0) {
+    error = path + ": " + std::strerror(errno);
+    return nullptr;
+  }
+  struct stat st {};
+  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    if (auto reader = PcapFileReader::open(fd)) {
+      auto source = std::unique_ptr<PcapSource>(new PcapSource(std::move(reader)));
+      source->fileBytes_ = uint64_t(st.st_size);
+      return source;
+    }
+  }
+  FILE* f = fd < 0 ? stdin : fdopen(fd, "rb");
   if (!f) {
     error = path + ": " + std::strerror(errno);
+    ::close(fd);
     return nullptr;
   }
   auto buffer = std::make_unique<char[]>(kFileBuffer);
@@ -37,12 +59,12 @@ std::unique_ptr<PcapSource> PcapSource::openFile(const std::string& path, std::s
   }
   auto source = std::unique_ptr<PcapSource>(new PcapSource(h));
   source->fileBuffer_ = std::move(buffer);  // freed after pcap_close() closes the file
-  struct stat st {};
-  if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) source->fileBytes_ = uint64_t(st.st_size);
+  if (S_ISREG(st.st_mode)) source->fileBytes_ = uint64_t(st.st_size);
   return source;
 }
 
 std::pair<uint64_t, uint64_t> PcapSource::fileProgress() const {
+  if (reader_) return {reader_->bytesRead(), fileBytes_};
   FILE* f = fileBytes_ ? pcap_file(handle_) : nullptr;
   long at = f ? std::ftell(f) : -1;
   return {at < 0 ? 0 : uint64_t(at), fileBytes_};
@@ -59,6 +81,10 @@ std::string destinationFilter(const std::vector<Prefix>& dsts) {
 }
 
 bool PcapSource::setDestinations(const std::vector<Prefix>& dsts, std::string& error) {
+  if (!handle_) {
+    error = "a capture file has no capture filter";
+    return false;
+  }
   bpf_program prog{};
   std::string filter = destinationFilter(dsts);
   if (pcap_compile(handle_, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
@@ -106,6 +132,7 @@ std::unique_ptr<PcapSource> PcapSource::openLive(const std::string& iface,
 }
 
 ReadResult PcapSource::next(CapturedFrame& frame) {
+  if (reader_) return reader_->next(frame);
   pcap_pkthdr* h = nullptr;
   const u_char* d = nullptr;
   int rc = pcap_next_ex(handle_, &h, &d);
@@ -120,8 +147,10 @@ ReadResult PcapSource::next(CapturedFrame& frame) {
   return ReadResult::Error;
 }
 
-int PcapSource::selectableFd() const { return pcap_get_selectable_fd(handle_); }
+int PcapSource::selectableFd() const { return handle_ ? pcap_get_selectable_fd(handle_) : -1; }
 
-std::string PcapSource::lastError() const { return pcap_geterr(handle_); }
+std::string PcapSource::lastError() const {
+  return reader_ ? reader_->lastError() : std::string(pcap_geterr(handle_));
+}
 
 }  // namespace portcullis

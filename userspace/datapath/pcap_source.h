@@ -14,6 +14,8 @@ struct pcap;
 
 namespace portcullis {
 
+class PcapFileReader;
+
 struct CapturedFrame {
   uint64_t tsMicros = 0;
   uint32_t caplen = 0;
@@ -22,7 +24,8 @@ struct CapturedFrame {
 
 enum class ReadResult { Frame, Timeout, End, Error };
 
-/// One libpcap handle (a capture file or a live interface), closed on destruction.
+/// A capture file or a live interface: a classic pcap file through our own reader
+/// (datapath/pcap_file.h), anything else through a libpcap handle, closed on destruction.
 class PcapSource {
  public:
   /// A pcap or pcapng file. nullptr and a one-line `error` when it is missing or not a capture.
@@ -50,7 +53,9 @@ class PcapSource {
 
  private:
   explicit PcapSource(pcap* handle);
-  pcap* handle_;
+  explicit PcapSource(std::unique_ptr<PcapFileReader> reader);
+  pcap* handle_ = nullptr;
+  std::unique_ptr<PcapFileReader> reader_;  // instead of handle_
   int linkType_;
   std::unique_ptr<char[]> fileBuffer_;  // a capture file's stdio buffer (openFile)
   uint64_t fileBytes_ = 0;              // a capture file's size (openFile)
