@@ -313,3 +313,30 @@ TEST(RuleRegistry, EveryRuleIsMadeUnderItsIdAndOnlyWhenEnabled) {
 
 }  // namespace
 }  // namespace portcullis
+
+// The poll's scan of the slot tags: every slot with a tag set is visited, in order, whatever
+// its position in a block of four pairs, and none without; past the tags, every slot.
+TEST(PollScan, VisitsExactlyTheSlotsWithATag) {
+  for (size_t pairs : {size_t(0), size_t(1), size_t(3), size_t(4), size_t(5), size_t(64)}) {
+    for (size_t set = 0; set < pairs * 2 + 1; ++set) {
+      std::vector<pc_slot_tags> tags(pairs);
+      std::vector<size_t> want;
+      for (size_t index : {set, pairs * 2 - 1, size_t(0)}) {
+        if (index < pairs * 2 && tags[index / 2].tag[index & 1] == 0) {
+          tags[index / 2].tag[index & 1] = uint32_t(index * 2 + 1);
+        }
+      }
+      for (size_t index = 0; index < pairs * 2; ++index) {
+        if (tags[index / 2].tag[index & 1]) want.push_back(index);
+      }
+      const size_t slots = pairs * 2 + 3;  // three slots the tags do not cover
+      for (size_t index = pairs * 2; index < slots; ++index) want.push_back(index);
+      std::vector<size_t> got;
+      for (size_t index = portcullis::nextOccupied(tags, 0); index < slots;
+           index = portcullis::nextOccupied(tags, index + 1)) {
+        got.push_back(index);
+      }
+      EXPECT_EQ(got, want) << pairs << " pairs, slot " << set << " set";
+    }
+  }
+}

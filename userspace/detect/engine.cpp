@@ -526,18 +526,9 @@ void Engine::poll() {
     const pc_stats st = table.stats();  // one read of the per-CPU counters per poll
     judgeAnswers(i, st);
     int64_t idle = int64_t(rules_.forgetS) * int64_t(table.ticksPerSecond());
-    // A busy server's table is mostly empty pairs between polls: they are skipped a pair at a
-    // time (this scan was half of a busy replay's rule time when it went slot by slot).
     auto tags = table.occupancy();
-    for (size_t index = 0; index < slots.size(); ++index) {
-      if (index / 2 < tags.size()) {
-        const pc_slot_tags& pair = tags[index / 2];
-        if ((pair.tag[0] | pair.tag[1]) == 0) {
-          index |= 1;
-          continue;
-        }
-        if (pair.tag[index & 1] == 0) continue;
-      }
+    for (size_t index = nextOccupied(tags, 0); index < slots.size();
+         index = nextOccupied(tags, index + 1)) {
       pollSlot(i, index, slots[index], now, idle);
     }
     reportStuck(i, st);
