@@ -117,10 +117,7 @@ int main(int argc, char** argv) {
     portcullis::Engine engine(rules, alerts, false);
     engine.addTable(&table);
     portcullis::CaptureReplayer replayer(table, engine, 0, rules.pollMs * 1000ull);
-    portcullis::CapturedFrame f;
-    while (src->next(f) == portcullis::ReadResult::Frame) {
-      replayer.frame(f.data, f.caplen, src->linkType(), f.tsMicros);
-    }
+    if (replayer.replay(*src, 0, error) != portcullis::ReadResult::End) return 1e9;
     replayer.finish();
     return seconds(t1, Clock::now());
   };

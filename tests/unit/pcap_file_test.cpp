@@ -94,8 +94,8 @@ Read readAll(Next next) {
 
 Read readWithLibpcap(const std::string& path) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
-  pcap_t* h = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO,
-                                                      errbuf);
+  pcap_t* h =
+      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, errbuf);
   EXPECT_NE(h, nullptr) << errbuf;
   if (!h) return {};
   Read r = readAll([&](CapturedFrame& f) {

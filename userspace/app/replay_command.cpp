@@ -21,15 +21,13 @@ namespace {
 // file, rate and time left, rewritten in place once a second, erased at the end.
 class ReplayProgress {
  public:
-  explicit ReplayProgress(const PcapSource& src)
-      : src_(src), shown_(isatty(STDERR_FILENO) != 0), start_(monotonicNs()), last_(start_) {}
+  ReplayProgress() : shown_(isatty(STDERR_FILENO) != 0), start_(monotonicNs()), last_(start_) {}
 
-  void update(uint64_t frames) {
+  void update(uint64_t frames, uint64_t at, uint64_t size) {
     if (!shown_) return;
     uint64_t now = monotonicNs();
     if (now - last_ < 1'000'000'000ull) return;
     last_ = now;
-    auto [at, size] = src_.fileProgress();
     double secs = double(now - start_) / 1e9;
     double done = size ? double(at) / double(size) : 0;
     double left = done > 0 ? secs * (1 - done) / done : 0;
@@ -44,7 +42,6 @@ class ReplayProgress {
   }
 
  private:
-  const PcapSource& src_;
   bool shown_;
   bool drawn_ = false;
   uint64_t start_, last_;
@@ -78,19 +75,14 @@ int runReplay(ReplayArgs& args) {
   engine.addTable(&table);
 
   CaptureReplayer replayer(table, engine, 0, uint64_t(a.rules.pollMs) * 1000);
-  CapturedFrame f;
-  ReadResult rc;
-  uint64_t packets = 0;
-  ReplayProgress progress(*src);
-  while ((rc = src->next(f)) == ReadResult::Frame) {
-    replayer.frame(f.data, f.caplen, src->linkType(), f.tsMicros);
-    ++packets;
-    if ((packets & 0xffff) == 0) progress.update(packets);
-    if (a.maxPackets && packets >= a.maxPackets) break;
-  }
+  ReplayProgress progress;
+  ReadResult rc = replayer.replay(*src, a.maxPackets, error,
+                                  [&](uint64_t frames, uint64_t at, uint64_t size) {
+                                    progress.update(frames, at, size);
+                                  });
   progress.done();
   if (rc == ReadResult::Error) {
-    logError("%s: %s", args.file.c_str(), src->lastError().c_str());
+    logError("%s: %s", args.file.c_str(), error.c_str());
     return 2;
   }
   replayer.finish();

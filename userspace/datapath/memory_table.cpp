@@ -142,23 +142,29 @@ void MemoryTable::requestPromotion(size_t index) {
   if (index < admit_.size()) admit_[index].flags |= PC_ADMIT_PROMOTE;
 }
 
-// Which side of its connection the packet's sender is: the opener sent the SYN (or the first
-// UDP datagram); the answerer is the host for that connection, whose SYN-ACKs, FINs and RSTs
-// are answers. Keyed by the connection in either direction.
-MemoryTable::Role MemoryTable::connectionRole(const pc_packet& p) {
-  if (connections_.empty() || (p.l4proto != PC_IPPROTO_TCP && p.l4proto != PC_IPPROTO_UDP)) {
-    return Role::Unknown;
-  }
-  // One function of (address, port) for both ends, so both directions find one entry.
-  uint32_t a = pc_mix32(pc_addr_hash(&p.src, tuning_.hash_seed) ^ p.sport);
-  uint32_t b = pc_mix32(pc_addr_hash(&p.dst, tuning_.hash_seed) ^ p.dport);
-  bool senderLow = a < b;
+// A connection's hash, the same from both ends: one function of (address, port) for each end,
+// and the pair in order. 0 for packets of no connection (TCP and UDP only).
+static uint64_t connectionHash(const pc_packet& p, uint32_t seed, bool& senderLow) {
+  if (p.l4proto != PC_IPPROTO_TCP && p.l4proto != PC_IPPROTO_UDP) return 0;
+  uint32_t a = pc_mix32(pc_addr_hash(&p.src, seed) ^ p.sport);
+  uint32_t b = pc_mix32(pc_addr_hash(&p.dst, seed) ^ p.dport);
+  senderLow = a < b;
   // splitmix64's finaliser: every input bit moves every output bit (one end is often the same
   // server address and port, so no half of the input may dominate the index).
   uint64_t h = (uint64_t(std::min(a, b)) << 32 | std::max(a, b)) ^ (uint64_t(p.l4proto) << 56);
   h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
   h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
   h ^= h >> 31;
+  return h | 1;  // never 0 (bit 0 is not used below)
+}
+
+// Which side of its connection the packet's sender is: the opener sent the SYN (or the first
+// UDP datagram); the answerer is the host for that connection, whose SYN-ACKs, FINs and RSTs
+// are answers. Keyed by the connection in either direction.
+MemoryTable::Role MemoryTable::connectionRole(const ParsedFrame& f) {
+  const pc_packet& p = f.packet;
+  const uint64_t h = f.connection;
+  if (connections_.empty() || !h) return Role::Unknown;
   uint32_t tag = (uint32_t(h) | 2) & ~1u;  // bit 0: the opener is the low side; never 0
   // Capture time in units of 1.024 ms: 32 bits last 50 days, and least recently seen only needs
   // an order.
@@ -180,11 +186,11 @@ MemoryTable::Role MemoryTable::connectionRole(const pc_packet& p) {
     for (int i = 1; i < 4 && entry->tag; ++i) {  // a free way first, else the oldest
       if (!bucket[i].tag || int32_t(bucket[i].lastSeen - entry->lastSeen) < 0) entry = &bucket[i];
     }
-    entry->tag = tag | uint32_t(opens ? senderLow : !senderLow);
+    entry->tag = tag | uint32_t(opens ? f.senderLow : !f.senderLow);
   }
   if (entry->lastSeen != seen) entry->lastSeen = seen;
   bool openerLow = entry->tag & 1;
-  return openerLow == senderLow ? Role::Opener : Role::Answerer;
+  return openerLow == f.senderLow ? Role::Opener : Role::Answerer;
 }
 
 void MemoryTable::ingress(const pc_packet& p) {
@@ -205,11 +211,14 @@ pc_env MemoryTable::bind() {
           first_.data(), admit_.size(), &sketch_,     &allow_,       &events_};
 }
 
-void MemoryTable::handleFrame(const uint8_t* data, size_t len, int linkType, uint64_t tsMicros) {
-  advanceTo(tsMicros);
-  stats_.packets++;
+void MemoryTable::parseFrame(const uint8_t* data, size_t len, int linkType, uint64_t tsMicros,
+                             ParsedFrame& out) const {
   const uint8_t* end = data + len;
-  pc_packet p{};
+  pc_packet& p = out.packet;
+  p = pc_packet{};
+  out.tsMicros = tsMicros;
+  out.connection = 0;
+  out.senderLow = false;
   int rc;
   // The same parser as the XDP program, entered at the right layer for the capture's link type.
   switch (linkType) {
@@ -242,6 +251,17 @@ void MemoryTable::handleFrame(const uint8_t* data, size_t len, int linkType, uin
     default:
       rc = PC_PARSE_NOT_IP;
   }
+  out.rc = rc;
+  if (rc == PC_PARSE_OK && !connections_.empty()) {
+    out.connection = connectionHash(p, tuning_.hash_seed, out.senderLow);
+  }
+}
+
+void MemoryTable::applyFrame(const ParsedFrame& f) {
+  advanceTo(f.tsMicros);
+  stats_.packets++;
+  const pc_packet& p = f.packet;
+  const int rc = f.rc;
   if (rc == PC_PARSE_NOT_IP) {
     stats_.non_ip++;
     return;
@@ -264,7 +284,7 @@ void MemoryTable::handleFrame(const uint8_t* data, size_t len, int linkType, uin
   }
   // Every destination watched: a packet is its sender's, unless the sender is answering a
   // connection the other side opened; then it is the host's answer and never scored.
-  switch (rc == PC_PARSE_OK ? connectionRole(p) : Role::Unknown) {
+  switch (rc == PC_PARSE_OK ? connectionRole(f) : Role::Unknown) {
     case Role::Answerer:
       egress(p);
       return;

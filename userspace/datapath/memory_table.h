@@ -38,8 +38,28 @@ class MemoryTable final : public SourceTable {
     control_.gen++;  // every slot re-checks its allow status on its next packet
   }
 
-  /// One captured frame. `linkType` is a pcap DLT_* value; unsupported ones count as non-IP.
-  void handleFrame(const uint8_t* data, size_t len, int linkType, uint64_t tsMicros);
+  /// One frame parsed, not yet applied (replay parses on one thread, applies on another).
+  struct ParsedFrame {
+    pc_packet packet;
+    uint64_t tsMicros;
+    uint64_t connection;  ///< the connection's hash (replay without --dst-ip); 0: none
+    int rc;               ///< enum pc_parse_result
+    bool senderLow;       ///< the sender is the connection's lower end (connectionRole)
+  };
+
+  /// One captured frame: parseFrame() then applyFrame(). `linkType` is a pcap DLT_* value;
+  /// unsupported ones count as non-IP.
+  void handleFrame(const uint8_t* data, size_t len, int linkType, uint64_t tsMicros) {
+    ParsedFrame f;
+    parseFrame(data, len, linkType, tsMicros, f);
+    applyFrame(f);
+  }
+  /// Reads a frame into `out`. Touches no table, clock or counter, so it may run on another
+  /// thread than applyFrame() (the watched destinations and the seed must not change meanwhile).
+  void parseFrame(const uint8_t* data, size_t len, int linkType, uint64_t tsMicros,
+                  ParsedFrame& out) const;
+  /// The frame's effect, in capture order: the clock, the counters, ingress and egress.
+  void applyFrame(const ParsedFrame& f);
 
   /// Moves the clock forward (polls between packets, the end of a capture).
   void advanceTo(uint64_t tsMicros) { now_ = std::max(now_, tsMicros); }
@@ -69,7 +89,7 @@ class MemoryTable final : public SourceTable {
  private:
   enum class Role { Unknown, Opener, Answerer };
   pc_env bind();
-  Role connectionRole(const pc_packet& p);
+  Role connectionRole(const ParsedFrame& f);
   bool isHost(const pc_addr& a) const;
 
   std::string name_;

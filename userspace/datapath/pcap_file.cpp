@@ -58,11 +58,19 @@ std::unique_ptr<PcapFileReader> PcapFileReader::open(int fd) {
 PcapFileReader::PcapFileReader(int fd, const uint8_t* header) : fd_(fd) {
   uint32_t magic = le32(header);
   switch (magic) {
-    case 0xa1b2c3d4u: break;
-    case 0xd4c3b2a1u: swapped_ = true; break;
-    case 0xa1b23c4du: nanos_ = true; break;
-    case 0x4d3cb2a1u: swapped_ = nanos_ = true; break;
-    default: return;
+    case 0xa1b2c3d4u:
+      break;
+    case 0xd4c3b2a1u:
+      swapped_ = true;
+      break;
+    case 0xa1b23c4du:
+      nanos_ = true;
+      break;
+    case 0x4d3cb2a1u:
+      swapped_ = nanos_ = true;
+      break;
+    default:
+      return;
   }
   uint16_t major, minor;
   std::memcpy(&major, header + 4, 2);

@@ -45,7 +45,7 @@ class PcapFileReader {
   std::vector<uint8_t> buffer_;
   size_t pos_ = 0, end_ = 0;  // unread bytes are buffer_[pos_, end_)
   bool eof_ = false;
-  uint64_t consumed_ = 24;    // file offset of pos_
+  uint64_t consumed_ = 24;  // file offset of pos_
   std::string error_;
 };
 
