@@ -44,8 +44,9 @@ ReplayRun replayFile(const std::string& path, bool threaded, uint64_t maxFrames 
   EXPECT_NE(src, nullptr) << error;
   if (!src) return run;
   if (threaded) {
-    run.end = replayer.replay(*src, maxFrames, run.error,
-                              [&](uint64_t frames, uint64_t, uint64_t) { run.progressFrames = frames; });
+    run.end = replayer.replay(*src, maxFrames, run.error, [&](uint64_t frames, uint64_t, uint64_t) {
+      run.progressFrames = frames;
+    });
   } else {
     CapturedFrame f;
     uint64_t n = 0;

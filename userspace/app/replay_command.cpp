@@ -76,10 +76,9 @@ int runReplay(ReplayArgs& args) {
 
   CaptureReplayer replayer(table, engine, 0, uint64_t(a.rules.pollMs) * 1000);
   ReplayProgress progress;
-  ReadResult rc = replayer.replay(*src, a.maxPackets, error,
-                                  [&](uint64_t frames, uint64_t at, uint64_t size) {
-                                    progress.update(frames, at, size);
-                                  });
+  ReadResult rc = replayer.replay(
+      *src, a.maxPackets, error,
+      [&](uint64_t frames, uint64_t at, uint64_t size) { progress.update(frames, at, size); });
   progress.done();
   if (rc == ReadResult::Error) {
     logError("%s: %s", args.file.c_str(), error.c_str());
