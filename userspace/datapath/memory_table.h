@@ -66,6 +66,8 @@ class MemoryTable final : public SourceTable {
 
   /// Events written since the last call (anomalies, and first-seen ports with --save-ports).
   std::vector<pc_event> takeEvents() { return std::exchange(events_, {}); }
+  /// Whether takeEvents() has any (most packets raise none: no vector changes hands for them).
+  bool hasEvents() const { return !events_.empty(); }
 
   std::span<const pc_src_state> slots() const override { return slots_; }
   std::span<const pc_admit> admission() const override { return admit_; }

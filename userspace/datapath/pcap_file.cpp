@@ -97,7 +97,7 @@ uint32_t PcapFileReader::word(const uint8_t* p) const {
   return swapped_ ? __builtin_bswap32(v) : v;
 }
 
-bool PcapFileReader::fill(size_t want) {
+bool PcapFileReader::refill(size_t want) {
   while (end_ - pos_ < want) {
     if (eof_) return false;
     if (pos_ + want > buffer_.size()) {

@@ -33,7 +33,8 @@ class PcapFileReader {
  private:
   PcapFileReader(int fd, const uint8_t* header);
   /// Makes `want` bytes from pos_ available; false at the end of the file (or on an error).
-  bool fill(size_t want);
+  bool fill(size_t want) { return end_ - pos_ >= want || refill(want); }
+  bool refill(size_t want);
   uint32_t word(const uint8_t* p) const;
 
   int fd_;

@@ -32,7 +32,9 @@ void CaptureReplayer::apply(const MemoryTable::ParsedFrame& f) {
     nextPoll_ += pollUs_ * (steps + 1);
   }
   table_.applyFrame(f);
-  for (const pc_event& e : table_.takeEvents()) engine_.onEvent(index_, e);
+  if (table_.hasEvents()) {
+    for (const pc_event& e : table_.takeEvents()) engine_.onEvent(index_, e);
+  }
   last_ = std::max(last_, tsMicros);
 }
 
