@@ -40,7 +40,7 @@ void CaptureReplayer::apply(const MemoryTable::ParsedFrame& f) {
 
 namespace {
 
-// Reading and parsing are about a third of a replay's work per frame, and need nothing the
+// Reading and parsing are about half of a replay's instructions per frame, and need nothing the
 // rules write: the reader thread does them a batch at a time, four batches in flight, and
 // hands each over whole (one lock per 1,024 frames).
 constexpr size_t kBatchFrames = 1024;
