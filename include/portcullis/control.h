@@ -39,8 +39,15 @@ struct pc_control {
 			     * controller as interface addresses change */
 	__u8 dst_lens[PC_DST_LENS]; /* the protected prefixes' lengths over the 128-bit mapped
 				     * address, longest first (128: an address; 0: unused) */
-	__u32 reserved;
+	__u32 table_format; /* PC_TABLE_FORMAT of the build whose program fills the pinned
+			     * evidence tables (0: a build from before the stamp) */
 };
+
+/* Where and how the evidence tables hold a source: the slot hash, the tiers' indexes and the
+ * slot layout. Moves on whenever any of them changes, so that a watch adopting pins left by
+ * another build (--persist, or killed, then upgraded) starts the evidence afresh instead of
+ * looking for every source where that build did not put it. Blocks and allows are kept. */
+#define PC_TABLE_FORMAT 2
 
 PC_INLINE __u32 pc_dst_bloom_bit(const struct pc_addr *dst)
 {

@@ -153,7 +153,8 @@ int main(int argc, char** argv) {
                n / bareDefault / 1e6, bare / bareDefault);
   std::fprintf(out, "| bare libpcap read loop, 1 MiB stdio buffer (the baseline) | %.2f | 1.00 |\n",
                n / bare / 1e6);
-  std::fprintf(out, "| replay pipeline on one thread (read, parse, update, rules) | %.2f | %.2f |\n",
+  std::fprintf(out,
+               "| replay pipeline on one thread (read, parse, update, rules) | %.2f | %.2f |\n",
                n / oneThread / 1e6, bare / oneThread);
   std::fprintf(out,
                "| replay pipeline, reading and parsing on a second thread (as `replay` runs) | "

@@ -25,6 +25,7 @@ ControlPage::~ControlPage() { munmap(ctl_, bytes_); }
 
 void ControlPage::initialise(uint32_t hashSeed) {
   __atomic_store_n(&ctl_->hash_seed, hashSeed, __ATOMIC_RELAXED);
+  __atomic_store_n(&ctl_->table_format, uint32_t(PC_TABLE_FORMAT), __ATOMIC_RELAXED);
   uint32_t zero = 0;
   __atomic_compare_exchange_n(&ctl_->gen, &zero, 1u, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }

@@ -33,6 +33,7 @@ static_assert(offsetof(pc_control, nr_prefix_blocks) == 20);
 static_assert(sizeof(pc_prefix_key) == 20);
 static_assert(sizeof(pc_control) == 64);
 static_assert(offsetof(pc_control, dst_lens) == 56);
+static_assert(offsetof(pc_control, table_format) == 60, "the stamp sits where older builds left 0");
 static_assert(offsetof(pc_control, dst_bloom) == 24);
 
 /// The first slot at or after `from` whose tag is set (SourceTable::occupancy()), or `from`

@@ -59,16 +59,30 @@ uint32_t randomSeed() {
   return seed ? seed : 1;
 }
 
-// The seed a previous controller used for the pinned table, so slots stay where they are.
-uint32_t pinnedSeed(const std::string& pinDir) {
+// What a previous watch left pinned in pinDir: the seed of its source table (0: none), so
+// that slots stay where they are, and the format its program filled the tables in.
+struct PinnedControl {
+  uint32_t seed = 0;
+  uint32_t format = 0;
+  bool present = false;
+};
+
+PinnedControl pinnedControl(const std::string& pinDir) {
+  PinnedControl pinned;
   int fd = bpf_obj_get((pinDir + "/pc_control").c_str());
-  if (fd < 0) return 0;
+  if (fd < 0) return pinned;
   pc_control ctl{};
   uint32_t key = 0;
-  uint32_t seed = bpf_map_lookup_elem(fd, &key, &ctl) == 0 ? ctl.hash_seed : 0;
+  if (bpf_map_lookup_elem(fd, &key, &ctl) == 0) {
+    pinned = {ctl.hash_seed, ctl.table_format, true};
+  }
   close(fd);
-  return seed;
+  return pinned;
 }
+
+// The pinned maps that hold evidence (a clean stop removes them; the lists and pc_control stay).
+constexpr const char* kEvidenceMaps[] = {"pc_sources", "pc_tags",  "pc_admit",  "pc_admit_tags",
+                                         "pc_first",   "pc_stats", "pc_sketch", "pc_events"};
 
 const char* modeHint(XdpMode mode, int err) {
   if (err == -EOPNOTSUPP) {
@@ -193,7 +207,18 @@ bool XdpDatapath::load(const XdpOptions& options, std::string& error) {
     return false;
   }
   xdp_ingress* skel = skel_.get();
-  uint32_t seed = pinnedSeed(pinDir_);
+  PinnedControl pinned = pinnedControl(pinDir_);
+  if (pinned.present && pinned.format != PC_TABLE_FORMAT) {
+    // Another build's evidence: its sources are not where this one looks (nor, across a layout
+    // change, in a shape it can read). The program loaded below makes the tables anew.
+    for (const char* name : kEvidenceMaps) unlink((pinDir_ + "/" + name).c_str());
+    logWarning(
+        "the evidence tables pinned under %s are from another build (table format %u, "
+        "this one %u): starting them afresh; blocks and allows are kept",
+        pinDir_.c_str(), pinned.format, unsigned(PC_TABLE_FORMAT));
+    pinned.seed = 0;
+  }
+  uint32_t seed = pinned.seed;
   const DatapathTiming& tm = options.timing;
   pc_tuning& t = const_cast<pc_tuning&>(skel->rodata->pc_tuning);
   t.score_window = std::max<uint64_t>(1, clock_.fromMillis(tm.scoreWindowMs));
