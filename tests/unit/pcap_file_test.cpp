@@ -9,18 +9,16 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "datapath/pcap_file.h"
 #include "datapath/pcap_source.h"
+#include "support/scratch_dir.h"
 
 namespace portcullis {
 namespace {
-
-namespace fs = std::filesystem;
 
 struct Record {
   uint32_t sec, frac, caplen, len;
@@ -116,20 +114,14 @@ Read readWithLibpcap(const std::string& path) {
 
 class PcapFile : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("pcap-file-test-" + std::to_string(getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::string write(const std::string& name, const std::vector<uint8_t>& bytes) {
-    std::string path = (dir_ / name).string();
+    std::string path = dir_.file(name);
     std::ofstream(path, std::ios::binary)
         .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
     return path;
   }
 
-  fs::path dir_;
+  testing::ScratchDir dir_{"pcap-file-test"};
 };
 
 std::vector<Record> someFrames() {

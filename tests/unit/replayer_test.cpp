@@ -14,6 +14,7 @@
 #include "detect/engine.h"
 #include "support/busy_traffic.h"
 #include "support/pcap_writer.h"
+#include "support/scratch_dir.h"
 
 namespace portcullis {
 namespace {
@@ -64,12 +65,7 @@ ReplayRun replayFile(const std::string& path, bool threaded, uint64_t maxFrames 
 
 class Replayer : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("replayer-test-" + std::to_string(getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
+  testing::ScratchDir dir_{"replayer-test"};
 };
 
 TEST_F(Replayer, TheReaderThreadGivesExactlyTheEventsOfFrameByFrame) {
@@ -80,7 +76,7 @@ TEST_F(Replayer, TheReaderThreadGivesExactlyTheEventsOfFrameByFrame) {
       spec.clients = 3000;  // a few hundred thousand frames: many batches, quickly
       spec.spoofed = 4000;
       testing::BusyScenario sc = testing::busyScenario(name, spec);
-      std::string path = (dir_ / "busy.pcap").string();
+      std::string path = dir_.file("busy.pcap");
       ASSERT_TRUE(testing::writePcap(path, sc.frames));
       ReplayRun byFrame = replayFile(path, false), threaded = replayFile(path, true);
       EXPECT_EQ(threaded.end, ReadResult::End);
@@ -95,7 +91,7 @@ TEST_F(Replayer, ACutFileEndsInAnErrorAfterItsWholeFramesAndMaxFramesStopsEarly)
   testing::BusySpec spec = testing::scenarioSpec("clients", 3);
   spec.clients = 2000;
   testing::BusyScenario sc = testing::busyScenario("clients", spec);
-  std::string path = (dir_ / "cut.pcap").string();
+  std::string path = dir_.file("cut.pcap");
   ASSERT_TRUE(testing::writePcap(path, sc.frames));
   fs::resize_file(path, fs::file_size(path) - 7);
   ReplayRun byFrame = replayFile(path, false), threaded = replayFile(path, true);
