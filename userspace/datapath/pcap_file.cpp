@@ -1,4 +1,5 @@
 #include "datapath/pcap_file.h"
+#include "datapath/memory_table.h"
 
 #include <pcap/dlt.h>
 #include <unistd.h>
@@ -16,24 +17,8 @@ constexpr uint32_t kMaxCaplen = 262144;
 constexpr size_t kBuffer = size_t(1) << 20;
 constexpr size_t kRecordHeader = 16;
 
-// The link types replay reads whose pcap LINKTYPE_* value is their DLT_* value, or is mapped
-// (LINKTYPE_RAW); a file of any other type goes through libpcap, which names its DLT.
-int dltOf(uint32_t linktype) {
-  switch (linktype) {
-    case 101:  // LINKTYPE_RAW
-      return DLT_RAW;
-    case DLT_NULL:
-    case DLT_EN10MB:
-    case DLT_LINUX_SLL:
-    case DLT_LOOP:
-    case DLT_IPV4:
-    case DLT_IPV6:
-    case 276:  // LINKTYPE_LINUX_SLL2
-      return int(linktype);
-    default:
-      return -1;
-  }
-}
+// A file's LINKTYPE_* as libpcap maps it to a DLT_* (the same number, but for LINKTYPE_RAW).
+int dltOf(uint32_t linktype) { return linktype == 101 ? DLT_RAW : int(linktype); }
 
 uint32_t le32(const uint8_t* p) {
   uint32_t v;
@@ -80,8 +65,12 @@ PcapFileReader::PcapFileReader(int fd, const uint8_t* header) : fd_(fd) {
     minor = __builtin_bswap16(minor);
   }
   uint32_t snaplen = word(header + 16);
-  int dlt = dltOf(word(header + 20));  // FCS or other flag bits make it no type of ours
-  if (major != 2 || minor != 4 || snaplen == 0 || snaplen > kMaxCaplen || dlt < 0) return;
+  // FCS or other flag bits make it a type replay does not read, and libpcap's to report.
+  int dlt = dltOf(word(header + 20));
+  if (major != 2 || minor != 4 || snaplen == 0 || snaplen > kMaxCaplen ||
+      !MemoryTable::supportsLinkType(dlt)) {
+    return;
+  }
   snaplen_ = snaplen;
   linkType_ = dlt;
   buffer_.resize(kBuffer);

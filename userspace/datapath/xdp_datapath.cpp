@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <xdp/libxdp.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstdarg>
@@ -80,9 +81,12 @@ PinnedControl pinnedControl(const std::string& pinDir) {
   return pinned;
 }
 
-// The pinned maps that hold evidence (a clean stop removes them; the lists and pc_control stay).
-constexpr const char* kEvidenceMaps[] = {"pc_sources", "pc_tags",  "pc_admit",  "pc_admit_tags",
-                                         "pc_first",   "pc_stats", "pc_sketch", "pc_events"};
+// The maps that hold evidence: a clean stop unpins them (with pc_control), another build's are
+// started afresh; the lists stay pinned either way.
+std::array<bpf_map*, 8> evidenceMaps(const xdp_ingress& skel) {
+  return {skel.maps.pc_sources, skel.maps.pc_tags,  skel.maps.pc_admit,  skel.maps.pc_admit_tags,
+          skel.maps.pc_first,   skel.maps.pc_stats, skel.maps.pc_sketch, skel.maps.pc_events};
+}
 
 const char* modeHint(XdpMode mode, int err) {
   if (err == -EOPNOTSUPP) {
@@ -211,7 +215,7 @@ bool XdpDatapath::load(const XdpOptions& options, std::string& error) {
   if (pinned.present && pinned.format != PC_TABLE_FORMAT) {
     // Another build's evidence: its sources are not where this one looks (nor, across a layout
     // change, in a shape it can read). The program loaded below makes the tables anew.
-    for (const char* name : kEvidenceMaps) unlink((pinDir_ + "/" + name).c_str());
+    for (bpf_map* m : evidenceMaps(*skel)) unlink(bpf_map__pin_path(m));
     logWarning(
         "the evidence tables pinned under %s are from another build (table format %u, "
         "this one %u): starting them afresh; blocks and allows are kept",
@@ -371,11 +375,8 @@ XdpDatapath::~XdpDatapath() {
   // A clean stop leaves only the lists behind: the next watch starts with fresh evidence (and
   // may be a newer program with another table layout) but keeps every block.
   if (skel_) {
-    for (bpf_map* m : {skel_->maps.pc_sources, skel_->maps.pc_tags, skel_->maps.pc_admit,
-                       skel_->maps.pc_admit_tags, skel_->maps.pc_first, skel_->maps.pc_stats,
-                       skel_->maps.pc_sketch, skel_->maps.pc_events, skel_->maps.pc_control}) {
-      bpf_map__unpin(m, nullptr);
-    }
+    for (bpf_map* m : evidenceMaps(*skel_)) bpf_map__unpin(m, nullptr);
+    bpf_map__unpin(skel_->maps.pc_control, nullptr);
     rmdir(pinDir_.c_str());  // only succeeds when nothing is left in it (nor its parent)
     rmdir(std::filesystem::path(pinDir_).parent_path().c_str());
   }
