@@ -549,30 +549,81 @@ PC_INLINE int pc_untracked(struct pc_ingress_ctx *c, const struct pc_packet *p,
 	return pc_untracked_verdict(c, key, &p->src);
 }
 
-/* One packet from p->src, already parsed. */
-PC_INLINE int pc_ingress(struct pc_ingress_ctx *c, const struct pc_packet *p)
-{
-	struct pc_addr key = p->src;
+/* Where a source's evidence lives: its aggregated key, its slot pair, and its slot (0 when it
+ * holds none). */
+struct pc_lookup {
+	struct pc_addr key;
 	struct pc_bucket bucket;
 	struct pc_src_state *s;
+};
+
+/* The key and slot pair of the source src: arithmetic only, no table memory read yet. Returns
+ * 0 only when the tables are missing. */
+PC_INLINE int pc_lookup_bucket(struct pc_ingress_ctx *c, const struct pc_addr *src,
+			       struct pc_lookup *l)
+{
+	l->key = *src;
+	pc_addr_aggregate(&l->key, c->t);
+	l->s = 0;
+	return pc_bucket_of(c, &l->key, &l->bucket);
+}
+
+/* Finds the slot of the source src. Returns 0 only when the tables are missing. */
+PC_INLINE int pc_lookup_source(struct pc_ingress_ctx *c, const struct pc_addr *src,
+			       struct pc_lookup *l)
+{
+	if (!pc_lookup_bucket(c, src, l))
+		return 0;
+	l->s = pc_slot_find(&l->bucket, &l->key);
+	return 1;
+}
+
+/* The drop of a source whose slot caches a block that is current (this control generation)
+ * and unexpired: decided on the source address alone, for every destination, so XDP drops a
+ * blocked flood before parsing the rest of its packets. Anything less certain (a changed
+ * generation, an expired block, no slot) goes the whole way (pc_tracked, pc_untracked_verdict). */
+PC_INLINE int pc_cached_block(struct pc_ingress_ctx *c, struct pc_src_state *s)
+{
+	if (!s || !(s->flags & PC_SRC_BLOCKED) || s->gen != c->ctl->gen)
+		return 0;
+	if (s->block_expires && (__s64)(s->block_expires - c->now) <= 0)
+		return 0;
+	pc_stat_inc(&s->drops, pc_stat_tick(c, s->drops));
+	c->st->dropped++;
+	return 1;
+}
+
+/* One packet, already parsed, from the source l found (after pc_cached_block). */
+PC_INLINE int pc_ingress_at(struct pc_ingress_ctx *c, const struct pc_packet *p,
+			    const struct pc_lookup *l)
+{
 	__u64 expires;
 
-	pc_addr_aggregate(&key, c->t);
 	if (!pc_dst_watched(c->ctl, &p->dst)) {
 		/* Not ours to score, but a blocked source stays blocked for every destination. */
 		c->st->not_watched++;
-		if (pc_any_blocks(c->ctl) && pc_env_blocked(c->env, &key, &p->src, c->now, &expires)) {
+		if (pc_any_blocks(c->ctl) &&
+		    pc_env_blocked(c->env, &l->key, &p->src, c->now, &expires)) {
 			c->st->dropped++;
 			return PC_VERDICT_DROP;
 		}
 		return PC_VERDICT_PASS;
 	}
-	if (!pc_bucket_of(c, &key, &bucket))
+	if (!l->s)
+		return pc_untracked(c, p, &l->key, &l->bucket);
+	return pc_tracked(c, p, l->s, &l->key);
+}
+
+/* One packet from p->src, already parsed. */
+PC_INLINE int pc_ingress(struct pc_ingress_ctx *c, const struct pc_packet *p)
+{
+	struct pc_lookup l;
+
+	if (!pc_lookup_source(c, &p->src, &l))
 		return PC_VERDICT_PASS;
-	s = pc_slot_find(&bucket, &key);
-	if (!s)
-		return pc_untracked(c, p, &key, &bucket);
-	return pc_tracked(c, p, s, &key);
+	if (pc_cached_block(c, l.s))
+		return PC_VERDICT_DROP;
+	return pc_ingress_at(c, p, &l);
 }
 
 /* One answer the host sends to p->dst: into the peer's slot, or its admission entry (a

@@ -276,15 +276,33 @@ PC_INLINE int pc_parse_l3(const __u8 *data, const __u8 *end, int ethertype, stru
 PC_INLINE int pc_parse_frame(const __u8 *data, const __u8 *end, struct pc_packet *p)
 {
 	struct pc_cursor cur = { data, end };
-	int proto;
+	int proto = pc_parse_eth(&cur);
 
-	__builtin_memset(p, 0, sizeof(*p));
-	proto = pc_parse_eth(&cur);
-	if (proto < 0)
+	if (proto < 0) {
+		__builtin_memset(p, 0, sizeof(*p));
 		return PC_PARSE_MALFORMED;
-	if (proto == PC_ETH_P_IP)
-		return pc_parse_ipv4(&cur, p);
-	if (proto == PC_ETH_P_IPV6)
-		return pc_parse_ipv6(&cur, p);
+	}
+	return pc_parse_l3(cur.pos, end, proto, p);
+}
+
+/* The source address of the network header at data (EtherType `ethertype`), read before
+ * anything else: all a blocked source's packet needs to be dropped (ingress.h:
+ * pc_cached_block). Returns PC_PARSE_OK with *src set, or what pc_parse_l3 returns for a header
+ * it refuses (PC_PARSE_NOT_IP, PC_PARSE_MALFORMED): it checks what pc_parse_l3 checks first. */
+PC_INLINE int pc_peek_source(const __u8 *data, const __u8 *end, int ethertype,
+			     struct pc_addr *src)
+{
+	if (ethertype == PC_ETH_P_IP) {
+		if (data + 20 > end || (data[0] >> 4) != 4)
+			return PC_PARSE_MALFORMED;
+		pc_addr_from_v4(src, PC_LOAD(__u32, data + 12));
+		return PC_PARSE_OK;
+	}
+	if (ethertype == PC_ETH_P_IPV6) {
+		if (data + 40 > end || (data[0] >> 4) != 6)
+			return PC_PARSE_MALFORMED;
+		pc_rd_addr(src, data + 8);
+		return PC_PARSE_OK;
+	}
 	return PC_PARSE_NOT_IP;
 }

@@ -5,7 +5,8 @@
 
 struct pc_stats {
 	__u64 packets;      /* every frame the program saw */
-	__u64 parsed;       /* IP packets whose source was read (including fragments) */
+	__u64 parsed;       /* IP packets whose source was read (including fragments, and a
+			     * blocked source's packets, dropped on their source alone) */
 	__u64 unparsable;   /* truncated or inconsistent headers: passed, never dropped */
 	__u64 non_ip;       /* ARP, LLDP, …: passed untouched */
 	__u64 not_watched;  /* addressed to a destination outside --dst-ip: not scored */

@@ -221,6 +221,55 @@ TEST_F(XdpProgram, BlockOfATrackedSourceTakesEffectOnItsNextPacket) {
   EXPECT_EQ(run(frame), XDP_DROP);
 }
 
+// A slot that caches a current block drops its source's packets on the source address alone,
+// before the rest is parsed: whatever follows the IP header (cut off, inconsistent, a later
+// fragment, behind a VLAN tag) is dropped and counted as parsed, not unparsable. The same
+// frames from an unblocked source are passed and counted unparsable (the control), and so are
+// the blocked source's once its block is lifted.
+TEST_F(XdpProgram, ABlockedSourceIsDroppedOnItsAddressWhateverFollowsIt) {
+  auto withSource = [](const std::string& src) {
+    auto syn = testing::synFrame(src, "198.18.0.1", 22);
+    auto cutInTcp = std::vector<uint8_t>(syn.begin(), syn.begin() + 14 + 20 + 10);
+    auto badOffset = syn;
+    badOffset[14 + 20 + 12] = 0x40;  // data offset 4 words
+    auto laterFragment = syn;
+    laterFragment[14 + 6] = 0x00;
+    laterFragment[14 + 7] = 0x10;  // offset 128 bytes
+    auto tagged = syn;
+    const uint8_t tag[] = {0x81, 0x00, 0x00, 0x2a};
+    tagged.insert(tagged.begin() + 12, std::begin(tag), std::end(tag));
+    return std::vector<std::vector<uint8_t>>{cutInTcp, badOffset, laterFragment, tagged};
+  };
+  const std::string blocked = "198.18.9.20", other = "198.18.9.21";
+  block(blocked, 0);
+  ASSERT_EQ(run(testing::synFrame(blocked, "198.18.0.1", 22)), XDP_DROP);  // caches the block
+  ASSERT_TRUE(source(blocked) && (source(blocked)->flags & PC_SRC_BLOCKED));
+
+  pc_stats before = stats();
+  for (const auto& frame : withSource(blocked)) EXPECT_EQ(run(frame), XDP_DROP);
+  pc_stats after = stats();
+  EXPECT_EQ(after.dropped - before.dropped, 4u);
+  EXPECT_EQ(after.parsed - before.parsed, 4u);
+  EXPECT_EQ(after.unparsable - before.unparsable, 0u);
+  EXPECT_EQ(source(blocked)->drops, 4u);
+
+  before = stats();
+  for (const auto& frame : withSource(other)) EXPECT_EQ(run(frame), XDP_PASS);
+  after = stats();
+  EXPECT_EQ(after.dropped - before.dropped, 0u);
+  EXPECT_EQ(after.unparsable - before.unparsable, 2u) << "cut in TCP, bad data offset";
+
+  auto addr = parseAddr(blocked);
+  ASSERT_EQ(bpf_map_delete_elem(fd(skel_->maps.pc_blocklist), &*addr), 0);
+  uint32_t key = 0;
+  pc_control ctl{};
+  bpf_map_lookup_elem(fd(skel_->maps.pc_control), &key, &ctl);
+  ctl.gen++;
+  ctl.nr_blocks = 0;
+  ASSERT_EQ(bpf_map_update_elem(fd(skel_->maps.pc_control), &key, &ctl, BPF_ANY), 0);
+  for (const auto& frame : withSource(blocked)) EXPECT_EQ(run(frame), XDP_PASS);
+}
+
 TEST_F(XdpProgram, AllowlistedSourceIsNeverScoredNorDropped) {
   auto addr = parseAddr("198.18.9.8");
   pc_prefix_key k{128, *addr};

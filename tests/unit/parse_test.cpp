@@ -36,6 +36,37 @@ INSTANTIATE_TEST_SUITE_P(Cases, ParseTable, ::testing::ValuesIn(testing::packetC
                            return n;
                          });
 
+// The XDP program peeks at the source before parsing (a blocked source is dropped on it): over
+// every case and every prefix of it, a peek that reads a source reads the one the parser reads,
+// and a peek that refuses the header refuses it the way the parser does.
+TEST(Parse, APeekAtTheSourceAgreesWithTheWholeParse) {
+  size_t peeked = 0, refused = 0;
+  for (const auto& c : testing::packetCases()) {
+    for (size_t len = 0; len <= c.frame.size(); ++len) {
+      std::vector<uint8_t> copy(c.frame.begin(), c.frame.begin() + long(len));
+      const uint8_t* end = copy.data() + copy.size();
+      SCOPED_TRACE(c.name + ", first " + std::to_string(len) + " bytes");
+      pc_packet p{};
+      const int rc = pc_parse_frame(copy.data(), end, &p);
+      pc_cursor cur{copy.data(), end};
+      const int proto = pc_parse_eth(&cur);
+      pc_addr src{};
+      const int peek = proto < 0 ? PC_PARSE_MALFORMED : pc_peek_source(cur.pos, end, proto, &src);
+      if (peek == PC_PARSE_OK) {
+        ++peeked;
+        if (rc == PC_PARSE_OK || rc == PC_PARSE_FRAGMENT) {
+          EXPECT_EQ(formatAddr(src), formatAddr(p.src));
+        }
+      } else {
+        ++refused;
+        EXPECT_EQ(peek, rc);
+      }
+    }
+  }
+  EXPECT_GT(peeked, 0u);
+  EXPECT_GT(refused, 0u);
+}
+
 TEST(Parse, APrefixOfAFrameIsMalformedOrReadsTheSameHeaders) {
   // Every prefix of every case frame, copied so ASan sees an overread: a prefix that cuts a header
   // is malformed; one that keeps the headers (only payload is cut) reads what the whole frame
