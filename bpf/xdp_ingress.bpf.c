@@ -74,6 +74,8 @@ static __always_inline int pc_xdp(struct xdp_md *ctx)
 	if (rc == PC_PARSE_FRAGMENT)
 		st->fragments++;
 
+	/* pc_ingress without its cached-block check: that ran above whenever a block exists (and
+	 * pc_tracked still drops on a cached block). */
 	if (!pc_lookup_source(&c, &p.src, &l))
 		return XDP_PASS;
 	return pc_ingress_at(&c, &p, &l) == PC_VERDICT_DROP ? XDP_DROP : XDP_PASS;

@@ -557,22 +557,13 @@ struct pc_lookup {
 	struct pc_src_state *s;
 };
 
-/* The key and slot pair of the source src: arithmetic only, no table memory read yet. Returns
- * 0 only when the tables are missing. */
-PC_INLINE int pc_lookup_bucket(struct pc_ingress_ctx *c, const struct pc_addr *src,
-			       struct pc_lookup *l)
-{
-	l->key = *src;
-	pc_addr_aggregate(&l->key, c->t);
-	l->s = 0;
-	return pc_bucket_of(c, &l->key, &l->bucket);
-}
-
 /* Finds the slot of the source src. Returns 0 only when the tables are missing. */
 PC_INLINE int pc_lookup_source(struct pc_ingress_ctx *c, const struct pc_addr *src,
 			       struct pc_lookup *l)
 {
-	if (!pc_lookup_bucket(c, src, l))
+	l->key = *src;
+	pc_addr_aggregate(&l->key, c->t);
+	if (!pc_bucket_of(c, &l->key, &l->bucket))
 		return 0;
 	l->s = pc_slot_find(&l->bucket, &l->key);
 	return 1;
