@@ -38,8 +38,9 @@ class MemoryTable final : public SourceTable {
     control_.gen++;  // every slot re-checks its allow status on its next packet
   }
 
-  /// One frame parsed, not yet applied (replay parses on one thread, applies on another).
-  struct ParsedFrame {
+  /// One frame parsed, not yet applied (replay parses on one thread, applies on another, and
+  /// hands frames over 16 bytes at a time).
+  struct alignas(16) ParsedFrame {
     pc_packet packet;
     uint64_t tsMicros;
     uint64_t connection;  ///< the connection's hash (replay without --dst-ip); 0: none

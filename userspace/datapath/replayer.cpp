@@ -1,12 +1,17 @@
 #include "datapath/replayer.h"
 
 #include <algorithm>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include <array>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <tuple>
+#include <type_traits>
 
 namespace portcullis {
 
@@ -45,6 +50,29 @@ namespace {
 // hands each over whole (one lock per 1,024 frames).
 constexpr size_t kBatchFrames = 1024;
 constexpr size_t kBatches = 4;
+
+// A parsed frame goes into its batch with non-temporal stores: a batch's lines were last read by
+// the applying thread's CPU, and plain stores would fetch each one back from there before
+// writing it (measured: the reading thread ran 60 % slower beside the applier than alone, and
+// the two threads together no faster than one). Streamed, the lines go to memory, and the
+// applier reads them from there in order.
+static_assert(std::is_trivially_copyable_v<MemoryTable::ParsedFrame>);
+static_assert(sizeof(MemoryTable::ParsedFrame) % 16 == 0, "handed over in 16-byte stores");
+inline void handOver(const MemoryTable::ParsedFrame& from, MemoryTable::ParsedFrame& to) {
+#if defined(__x86_64__)
+  const auto* src = reinterpret_cast<const __m128i*>(&from);
+  auto* dst = reinterpret_cast<__m128i*>(&to);
+  for (size_t i = 0; i < sizeof from / 16; ++i) _mm_stream_si128(dst + i, _mm_loadu_si128(src + i));
+#else
+  to = from;
+#endif
+}
+// Streamed stores are weakly ordered: they are all visible before the batch is published.
+inline void handOverDone() {
+#if defined(__x86_64__)
+  _mm_sfence();
+#endif
+}
 
 struct Batch {
   // Default-initialised: the reader writes each frame before it is read (no 400 KiB memset).
@@ -111,13 +139,16 @@ ReadResult CaptureReplayer::replay(PcapSource& src, uint64_t maxFrames, std::str
       ReadResult rc = ReadResult::Frame;
       while (b.count < kBatchFrames && (!maxFrames || frames < maxFrames) &&
              (rc = src.next(f)) == ReadResult::Frame) {
-        table_.parseFrame(f.data, f.caplen, linkType, f.tsMicros, b.frames[b.count++]);
+        MemoryTable::ParsedFrame parsed;
+        table_.parseFrame(f.data, f.caplen, linkType, f.tsMicros, parsed);
+        handOver(parsed, b.frames[b.count++]);
         ++frames;
       }
       b.last = rc != ReadResult::Frame || (maxFrames && frames >= maxFrames);
       b.end = rc == ReadResult::Error ? ReadResult::Error : ReadResult::End;
       if (rc == ReadResult::Error) b.error = src.lastError();
       std::tie(b.bytesRead, b.fileBytes) = src.fileProgress();
+      handOverDone();
       ring.publish(k);
       if (b.last) return;
     }
