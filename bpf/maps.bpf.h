@@ -45,6 +45,7 @@ struct {
 	__uint(max_entries, PC_SOURCES_DEFAULT / 2); /* one per slot pair; resized by the loader */
 	__type(key, __u32);
 	__type(value, struct pc_slot_tags);
+	__uint(map_flags, BPF_F_MMAPABLE); /* the controller's poll reads it to skip empty pairs */
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pc_tags SEC(".maps");
 

@@ -46,8 +46,9 @@ struct pc_control {
 /* Where and how the evidence tables hold a source: the slot hash, the tiers' indexes and the
  * slot layout. Moves on whenever any of them changes, so that a watch adopting pins left by
  * another build (--persist, or killed, then upgraded) starts the evidence afresh instead of
- * looking for every source where that build did not put it. Blocks and allows are kept. */
-#define PC_TABLE_FORMAT 2
+ * looking for every source where that build did not put it. Blocks and allows are kept.
+ * 3: the slot tags became mappable (the controller's poll skips empty pairs through them). */
+#define PC_TABLE_FORMAT 3
 
 PC_INLINE __u32 pc_dst_bloom_bit(const struct pc_addr *dst)
 {

@@ -18,6 +18,7 @@
 
 #include "datapath/kernel_clock.h"
 #include "datapath/control_page.h"
+#include "datapath/mapped_array.h"
 #include "portcullis/control.h"
 #include "portcullis/event.h"
 #include "portcullis/update.h"
@@ -144,6 +145,31 @@ TEST_F(XdpProgram, EveryCaseGetsItsVerdictCountersAndSourceState) {
       EXPECT_EQ(s->win_score[c.kind], pc_port_weight(c.dport)) << "one probe scores its weight";
     }
   }
+}
+
+// The controller polls through mappings of the kernel's arrays: the slot tags say which pairs
+// hold a source, so the poll reads only those slots (nextOccupied) and still finds every one.
+TEST_F(XdpProgram, TheControllerFindsEverySourceThroughTheMappedSlotTags) {
+  MappedArray sources(fd(skel_->maps.pc_sources));
+  MappedArray tags(fd(skel_->maps.pc_tags));
+  auto slots = sources.values<const pc_src_state>();
+  auto occupancy = tags.values<const pc_slot_tags>();
+  ASSERT_EQ(slots.size(), PC_SOURCES_DEFAULT);
+  ASSERT_EQ(occupancy.size(), PC_SOURCES_DEFAULT / 2);
+  EXPECT_TRUE(tags.values<const pc_src_state>().empty()) << "a value of another size is refused";
+  EXPECT_EQ(nextOccupied(occupancy, 0), slots.size()) << "an empty table: every pair skipped";
+
+  const std::vector<std::string> sourcesSent = {"198.51.100.7", "203.0.113.200", "2001:db8::9"};
+  for (const auto& src : sourcesSent) {
+    run(testing::synFrame(src, src.find(':') != std::string::npos ? "2001:db8::1" : "192.0.2.1",
+                          22));
+  }
+  std::set<std::string> found;
+  for (size_t i = nextOccupied(occupancy, 0); i < slots.size();
+       i = nextOccupied(occupancy, i + 1)) {
+    if (slots[i].flags & PC_SRC_USED) found.insert(formatAddr(slots[i].key));
+  }
+  EXPECT_EQ(found, std::set<std::string>(sourcesSent.begin(), sourcesSent.end()));
 }
 
 TEST_F(XdpProgram, IllegalFlagsReachTheRingBufferRateLimited) {

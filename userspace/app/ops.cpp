@@ -3,7 +3,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -20,6 +19,7 @@
 #include "fleet/fleet_link.h"
 #include "datapath/kernel_clock.h"
 #include "datapath/net_util.h"
+#include "datapath/mapped_array.h"
 #include "datapath/source_table.h"
 #include "datapath/xdp_datapath.h"
 
@@ -187,28 +187,6 @@ int runBlocklist(const OpsArgs& args) {
 
 namespace {
 
-// A read-only mapping of a pinned array map (BPF_F_MMAPABLE), unmapped on scope exit.
-struct MappedArray {
-  void* data = MAP_FAILED;
-  size_t bytes = 0;
-  uint32_t entries = 0, valueSize = 0;
-  explicit MappedArray(int fd) {
-    bpf_map_info info{};
-    uint32_t len = sizeof(info);
-    if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return;
-    entries = info.max_entries;
-    valueSize = info.value_size;
-    bytes = size_t(entries) * valueSize;
-    data = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
-  }
-  ~MappedArray() {
-    if (data != MAP_FAILED) munmap(data, bytes);
-  }
-  MappedArray(const MappedArray&) = delete;
-  MappedArray& operator=(const MappedArray&) = delete;
-  bool ok() const { return data != MAP_FAILED; }
-};
-
 // The source table's fill and its `limit` highest window scores.
 void describeSources(const PinnedMaps& m, nlohmann::ordered_json& j, size_t limit) {
   MappedArray table(m.sources);
@@ -221,11 +199,9 @@ void describeSources(const PinnedMaps& m, nlohmann::ordered_json& j, size_t limi
     bool operator<(const Top& o) const { return score < o.score; }
   };
   std::vector<Top> top;
-  if (table.ok()) {
+  if (auto slots = table.values<const pc_src_state>(); !slots.empty()) {
     uint64_t used = 0;
-    auto* slots = static_cast<const pc_src_state*>(table.data);
-    for (uint32_t i = 0; i < table.entries; ++i) {
-      const pc_src_state& s = slots[i];
+    for (const pc_src_state& s : slots) {
       if (!(s.flags & PC_SRC_USED)) continue;
       ++used;
       uint32_t best = 0;
@@ -234,9 +210,8 @@ void describeSources(const PinnedMaps& m, nlohmann::ordered_json& j, size_t limi
       top.push_back({best, formatAddr(s.key), s.evidence, linearCount(s.ports), s.packets,
                      (s.flags & PC_SRC_BLOCKED) != 0});
     }
-    j["sources"] = {{"tracked", used},
-                    {"slots", table.entries},
-                    {"fill", double(used) / std::max<uint32_t>(1, table.entries)}};
+    j["sources"] = {
+        {"tracked", used}, {"slots", slots.size()}, {"fill", double(used) / double(slots.size())}};
   }
   std::sort(top.rbegin(), top.rend());
   if (top.size() > limit) top.resize(limit);
@@ -269,8 +244,9 @@ void describeCounters(const PinnedMaps& m, nlohmann::ordered_json& j) {
 void describeAdmission(const PinnedMaps& m, nlohmann::ordered_json& j) {
   if (m.sketch >= 0) j["untracked_sources"] = uint64_t(sketchEstimate(readSketch(m.sketch)));
   MappedArray admit(m.admit);
-  if (!admit.ok() || admit.valueSize != sizeof(pc_admit)) return;
-  AdmissionFill fill = admissionFill({static_cast<const pc_admit*>(admit.data), admit.entries});
+  auto entries = admit.values<const pc_admit>();
+  if (entries.empty()) return;
+  AdmissionFill fill = admissionFill(entries);
   j["admission"] = {{"used", fill.used},
                     {"with_evidence", fill.withEvidence},
                     {"entries", fill.capacity},

@@ -7,7 +7,6 @@
 #include <linux/if_link.h>
 #include <linux/magic.h>
 #include <net/if.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -261,23 +260,19 @@ bool XdpDatapath::load(const XdpOptions& options, std::string& error) {
   return true;
 }
 
-// The source table (read-only) and the admission tier (the controller asks for promotions).
+// The source table and its slot tags (read-only), and the admission tier (the controller asks
+// for promotions there).
 bool XdpDatapath::mapTables(std::string& error) {
-  tableBytes_ = size_t(slotCount_) * sizeof(pc_src_state);
-  void* table =
-      mmap(nullptr, tableBytes_, PROT_READ, MAP_SHARED, bpf_map__fd(skel_->maps.pc_sources), 0);
-  if (table == MAP_FAILED) {
-    error = "cannot map the source table: " + errnoText(errno);
+  sources_ = MappedArray(bpf_map__fd(skel_->maps.pc_sources));
+  tags_ = MappedArray(bpf_map__fd(skel_->maps.pc_tags));
+  admit_ = MappedArray(bpf_map__fd(skel_->maps.pc_admit), /*writable=*/true);
+  auto fail = [&](const char* what) {
+    error = std::string("cannot map the ") + what + ": " + errnoText(errno);
     return false;
-  }
-  table_ = static_cast<const pc_src_state*>(table);
-  void* admit = mmap(nullptr, admitCount_ * sizeof(pc_admit), PROT_READ | PROT_WRITE, MAP_SHARED,
-                     bpf_map__fd(skel_->maps.pc_admit), 0);
-  if (admit == MAP_FAILED) {
-    error = "cannot map the admission tier: " + errnoText(errno);
-    return false;
-  }
-  admit_ = static_cast<pc_admit*>(admit);
+  };
+  if (sources_.values<const pc_src_state>().size() != slotCount_) return fail("source table");
+  if (tags_.values<const pc_slot_tags>().size() != slotCount_ / 2) return fail("slot tags");
+  if (admit_.values<pc_admit>().size() != admitCount_) return fail("admission tier");
   return true;
 }
 
@@ -346,8 +341,6 @@ bool XdpDatapath::attachInMode(XdpMode mode, std::string& reasons) {
 XdpDatapath::~XdpDatapath() {
   if (persist_) {
     // --persist: the programs keep dropping and recording; the next watch adopts them.
-    if (table_) munmap(const_cast<pc_src_state*>(table_), tableBytes_);
-    if (admit_) munmap(admit_, admitCount_ * sizeof(pc_admit));
     if (program_) xdp_program__close(program_);
     return;
   }
@@ -380,8 +373,6 @@ XdpDatapath::~XdpDatapath() {
     rmdir(pinDir_.c_str());  // only succeeds when nothing is left in it (nor its parent)
     rmdir(std::filesystem::path(pinDir_).parent_path().c_str());
   }
-  if (table_) munmap(const_cast<pc_src_state*>(table_), tableBytes_);
-  if (admit_) munmap(admit_, admitCount_ * sizeof(pc_admit));
 }
 
 int64_t XdpDatapath::ticksToUnixMicros(uint64_t ticks) const {
@@ -396,7 +387,9 @@ void XdpDatapath::setWatchedDestinations(const std::vector<Prefix>& dsts) {
   control_->setWatchedDestinations(dsts);
 }
 
-std::span<const pc_src_state> XdpDatapath::slots() const { return {table_, slotCount_}; }
+std::span<const pc_src_state> XdpDatapath::slots() const {
+  return sources_.values<const pc_src_state>();
+}
 
 pc_stats readStats(int statsFd) {
   int cpus = libbpf_num_possible_cpus();
@@ -431,7 +424,7 @@ pc_sketch XdpDatapath::sketch() const { return readSketch(bpf_map__fd(skel_->map
 void XdpDatapath::requestPromotion(size_t index) {
   if (index >= admitCount_) return;
   // The kernel changes this entry too: one atomic OR of the flag byte.
-  std::atomic_ref<uint8_t>(admit_[index].flags).fetch_or(PC_ADMIT_PROMOTE);
+  std::atomic_ref<uint8_t>(admit_.values<pc_admit>()[index].flags).fetch_or(PC_ADMIT_PROMOTE);
 }
 
 int XdpDatapath::programFd() const { return bpf_program__fd(skel_->progs.portcullis); }

@@ -7,6 +7,7 @@
 
 #include "datapath/control_page.h"
 #include "datapath/kernel_clock.h"
+#include "datapath/mapped_array.h"
 #include "portcullis/update.h"
 #include "datapath/source_table.h"
 
@@ -59,7 +60,10 @@ class XdpDatapath final : public SourceTable {
   uint64_t now() const override { return clock_.jiffiesNow(); }
   uint64_t ticksPerSecond() const override { return clock_.hz; }
   int64_t ticksToUnixMicros(uint64_t ticks) const override;
-  std::span<const pc_admit> admission() const override { return {admit_, admitCount_}; }
+  std::span<const pc_admit> admission() const override { return admit_.values<const pc_admit>(); }
+  std::span<const pc_slot_tags> occupancy() const override {
+    return tags_.values<const pc_slot_tags>();
+  }
   void requestPromotion(size_t index) override;
   pc_sketch sketch() const override;
   const pc_tuning& tuning() const override { return tuning_; }
@@ -117,10 +121,10 @@ class XdpDatapath final : public SourceTable {
   uint32_t egressPriority_ = 0;
   std::string egressError_;
   xdp_program* program_ = nullptr;
-  const pc_src_state* table_ = nullptr;
   std::unique_ptr<ControlPage> control_;
-  size_t tableBytes_ = 0;
-  pc_admit* admit_ = nullptr;
+  MappedArray sources_;  // pc_sources, read-only
+  MappedArray tags_;     // pc_tags, read-only: the poll skips empty slot pairs
+  MappedArray admit_;    // pc_admit, writable: promotion requests
   size_t admitCount_ = 0;
   uint32_t slotCount_ = 0;
   KernelClock clock_;
