@@ -42,10 +42,6 @@ class MappedArray {
   MappedArray(const MappedArray&) = delete;
   MappedArray& operator=(const MappedArray&) = delete;
 
-  bool ok() const { return data_ != nullptr; }
-  uint32_t entries() const { return entries_; }
-  uint32_t valueSize() const { return valueSize_; }
-
   /// The values as T (empty unless mapped with T's size: BPF arrays lay values out 8-byte
   /// aligned, which T's size must then be a multiple of).
   template <typename T>
