@@ -240,12 +240,12 @@ bool XdpDatapath::load(const XdpOptions& options, std::string& error) {
   t.v6_prefix = tm.v6Prefix;
   tuning_ = t;
   slotCount_ = options.slots;
-  admitCount_ = size_t(options.slots) * 4;
+  const uint32_t admitCount = options.slots * 4;
   bpf_map__set_max_entries(skel->maps.pc_sources, options.slots);
-  bpf_map__set_max_entries(skel->maps.pc_admit, uint32_t(admitCount_));
+  bpf_map__set_max_entries(skel->maps.pc_admit, admitCount);
   bpf_map__set_max_entries(skel->maps.pc_tags, options.slots / 2);
-  bpf_map__set_max_entries(skel->maps.pc_admit_tags, uint32_t(admitCount_ / 2));
-  bpf_map__set_max_entries(skel->maps.pc_first, uint32_t(admitCount_));
+  bpf_map__set_max_entries(skel->maps.pc_admit_tags, admitCount / 2);
+  bpf_map__set_max_entries(skel->maps.pc_first, admitCount);
   if (int err = xdp_ingress__load(skel); err) {
     error = "cannot load the XDP program: " + errnoText(err);
     if (err == -EINVAL) {
@@ -272,7 +272,7 @@ bool XdpDatapath::mapTables(std::string& error) {
   };
   if (sources_.values<const pc_src_state>().size() != slotCount_) return fail("source table");
   if (tags_.values<const pc_slot_tags>().size() != slotCount_ / 2) return fail("slot tags");
-  if (admit_.values<pc_admit>().size() != admitCount_) return fail("admission tier");
+  if (admit_.values<pc_admit>().size() != size_t(slotCount_) * 4) return fail("admission tier");
   return true;
 }
 
@@ -422,9 +422,10 @@ pc_sketch readSketch(int sketchFd) {
 pc_sketch XdpDatapath::sketch() const { return readSketch(bpf_map__fd(skel_->maps.pc_sketch)); }
 
 void XdpDatapath::requestPromotion(size_t index) {
-  if (index >= admitCount_) return;
+  auto entries = admit_.values<pc_admit>();
+  if (index >= entries.size()) return;
   // The kernel changes this entry too: one atomic OR of the flag byte.
-  std::atomic_ref<uint8_t>(admit_.values<pc_admit>()[index].flags).fetch_or(PC_ADMIT_PROMOTE);
+  std::atomic_ref<uint8_t>(entries[index].flags).fetch_or(PC_ADMIT_PROMOTE);
 }
 
 int XdpDatapath::programFd() const { return bpf_program__fd(skel_->progs.portcullis); }

@@ -125,7 +125,6 @@ class XdpDatapath final : public SourceTable {
   MappedArray sources_;  // pc_sources, read-only
   MappedArray tags_;     // pc_tags, read-only: the poll skips empty slot pairs
   MappedArray admit_;    // pc_admit, writable: promotion requests
-  size_t admitCount_ = 0;
   uint32_t slotCount_ = 0;
   KernelClock clock_;
   pc_tuning tuning_{};
