@@ -308,35 +308,44 @@ PC_INLINE __s32 pc_admit_step(struct pc_ingress_ctx *c, const struct pc_packet *
 	return 0;
 }
 
-/* The slot pair a source hashes to, and the tags of its holders. */
+/* The slot pair a source hashes to, and the tags of its holders. The slots themselves are
+ * looked up only when a tag matches or a source is promoted: a lookup's key goes through the
+ * stack, and on the path of every packet that store and reload is latency a packet waits on. */
 struct pc_bucket {
-	struct pc_src_state *a, *b;
 	struct pc_slot_tags *tags;
 	__u32 hash;
+	__u32 index; /* the pair's first slot */
 };
 
-PC_INLINE int pc_bucket_of(struct pc_ingress_ctx *c, const struct pc_addr *key,
-			   struct pc_bucket *k)
+/* The bucket of the key whose slot hash is `hash`. */
+PC_INLINE int pc_bucket_of(struct pc_ingress_ctx *c, __u32 hash, struct pc_bucket *k)
 {
-	__u32 idx;
+	k->hash = hash;
+	k->index = k->hash & c->t->slot_mask & ~1u;
+	k->tags = pc_env_tags(c->env, k->index >> 1);
+	return k->tags != 0;
+}
 
-	k->hash = pc_addr_hash(key, c->t->hash_seed);
-	idx = k->hash & c->t->slot_mask & ~1u;
-	k->a = pc_env_slot(c->env, idx);
-	k->b = pc_env_slot(c->env, idx | 1);
-	k->tags = pc_env_tags(c->env, idx >> 1);
-	return k->a && k->b && k->tags;
+/* Slot `way` (0 or 1) of the pair, when it holds key. */
+PC_INLINE struct pc_src_state *pc_slot_way(struct pc_ingress_ctx *c, const struct pc_bucket *k,
+					   __u32 way, const struct pc_addr *key)
+{
+	struct pc_src_state *s;
+
+	if (PC_READ_ONCE(k->tags->tag[way]) != (k->hash | 1))
+		return 0;
+	s = pc_env_slot(c->env, k->index | way);
+	return s && pc_slot_holds(s, key) ? s : 0;
 }
 
 /* The slot key holds, found by its tag: the path of every packet from a tracked source. A
  * source without a slot reads 8 hot bytes, never the slots themselves. */
-PC_INLINE struct pc_src_state *pc_slot_find(const struct pc_bucket *k, const struct pc_addr *key)
+PC_INLINE struct pc_src_state *pc_slot_find(struct pc_ingress_ctx *c, const struct pc_bucket *k,
+					    const struct pc_addr *key)
 {
-	if (PC_READ_ONCE(k->tags->tag[0]) == (k->hash | 1) && pc_slot_holds(k->a, key))
-		return k->a;
-	if (PC_READ_ONCE(k->tags->tag[1]) == (k->hash | 1) && pc_slot_holds(k->b, key))
-		return k->b;
-	return 0;
+	struct pc_src_state *s = pc_slot_way(c, k, 0, key);
+
+	return s ? s : pc_slot_way(c, k, 1, key);
 }
 
 /* A source without a slot: the admission tier's step, and its promotion into the bucket when
@@ -345,7 +354,7 @@ PC_INLINE struct pc_src_state *pc_slot_admit(struct pc_ingress_ctx *c, const str
 					     const struct pc_addr *key, const struct pc_bucket *k)
 {
 	const volatile struct pc_tuning *t = c->t;
-	struct pc_src_state *a = k->a, *b = k->b, *s;
+	struct pc_src_state *a, *b, *s;
 	struct pc_slot_tags *tags = k->tags;
 	__u32 hash = k->hash, tag = hash | 1;
 	struct pc_admit *entry;
@@ -360,6 +369,10 @@ PC_INLINE struct pc_src_state *pc_slot_admit(struct pc_ingress_ctx *c, const str
 	}
 	/* Promotion is rare: confirm on the slots themselves (a tag may lag its claim by an
 	 * instant on another CPU). */
+	a = pc_env_slot(c->env, k->index);
+	b = pc_env_slot(c->env, k->index | 1);
+	if (!a || !b)
+		return 0;
 	if (pc_slot_holds(a, key))
 		return a;
 	if (pc_slot_holds(b, key))
@@ -446,12 +459,14 @@ PC_INLINE int pc_untracked_verdict(struct pc_ingress_ctx *c, const struct pc_add
 }
 
 /* Whether this packet is the sampled one for a statistic at `count` (update.h: pc_stat_inc).
- * The coin is this CPU's packet count through the seeded mix: no helper call, and no sender
- * can tell which of its packets are counted. */
+ * The coin is this CPU's packet count, seeded, through Fibonacci hashing: no helper call, no
+ * sender can tell which of its packets are counted, and over consecutive counts the top bits
+ * are evenly spread, so one packet in PC_STAT_STEP is sampled. One multiply: every packet of a
+ * busy source tosses it. */
 PC_INLINE int pc_stat_tick(struct pc_ingress_ctx *c, __u32 count)
 {
 	return count >= PC_STAT_EXACT &&
-	       (pc_mix32((__u32)c->st->packets ^ c->t->hash_seed) & (PC_STAT_STEP - 1)) == 0;
+	       pc_fib_bits((__u32)c->st->packets ^ c->t->hash_seed, PC_STAT_STEP_BITS) == 0;
 }
 
 /* A tracked source's list status, looked up again when the blocklist or allowlist changed
@@ -526,6 +541,8 @@ PC_INLINE int pc_tracked(struct pc_ingress_ctx *c, const struct pc_packet *p,
 		c->st->syn_probes++;
 	io.now = c->now;
 	io.tick = pc_stat_tick(c, s->packets);
+	if (pc_established_update(s, p, c->t, c->now, io.tick))
+		return PC_VERDICT_PASS;
 	kind = pc_source_update(s, p, c->t, &io);
 	if (pc_kind_is_illegal(kind) || io.probe_port)
 		pc_tracked_events(c, p, s, kind, io.probe_port);
@@ -552,7 +569,7 @@ PC_INLINE int pc_untracked(struct pc_ingress_ctx *c, const struct pc_packet *p,
 /* Where a source's evidence lives: its aggregated key, its slot pair, and its slot (0 when it
  * holds none). */
 struct pc_lookup {
-	struct pc_addr key;
+	struct pc_addr key __attribute__((aligned(8))); /* compared in 64-bit words */
 	struct pc_bucket bucket;
 	struct pc_src_state *s;
 };
@@ -561,11 +578,9 @@ struct pc_lookup {
 PC_INLINE int pc_lookup_source(struct pc_ingress_ctx *c, const struct pc_addr *src,
 			       struct pc_lookup *l)
 {
-	l->key = *src;
-	pc_addr_aggregate(&l->key, c->t);
-	if (!pc_bucket_of(c, &l->key, &l->bucket))
+	if (!pc_bucket_of(c, pc_source_key(src, &l->key, c->t), &l->bucket))
 		return 0;
-	l->s = pc_slot_find(&l->bucket, &l->key);
+	l->s = pc_slot_find(c, &l->bucket, &l->key);
 	return 1;
 }
 
@@ -622,7 +637,7 @@ PC_INLINE int pc_ingress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 PC_INLINE void pc_egress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 {
 	const volatile struct pc_tuning *t = c->t;
-	struct pc_addr key = p->dst;
+	struct pc_addr key __attribute__((aligned(8)));
 	struct pc_bucket bucket;
 	struct pc_admit_pair pair;
 	struct pc_src_state *s;
@@ -631,10 +646,9 @@ PC_INLINE void pc_egress(struct pc_ingress_ctx *c, const struct pc_packet *p)
 
 	if (!pc_is_answer(p))
 		return;
-	pc_addr_aggregate(&key, t);
-	if (!pc_bucket_of(c, &key, &bucket))
+	if (!pc_bucket_of(c, pc_source_key(&p->dst, &key, t), &bucket))
 		return;
-	s = pc_slot_find(&bucket, &key);
+	s = pc_slot_find(c, &bucket, &key);
 	if (s) {
 		c->st->answers++;
 		pc_answer_update(s, p);

@@ -98,6 +98,24 @@ PC_INLINE void pc_addr_aggregate(struct pc_addr *a, const volatile struct pc_tun
 	a->w[3] &= pc_prefix_mask_word((__s32)t->v6_prefix - 96);
 }
 
+/* The aggregated key of src (pc_addr_aggregate) into *key, returning its slot hash
+ * (pc_addr_hash). An IPv4 source, most of any server's traffic, is one word: masked and hashed
+ * in registers, where the general path copies the key through memory twice. */
+PC_INLINE __u32 pc_source_key(const struct pc_addr *src, struct pc_addr *key,
+			      const volatile struct pc_tuning *t)
+{
+	__u32 v4;
+
+	if (pc_addr_is_v4(src)) {
+		v4 = src->w[3] & pc_prefix_mask_word(t->v4_prefix);
+		pc_addr_from_v4(key, v4);
+		return pc_v4_hash(v4, t->hash_seed);
+	}
+	*key = *src;
+	pc_addr_aggregate(key, t);
+	return pc_addr_hash(key, t->hash_seed);
+}
+
 /* The prefix length over the 128-bit mapped address that a key of this family covers. */
 PC_INLINE __u8 pc_key_prefix_len(const struct pc_addr *a, const volatile struct pc_tuning *t)
 {
@@ -118,7 +136,8 @@ PC_INLINE __u32 pc_admit_index(__u32 hash, const volatile struct pc_tuning *t)
 
 /* The sequence count (seqlock) that guards an owner's key, in slots and admission entries. A
  * reader matches a key only when the count is even (no CPU is installing a new owner) and
- * unchanged across the compare, so a half-written key never matches. */
+ * unchanged across the compare, so a half-written key never matches. Both keys are 8-byte
+ * aligned (the stored ones by their structs, the looked-up ones by their callers). */
 PC_INLINE int pc_seq_key_matches(const __u32 *seq, const __u8 *flags, __u8 used,
 				 const struct pc_addr *stored, const struct pc_addr *key)
 {
@@ -128,7 +147,7 @@ PC_INLINE int pc_seq_key_matches(const __u32 *seq, const __u8 *flags, __u8 used,
 	if (before & 1)
 		return 0;
 	pc_barrier();
-	same = (*flags & used) && pc_addr_eq(stored, key);
+	same = (*flags & used) && pc_addr_eq_aligned(stored, key);
 	pc_barrier();
 	return same && PC_READ_ONCE(*seq) == before;
 }
@@ -322,6 +341,7 @@ PC_INLINE void pc_halfopen_close(struct pc_src_state *s, const struct pc_packet 
  * (evidence is distinct targets, counted exactly); labels and tags use their ratios. */
 #define PC_STAT_EXACT 1024
 #define PC_STAT_STEP 16
+#define PC_STAT_STEP_BITS 4 /* log2(PC_STAT_STEP) */
 
 PC_INLINE void pc_stat_inc(__u32 *v, int tick)
 {
@@ -426,6 +446,42 @@ PC_INLINE __u16 pc_probe_weight(const struct pc_packet *p, const volatile struct
 PC_INLINE __u32 pc_target_hash(const struct pc_packet *p, __u32 dst_fold)
 {
 	return pc_mix32(dst_fold ^ ((__u32)p->dport << 8) ^ p->l4proto);
+}
+
+/* The packet of a connection the source opened, taken before the full update (pc_source_update)
+ * when that update would do no more than this: an ACK or data segment (no SYN, FIN or RST) of a
+ * flow the filter knows, that completes no handshake, in windows that need no roll. It writes
+ * exactly what the full update writes for such a packet (last seen, the statistics, the flow's
+ * refresh), so the backends and the rules see no difference; it only skips the subprogram call
+ * and the checks that cannot apply. Returns 1 when it took the packet, 0 (having written
+ * nothing) when the full update must. This is every packet of a busy server's clients that
+ * hold a slot, and the budget is 15 ns (DESIGN.md). */
+PC_INLINE int pc_established_update(struct pc_src_state *s, const struct pc_packet *p,
+				    const volatile struct pc_tuning *t, __u64 now, int tick)
+{
+	__u32 dst_fold, bit, open;
+	__u64 mask;
+
+	if ((p->kind != PC_KIND_ACK && p->kind != PC_KIND_ESTABLISHED) ||
+	    (p->tcp_flags & PC_TCP_FIN))
+		return 0;
+	if (pc_elapsed_at_least(now, PC_READ_ONCE(s->win_start), t->score_window) ||
+	    pc_elapsed_at_least(now, PC_READ_ONCE(s->flow_start), t->flow_window))
+		return 0;
+	dst_fold = pc_addr_fold(&p->dst);
+	bit = pc_flow_bit(p, dst_fold);
+	if (!pc_bit_test(s->flows, bit) && !pc_bit_test(s->flows_prev, bit))
+		return 0; /* outside any known connection: an ACK probe */
+	open = pc_halfopen_bit(dst_fold, p->sport, p->dport);
+	mask = 1ull << (open & 63);
+	if (PC_READ_ONCE(s->halfopen[open >> 6]) & mask)
+		return 0; /* it may complete a handshake: evidence against the source */
+	if ((__s64)(now - PC_READ_ONCE(s->last_seen)) > 0)
+		s->last_seen = now;
+	pc_stat_inc(&s->packets, tick);
+	pc_bit_test_set(s->flows, bit);
+	pc_stat_inc(&s->count[PC_KIND_ESTABLISHED], tick);
+	return 1;
 }
 
 /* One packet's update (BPF passes at most five arguments). */
