@@ -70,38 +70,39 @@ PC_INLINE int pc_kind_is_probe(__u32 kind)
 	return kind < PC_KIND_MAX && (PC_KIND_PROBE_MASK & PC_KIND_BIT(kind)) != 0;
 }
 
-/* Classifies the six classic flags (FIN SYN RST PSH ACK URG); ECE/CWR do not change the kind. */
+/* The kind of every combination of the six classic flags (FIN SYN RST PSH ACK URG; index:
+ * flags & 0x3f), as a table: one load on every packet where the rules below are a chain of
+ * branches. SYN with FIN is SYNFIN, else SYN with RST is SYNRST, else SYN with ACK is SYNACK,
+ * else SYN alone is SYN (with PSH or URG and no ACK: OTHER, no stack opens a connection that
+ * way). Without SYN: RST is RST (with FIN: OTHER); ACK alone is ACK, FIN+ACK is MAIMON, ACK with
+ * anything else is ESTABLISHED; without ACK (every segment after the handshake carries it) FIN
+ * alone is FIN, FIN+PSH+URG is XMAS, none is NULL, the rest OTHER. The unit tests check every
+ * entry against these rules written out. */
+#define PC_K(kind) PC_KIND_##kind
+static const __u8 pc_tcp_kinds[64] = {
+	/* 0x00-0x0f: no ACK */
+	PC_K(NULL), PC_K(FIN), PC_K(SYN), PC_K(SYNFIN), PC_K(RST), PC_K(OTHER), PC_K(SYNRST),
+	PC_K(SYNFIN), PC_K(OTHER), PC_K(OTHER), PC_K(OTHER), PC_K(SYNFIN), PC_K(RST), PC_K(OTHER),
+	PC_K(SYNRST), PC_K(SYNFIN),
+	/* 0x10-0x1f: ACK */
+	PC_K(ACK), PC_K(MAIMON), PC_K(SYNACK), PC_K(SYNFIN), PC_K(RST), PC_K(OTHER), PC_K(SYNRST),
+	PC_K(SYNFIN), PC_K(ESTABLISHED), PC_K(ESTABLISHED), PC_K(SYNACK), PC_K(SYNFIN), PC_K(RST),
+	PC_K(OTHER), PC_K(SYNRST), PC_K(SYNFIN),
+	/* 0x20-0x2f: URG */
+	PC_K(OTHER), PC_K(OTHER), PC_K(OTHER), PC_K(SYNFIN), PC_K(RST), PC_K(OTHER), PC_K(SYNRST),
+	PC_K(SYNFIN), PC_K(OTHER), PC_K(XMAS), PC_K(OTHER), PC_K(SYNFIN), PC_K(RST), PC_K(OTHER),
+	PC_K(SYNRST), PC_K(SYNFIN),
+	/* 0x30-0x3f: URG and ACK */
+	PC_K(ESTABLISHED), PC_K(ESTABLISHED), PC_K(SYNACK), PC_K(SYNFIN), PC_K(RST), PC_K(OTHER),
+	PC_K(SYNRST), PC_K(SYNFIN), PC_K(ESTABLISHED), PC_K(ESTABLISHED), PC_K(SYNACK),
+	PC_K(SYNFIN), PC_K(RST), PC_K(OTHER), PC_K(SYNRST), PC_K(SYNFIN),
+};
+#undef PC_K
+
+/* Classifies the six classic flags; ECE/CWR do not change the kind. */
 PC_INLINE __u8 pc_classify_tcp(__u8 tcp_flags)
 {
-	__u8 f = tcp_flags & PC_TCP_CLASSIFIED_BITS;
-
-	if (f == 0)
-		return PC_KIND_NULL;
-	if (f & PC_TCP_SYN) {
-		if (f & PC_TCP_FIN)
-			return PC_KIND_SYNFIN;
-		if (f & PC_TCP_RST)
-			return PC_KIND_SYNRST;
-		if (f & PC_TCP_ACK)
-			return PC_KIND_SYNACK;
-		/* SYN with PSH or URG but no ACK: no stack opens a connection that way. */
-		return f == PC_TCP_SYN ? PC_KIND_SYN : PC_KIND_OTHER;
-	}
-	if (f & PC_TCP_RST)
-		return (f & PC_TCP_FIN) ? PC_KIND_OTHER : PC_KIND_RST;
-	if (f & PC_TCP_ACK) {
-		if (f == PC_TCP_ACK)
-			return PC_KIND_ACK;
-		if (f == (PC_TCP_FIN | PC_TCP_ACK))
-			return PC_KIND_MAIMON;
-		return PC_KIND_ESTABLISHED;
-	}
-	/* No SYN, RST or ACK: every segment after the handshake carries ACK, so these are crafted. */
-	if (f == PC_TCP_FIN)
-		return PC_KIND_FIN;
-	if (f == (PC_TCP_FIN | PC_TCP_PSH | PC_TCP_URG))
-		return PC_KIND_XMAS;
-	return PC_KIND_OTHER;
+	return pc_tcp_kinds[tcp_flags & PC_TCP_CLASSIFIED_BITS];
 }
 
 /* Default port weights (Sophos' scoring, as seed 001 describes it). */
