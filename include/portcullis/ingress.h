@@ -321,7 +321,7 @@ struct pc_bucket {
 PC_INLINE int pc_bucket_of(struct pc_ingress_ctx *c, __u32 hash, struct pc_bucket *k)
 {
 	k->hash = hash;
-	k->index = k->hash & c->t->slot_mask & ~1u;
+	k->index = pc_pair_index(hash, c->t);
 	k->tags = pc_env_tags(c->env, k->index >> 1);
 	return k->tags != 0;
 }

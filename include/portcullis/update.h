@@ -122,10 +122,16 @@ PC_INLINE __u8 pc_key_prefix_len(const struct pc_addr *a, const volatile struct 
 	return pc_addr_is_v4(a) ? (__u8)(96 + t->v4_prefix) : t->v6_prefix;
 }
 
+/* Index of the first slot of the pair a key with slot hash `hash` may occupy. */
+PC_INLINE __u32 pc_pair_index(__u32 hash, const volatile struct pc_tuning *t)
+{
+	return hash & t->slot_mask & ~1u;
+}
+
 /* Index of the first slot of the pair a source may occupy. */
 PC_INLINE __u32 pc_slot_index(const struct pc_addr *src, const volatile struct pc_tuning *t)
 {
-	return pc_addr_hash(src, t->hash_seed) & t->slot_mask & ~1u;
+	return pc_pair_index(pc_addr_hash(src, t->hash_seed), t);
 }
 
 /* Index of the first admission entry of the pair; other bits of the same hash. */
@@ -238,6 +244,13 @@ PC_INLINE struct pc_src_state *pc_slot_victim(struct pc_src_state *a, struct pc_
 	return 0;
 }
 
+/* Moves the source's last-seen time forward (never back: another CPU may hold a later now). */
+PC_INLINE void pc_touch(struct pc_src_state *s, __u64 now)
+{
+	if ((__s64)(now - PC_READ_ONCE(s->last_seen)) > 0)
+		s->last_seen = now;
+}
+
 /* Rolls the score and flow windows. One CPU wins the compare-and-swap of the window start and
  * clears; the others carry on in the new window. */
 PC_INLINE void pc_roll_windows(struct pc_src_state *s, __u64 now, const volatile struct pc_tuning *t)
@@ -273,6 +286,13 @@ PC_INLINE __u32 pc_flow_bit(const struct pc_packet *p, __u32 dst_fold)
 	return pc_fib_bits(dst_fold ^ ((__u32)p->sport << 16 | p->dport), 9); /* 512 bits */
 }
 
+/* Whether the connection of flow bit `bit` is one the source opened or answered, in this
+ * generation or the one before. */
+PC_INLINE int pc_flow_known(const struct pc_src_state *s, __u32 bit)
+{
+	return pc_bit_test(s->flows, bit) || pc_bit_test(s->flows_prev, bit);
+}
+
 /* Connections the source opened (its SYN) or answered (its SYN-ACK to our SYN) are remembered,
  * so their ACKs, data and FIN+ACKs never look like an ACK or Maimon scan: the seed's detector
  * scored every packet and made a busy client look like a scanner. Active flows are refreshed
@@ -293,7 +313,7 @@ PC_INLINE __u8 pc_flow_filter(struct pc_src_state *s, const struct pc_packet *p,
 	case PC_KIND_MAIMON:
 	case PC_KIND_ESTABLISHED:
 		bit = pc_flow_bit(p, dst_fold);
-		if (pc_bit_test(s->flows, bit) || pc_bit_test(s->flows_prev, bit)) {
+		if (pc_flow_known(s, bit)) {
 			pc_bit_test_set(s->flows, bit);
 			return PC_KIND_ESTABLISHED;
 		}
@@ -459,8 +479,7 @@ PC_INLINE __u32 pc_target_hash(const struct pc_packet *p, __u32 dst_fold)
 PC_INLINE int pc_established_update(struct pc_src_state *s, const struct pc_packet *p,
 				    const volatile struct pc_tuning *t, __u64 now, int tick)
 {
-	__u32 dst_fold, bit, open;
-	__u64 mask;
+	__u32 dst_fold, bit;
 
 	if ((p->kind != PC_KIND_ACK && p->kind != PC_KIND_ESTABLISHED) ||
 	    (p->tcp_flags & PC_TCP_FIN))
@@ -470,14 +489,11 @@ PC_INLINE int pc_established_update(struct pc_src_state *s, const struct pc_pack
 		return 0;
 	dst_fold = pc_addr_fold(&p->dst);
 	bit = pc_flow_bit(p, dst_fold);
-	if (!pc_bit_test(s->flows, bit) && !pc_bit_test(s->flows_prev, bit))
+	if (!pc_flow_known(s, bit))
 		return 0; /* outside any known connection: an ACK probe */
-	open = pc_halfopen_bit(dst_fold, p->sport, p->dport);
-	mask = 1ull << (open & 63);
-	if (PC_READ_ONCE(s->halfopen[open >> 6]) & mask)
+	if (pc_bit_test(s->halfopen, pc_halfopen_bit(dst_fold, p->sport, p->dport)))
 		return 0; /* it may complete a handshake: evidence against the source */
-	if ((__s64)(now - PC_READ_ONCE(s->last_seen)) > 0)
-		s->last_seen = now;
+	pc_touch(s, now);
 	pc_stat_inc(&s->packets, tick);
 	pc_bit_test_set(s->flows, bit);
 	pc_stat_inc(&s->count[PC_KIND_ESTABLISHED], tick);
@@ -505,8 +521,7 @@ PC_STEP __u8 pc_source_update(struct pc_src_state *s, const struct pc_packet *p,
 
 	io->probe_port = 0;
 	pc_roll_windows(s, now, t);
-	if ((__s64)(now - PC_READ_ONCE(s->last_seen)) > 0)
-		s->last_seen = now;
+	pc_touch(s, now);
 	pc_stat_inc(&s->packets, tick);
 
 	kind = pc_flow_filter(s, p, dst_fold);

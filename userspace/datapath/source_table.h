@@ -102,9 +102,8 @@ class SourceTable {
 /// find() over a table laid out by pc_slot_index (both backends use the same layout).
 inline const pc_src_state* findSlot(std::span<const pc_src_state> slots, const pc_tuning& tuning,
                                     const pc_addr& src) {
-  alignas(8) pc_addr key = src;  // pc_slot_holds compares 8-byte aligned keys
-  pc_addr_aggregate(&key, &tuning);
-  uint32_t idx = pc_slot_index(&key, &tuning);
+  alignas(8) pc_addr key;  // pc_slot_holds compares 8-byte aligned keys
+  uint32_t idx = pc_pair_index(pc_source_key(&src, &key, &tuning), &tuning);
   for (uint32_t i : {idx, idx | 1}) {
     if (i < slots.size() && pc_slot_holds(&slots[i], &key)) return &slots[i];
   }
