@@ -458,15 +458,20 @@ PC_INLINE int pc_untracked_verdict(struct pc_ingress_ctx *c, const struct pc_add
 	return PC_VERDICT_DROP;
 }
 
-/* Whether this packet is the sampled one for a statistic at `count` (update.h: pc_stat_inc).
- * The coin is this CPU's packet count, seeded, through Fibonacci hashing: no helper call, no
- * sender can tell which of its packets are counted, and over consecutive counts the top bits
- * are evenly spread, so one packet in PC_STAT_STEP is sampled. One multiply: every packet of a
+/* This packet's coin for the sampled statistics (update.h: pc_stat_add, pc_coin_tick): this
+ * CPU's packet count, seeded, through Fibonacci hashing. No helper call, no sender can tell
+ * which of its packets are counted, and over consecutive counts the top bits are evenly
+ * spread, so the top b bits are zero on one packet in 2^b. One multiply: every packet of a
  * busy source tosses it. */
+PC_INLINE __u32 pc_stat_coin(struct pc_ingress_ctx *c)
+{
+	return ((__u32)c->st->packets ^ c->t->hash_seed) * PC_GOLDEN32;
+}
+
+/* Whether this packet is the sampled one for a statistic at `count` (drops). */
 PC_INLINE int pc_stat_tick(struct pc_ingress_ctx *c, __u32 count)
 {
-	return count >= PC_STAT_EXACT &&
-	       pc_fib_bits((__u32)c->st->packets ^ c->t->hash_seed, PC_STAT_STEP_BITS) == 0;
+	return count >= PC_STAT_EXACT && pc_coin_tick(pc_stat_coin(c), PC_STAT_STEP_BITS);
 }
 
 /* A tracked source's list status, looked up again when the blocklist or allowlist changed
@@ -540,8 +545,8 @@ PC_INLINE int pc_tracked(struct pc_ingress_ctx *c, const struct pc_packet *p,
 	if (p->kind == PC_KIND_SYN)
 		c->st->syn_probes++;
 	io.now = c->now;
-	io.tick = pc_stat_tick(c, s->packets);
-	if (pc_established_update(s, p, c->t, c->now, io.tick))
+	io.coin = pc_stat_coin(c);
+	if (pc_established_update(s, p, c->t, c->now, io.coin))
 		return PC_VERDICT_PASS;
 	kind = pc_source_update(s, p, c->t, &io);
 	if (pc_kind_is_illegal(kind) || io.probe_port)

@@ -355,22 +355,54 @@ PC_INLINE void pc_halfopen_close(struct pc_src_state *s, const struct pc_packet 
 
 /* A source's per-packet statistics (packets, packets per kind, tool marks, drops) are exact up
  * to PC_STAT_EXACT; past it, one packet in PC_STAT_STEP, at random, adds PC_STAT_STEP (an
- * unbiased estimate, within a few per cent from there on). One source's packets spread over
+ * unbiased estimate). One source's packets spread over
  * every CPU by RSS would otherwise write one cache line from all of them on every packet, and
  * that costs each CPU hundreds of nanoseconds a packet. No threshold compares these counts
- * (evidence is distinct targets, counted exactly); labels and tags use their ratios. */
+ * (evidence is distinct targets, counted exactly); labels and tags use their ratios.
+ *
+ * Packets of established flows (a busy server's client traffic, never evidence) are sampled
+ * one in PC_STAT_FLOW_STEP instead: their sampled branch is a coin nothing can predict, and
+ * taken one packet in 16 it cost the established ACK about 1 ns of its 15 (measured against
+ * one in 64, same-process A/B). Their estimate is as unbiased; its standard error is 8/sqrt(n)
+ * for n packets past PC_STAT_EXACT (4/sqrt(n) at one in 16): 2.5 % at a hundred thousand. */
 #define PC_STAT_EXACT 1024
 #define PC_STAT_STEP 16
 #define PC_STAT_STEP_BITS 4 /* log2(PC_STAT_STEP) */
+#define PC_STAT_FLOW_STEP 64
+#define PC_STAT_FLOW_STEP_BITS 6 /* log2(PC_STAT_FLOW_STEP) */
 
-PC_INLINE void pc_stat_inc(__u32 *v, int tick)
+/* Whether the packet whose coin is `coin` (32 random bits: ingress.h, pc_stat_coin) is the
+ * sampled one in 2^bits. */
+PC_INLINE int pc_coin_tick(__u32 coin, __u32 bits)
+{
+	return (coin >> (32 - bits)) == 0;
+}
+
+/* Counts one packet in *v: exactly, or past PC_STAT_EXACT `step` when this is the packet
+ * sampled one in `step`. */
+PC_INLINE void pc_stat_add(__u32 *v, int tick, __u32 step)
 {
 	__u32 now = *v;
 
 	if (now < PC_STAT_EXACT)
 		*v = now + 1;
 	else if (tick)
-		__sync_fetch_and_add(v, PC_STAT_STEP); /* rare: exact across CPUs */
+		__sync_fetch_and_add(v, step); /* rare: exact across CPUs */
+}
+
+PC_INLINE void pc_stat_inc(__u32 *v, int tick)
+{
+	pc_stat_add(v, tick, PC_STAT_STEP);
+}
+
+/* The statistics of a packet of an established flow: the shortcut and the full update both
+ * count it here, so they write it alike. */
+PC_INLINE void pc_flow_stat_inc(struct pc_src_state *s, __u32 coin)
+{
+	int tick = pc_coin_tick(coin, PC_STAT_FLOW_STEP_BITS);
+
+	pc_stat_add(&s->packets, tick, PC_STAT_FLOW_STEP);
+	pc_stat_add(&s->count[PC_KIND_ESTABLISHED], tick, PC_STAT_FLOW_STEP);
 }
 
 PC_INLINE void pc_stat_inc16(__u16 *v, int tick)
@@ -477,7 +509,7 @@ PC_INLINE __u32 pc_target_hash(const struct pc_packet *p, __u32 dst_fold)
  * nothing) when the full update must. This is every packet of a busy server's clients that
  * hold a slot, and the budget is 15 ns (DESIGN.md). */
 PC_INLINE int pc_established_update(struct pc_src_state *s, const struct pc_packet *p,
-				    const volatile struct pc_tuning *t, __u64 now, int tick)
+				    const volatile struct pc_tuning *t, __u64 now, __u32 coin)
 {
 	__u32 dst_fold, bit;
 
@@ -494,16 +526,15 @@ PC_INLINE int pc_established_update(struct pc_src_state *s, const struct pc_pack
 	if (pc_bit_test(s->halfopen, pc_halfopen_bit(dst_fold, p->sport, p->dport)))
 		return 0; /* it may complete a handshake: evidence against the source */
 	pc_touch(s, now);
-	pc_stat_inc(&s->packets, tick);
 	pc_bit_test_set(s->flows, bit);
-	pc_stat_inc(&s->count[PC_KIND_ESTABLISHED], tick);
+	pc_flow_stat_inc(s, coin);
 	return 1;
 }
 
 /* One packet's update (BPF passes at most five arguments). */
 struct pc_update_io {
 	__u64 now;      /* in: the packet's time */
-	int tick;       /* in: the sampled packet for the statistics past PC_STAT_EXACT */
+	__u32 coin;     /* in: the packet's 32 random bits, for the statistics past PC_STAT_EXACT */
 	int probe_port; /* out: a probe that carries a port */
 };
 
@@ -514,7 +545,7 @@ PC_STEP __u8 pc_source_update(struct pc_src_state *s, const struct pc_packet *p,
 {
 	__u32 dst_fold = pc_addr_fold(&p->dst);
 	__u64 now = io->now;
-	int tick = io->tick;
+	int tick = pc_coin_tick(io->coin, PC_STAT_STEP_BITS);
 	__u32 pair, k;
 	int new_target;
 	__u8 kind;
@@ -522,13 +553,17 @@ PC_STEP __u8 pc_source_update(struct pc_src_state *s, const struct pc_packet *p,
 	io->probe_port = 0;
 	pc_roll_windows(s, now, t);
 	pc_touch(s, now);
-	pc_stat_inc(&s->packets, tick);
 
 	kind = pc_flow_filter(s, p, dst_fold);
 	if (kind == PC_KIND_UDP && pc_udp_is_reply(p))
 		kind = PC_KIND_ESTABLISHED;
 	k = PC_KIND_INDEX(kind);
-	pc_stat_inc(&s->count[k], tick);
+	if (kind == PC_KIND_ESTABLISHED) {
+		pc_flow_stat_inc(s, io->coin);
+	} else {
+		pc_stat_inc(&s->packets, tick);
+		pc_stat_inc(&s->count[k], tick);
+	}
 	if (p->tcp_flags & PC_TCP_FIN)
 		pc_stat_inc(&s->fin_in, tick);
 	pc_halfopen_close(s, p, dst_fold);

@@ -215,5 +215,22 @@ TEST_F(Admission, PacketStatisticsAreExactThenAnUnbiasedEstimate) {
   EXPECT_EQ(s->syn_targets, 4u) << "distinct targets are never sampled";
 }
 
+// Established-flow packets are sampled more sparsely (one in PC_STAT_FLOW_STEP, adding as
+// many), through the shortcut and the full update alike: still an unbiased estimate.
+TEST_F(Admission, EstablishedFlowStatisticsAreAnUnbiasedEstimateToo) {
+  for (uint16_t port : {1, 2, 3}) probe("10.0.0.9", port);
+  send("10.0.0.9", 80, PC_TCP_SYN, 41000);  // opens the connection its ACKs belong to
+  const pc_src_state* s = table_.find(*parseAddr("10.0.0.9"));
+  ASSERT_TRUE(s);
+  const uint32_t packetsBefore = s->packets;
+  const uint32_t establishedBefore = s->count[PC_KIND_ESTABLISHED];
+  constexpr uint32_t kAcks = 1'000'000;
+  for (uint32_t i = 0; i < kAcks; ++i) send("10.0.0.9", 80, PC_TCP_ACK, 41000);
+  EXPECT_NEAR(double(s->packets - packetsBefore), double(kAcks), kAcks * 0.03);
+  EXPECT_NEAR(double(s->count[PC_KIND_ESTABLISHED] - establishedBefore), double(kAcks),
+              kAcks * 0.03);
+  EXPECT_EQ(s->count[PC_KIND_ACK], 0u) << "every ACK belonged to the flow it opened";
+}
+
 }  // namespace
 }  // namespace portcullis

@@ -20,6 +20,9 @@ constexpr uint64_t kHz = 1000;  // ticks per second in these tests
 constexpr uint64_t kStart = 1'000'000;
 const std::string kClient = "203.0.113.7";
 const std::string kHost = "198.18.0.1";
+// Statistics coins (update.h: pc_coin_tick): one no statistic samples, one every statistic does.
+constexpr uint32_t kUnsampled = 0xffffffffu;
+constexpr uint32_t kSampled = 0;
 
 pc_packet parsed(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport,
                  uint8_t flags) {
@@ -40,7 +43,7 @@ pc_src_state openedConnection(const pc_tuning& t, uint64_t at) {
   pc_src_state s{};
   s.flags = PC_SRC_USED;
   pc_addr_from_v4(&s.key, parseAddr(kClient)->w[3]);
-  pc_update_io io{at, 0, 0};
+  pc_update_io io{at, kUnsampled, 0};
   pc_packet syn = parsed(kClient, kHost, 41000, 80, PC_TCP_SYN);
   pc_source_update(&s, &syn, &t, &io);
   return s;
@@ -94,11 +97,11 @@ TEST(EstablishedFlow, TakesOnlyWhatTheFullUpdateWouldTreatAsPlainEstablishedTraf
     pc_packet p = parsed(kClient, kHost, c.sport, c.dport, c.flags);
     const uint64_t now = kStart + c.after;
 
-    for (int tick : {0, 1}) {
+    for (uint32_t coin : {kUnsampled, kSampled}) {
       pc_src_state shortcut = before, full = before;
-      pc_update_io io{now, tick, 0};
-      const bool taken = pc_established_update(&shortcut, &p, &t, now, tick) != 0;
-      EXPECT_EQ(taken, c.taken) << "tick " << tick;
+      pc_update_io io{now, coin, 0};
+      const bool taken = pc_established_update(&shortcut, &p, &t, now, coin) != 0;
+      EXPECT_EQ(taken, c.taken) << "coin " << coin;
       if (taken) {
         EXPECT_EQ(pc_source_update(&full, &p, &t, &io), PC_KIND_ESTABLISHED);
         EXPECT_TRUE(sameBytes(shortcut, full)) << "the shortcut wrote what the full update writes";
@@ -115,12 +118,12 @@ TEST(EstablishedFlow, AFlowOfThePreviousGenerationIsStillKnown) {
   pc_src_state s = openedConnection(t, kStart);
   // A packet after one flow generation rolls the SYN's flow into the previous one.
   pc_packet other = parsed(kClient, kHost, 50000, 443, PC_TCP_SYN);
-  pc_update_io io{kStart + t.flow_window, 0, 0};
+  pc_update_io io{kStart + t.flow_window, kUnsampled, 0};
   pc_source_update(&s, &other, &t, &io);
   pc_packet ack = parsed(kClient, kHost, 41000, 80, PC_TCP_ACK);
   pc_src_state full = s;
-  EXPECT_TRUE(pc_established_update(&s, &ack, &t, kStart + t.flow_window + 1, 0));
-  pc_update_io io2{kStart + t.flow_window + 1, 0, 0};
+  EXPECT_TRUE(pc_established_update(&s, &ack, &t, kStart + t.flow_window + 1, kUnsampled));
+  pc_update_io io2{kStart + t.flow_window + 1, kUnsampled, 0};
   EXPECT_EQ(pc_source_update(&full, &ack, &t, &io2), PC_KIND_ESTABLISHED);
   EXPECT_TRUE(sameBytes(s, full));
 }
