@@ -355,9 +355,9 @@ PC_INLINE void pc_halfopen_close(struct pc_src_state *s, const struct pc_packet 
 
 /* A source's per-packet statistics (packets, packets per kind, tool marks, drops) are exact up
  * to PC_STAT_EXACT; past it, one packet in PC_STAT_STEP, at random, adds PC_STAT_STEP (an
- * unbiased estimate). One source's packets spread over
- * every CPU by RSS would otherwise write one cache line from all of them on every packet, and
- * that costs each CPU hundreds of nanoseconds a packet. No threshold compares these counts
+ * unbiased estimate). One source's packets spread over every CPU by RSS would otherwise write
+ * one cache line from all of them on every packet, and that costs each CPU hundreds of
+ * nanoseconds a packet. No threshold compares these counts
  * (evidence is distinct targets, counted exactly); labels and tags use their ratios.
  *
  * Packets of established flows (a busy server's client traffic, never evidence) are sampled
