@@ -10,8 +10,14 @@ struct pc_block {
 			 * on time even while no controller runs. */
 	__u64 created;  /* jiffies */
 	__u64 drops;    /* packets dropped under this entry */
-	__u32 reason;   /* rule that caused it (controller's numbering), 0 = manual */
-	__u32 reserved;
+	__u32 reason;   /* an automatic block's offense number (1, 2, ...); 0: manual or the fleet's */
+	__u32 flags;    /* enum pc_block_flags */
+};
+
+enum pc_block_flags {
+	/* Made on this host by `portcullis block --fleet`: the fleet's as well as this host's, so
+	 * this host's watch publishes it again whenever Redis comes back (it may have lost it). */
+	PC_BLOCK_FLEET = 1,
 };
 
 /* Key of the `pc_allowlist` and `pc_blockprefix` LPM tries. */

@@ -5,8 +5,9 @@
 # scanner, 3 ports on each of 25 hosts over the 3 nodes, is one fleet alert naming them, and no
 # node alerts alone; a busy server at node 1 (spoofed flood, real clients, a scan inside) keeps
 # Redis commands bounded (printed); a manual block --fleet reaches the others; with Redis
-# killed, node 1 still blocks, and its block reaches the others once Redis is back; a node
-# restarted while Redis is away loads the fleet's blocks when it returns.
+# killed, node 1 still blocks, and its block reaches the others once Redis is back, and a
+# manual block --fleet is sent again by its node's watch; a node restarted while Redis is away
+# loads the fleet's blocks when it returns.
 set -u
 PORTCULLIS=${1:?usage: fleet_test.sh PATH/TO/portcullis [PATH/TO/many_clients]}
 MANY=${2:-}  # with it, the flood at node 1 comes with 20,000 real clients (the busy server)
@@ -209,6 +210,19 @@ wait_for 5 '"event":"unblock","rule":"fleet","scan":"","src":"'$MANUAL'"' "$dir/
 "$PORTCULLIS" block --fleet redis://nowhere:99999 $MANUAL >/dev/null 2>&1
 [ $? -eq 2 ] && pass "a bad --fleet URL is status 2" || fail "a bad --fleet URL is status 2"
 
+# A manual block --fleet outlives a restart of Redis (which keeps nothing: --save ''): the
+# command has exited, and node 2's watch holds the block and sends it again.
+HELD=198.18.70.171
+held_key() { redis_cli --scan --pattern "portcullis:block:$HELD*" | head -1; }
+nsenter --net=/run/netns/pclf-node2 "$PORTCULLIS" block --fleet redis://198.18.70.10:6379 \
+  --node-name node2 --pin-root /sys/fs/bpf/portcullis-lab-fleet --ttl 300 $HELD >/dev/null 2>&1
+[ -n "$(held_key)" ] && pass "portcullis block --fleet writes its key ($(held_key))" ||
+  fail "portcullis block --fleet writes its key"
+nsenter --net=/run/netns/pclf-node2 "$PORTCULLIS" blocklist --json \
+  --pin-root /sys/fs/bpf/portcullis-lab-fleet | grep -q "\"prefix\":\"$HELD[^}]*\"fleet\":true" &&
+  pass "node 2's blocklist marks it as the fleet's" || fail "node 2's blocklist marks it as the fleet's"
+sleep 2  # the watch reads its blocklists once a second
+
 # Redis killed: node 1 still blocks alone; its block reaches node 2 once Redis is back.
 "$LAB" fleet redis stop
 wait_for 10 "fleet: redis at .* unreachable" "$dir/node1.err" && pass "node 1 says once that Redis is gone" ||
@@ -221,6 +235,10 @@ stop_node 3
 start_node 3
 wait_for 15 "watching eth0" "$dir/node3.err" || fail "node 3 restarts without Redis"
 "$LAB" fleet redis start || fail "redis-server restarts"
+for _ in $(seq 150); do [ -n "$(held_key)" ] && break; sleep 0.1; done
+[ -n "$(held_key)" ] &&
+  pass "after Redis returns empty, node 2's watch sends the manual block --fleet made there again" ||
+  fail "after Redis returns empty, node 2's watch sends the manual block --fleet made there again"
 wait_for 10 '"event":"block","rule":"fleet","scan":"","src":"198.18.70.'"${down:-0}"'"' "$dir/node2.json" &&
   pass "after Redis returns, node 1's block made while it was away reaches node 2" ||
   fail "after Redis returns, node 1's block made while it was away reaches node 2"

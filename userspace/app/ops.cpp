@@ -120,7 +120,7 @@ int runBlock(const OpsArgs& args) {
   if (!open(args, o, nft || fleet) && !nft && !fleet) return 1;
   for (auto& m : o.maps) {
     Blocklist bl(m->blocklist, m->blockprefix, m->allowlist, m->control, o.clock);
-    if (int err = bl.block(*prefix, args.ttl, 0); err) {
+    if (int err = bl.block(*prefix, args.ttl, 0, fleet ? PC_BLOCK_FLEET : 0); err) {
       logError("%s: cannot block %s: %s", m->iface.c_str(), args.prefix.c_str(),
                std::strerror(-err));
       return 1;
@@ -173,7 +173,8 @@ int runBlocklist(const OpsArgs& args) {
                        {"expires", expires},
                        {"expired", e.expired},
                        {"drops", e.drops},
-                       {"offense", e.reason}});
+                       {"offense", e.reason},
+                       {"fleet", (e.flags & PC_BLOCK_FLEET) != 0}});
       } else {
         std::printf("%-12s %-40s expires %s%s  drops %llu\n", m->iface.c_str(),
                     formatPrefix(e.prefix).c_str(), expires.c_str(), e.expired ? " (expired)" : "",

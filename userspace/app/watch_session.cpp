@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "app/ops.h"
@@ -461,6 +462,31 @@ class WatchSession {
     return 0;
   }
 
+  // The blocks `portcullis block --fleet` made here: the watch holds them for the fleet, so
+  // they go out again when Redis comes back (the command itself has long exited).
+  void holdManualFleetBlocks() {
+    if (!fleet_) return;
+    std::vector<uint32_t> gens;
+    for (const auto& bl : blocklists_) gens.push_back(bl->generation());
+    if (gens == heldGens_) return;  // no list changed: the blocklists are not read again
+    heldGens_ = gens;
+    std::vector<FleetBlock> held;
+    std::set<std::string> seen;
+    for (const auto& bl : blocklists_) {
+      for (const BlockEntry& e : bl->list()) {
+        if (!(e.flags & PC_BLOCK_FLEET) || e.expired) continue;
+        if (!seen.insert(formatPrefix(e.prefix)).second) continue;  // one per interface
+        FleetBlock b;
+        b.prefix = e.prefix;
+        b.createdUnixMs = e.createdUnixMicros / 1000;
+        b.expiresUnixMs = e.expiresUnixMicros / 1000;
+        b.node = fleet_->node();
+        held.push_back(std::move(b));
+      }
+    }
+    fleet_->setHeld(std::move(held));
+  }
+
   void applyFleetBlocks() {
     if (!fleet_) return;
     for (const FleetBlock& b : fleet_->takeIncoming()) {
@@ -559,6 +585,7 @@ class WatchSession {
       }
       if (now - lastSweep >= 1'000'000'000ull) {
         if (blocker_) blocker_->sweep(unixMicrosNow());
+        holdManualFleetBlocks();
         writeIncidents();
         lastSweep = now;
       }
@@ -744,6 +771,7 @@ class WatchSession {
   std::vector<std::unique_ptr<BlockFanout>> fanouts_;  ///< --block-backend both, per interface
   std::unique_ptr<AutoBlocker> blocker_;
   std::optional<FleetUrl> fleetUrl_;  ///< --fleet, parsed with the other arguments
+  std::vector<uint32_t> heldGens_;    ///< the lists' generations holdManualFleetBlocks last read
   std::unique_ptr<FleetLink> fleet_;  ///< --fleet; stopped before the blocker goes
   std::string incidentsWritten_;      ///< the open incidents as last written for `top`
   std::unique_ptr<MetricsServer> metrics_;

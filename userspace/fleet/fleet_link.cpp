@@ -157,6 +157,11 @@ void FleetLink::publish(const FleetBlock& b) {
   wake_.notify_all();
 }
 
+void FleetLink::setHeld(std::vector<FleetBlock> held) {
+  std::lock_guard lock(mu_);
+  held_ = std::move(held);
+}
+
 std::vector<FleetBlock> FleetLink::takeIncoming() {
   std::lock_guard lock(mu_);
   std::vector<FleetBlock> out;
@@ -384,6 +389,10 @@ void FleetLink::writerLoop() {
       int64_t now = nowMs();
       for (const auto& [key, b] : mine_) {
         if (!b.expiresUnixMs || b.expiresUnixMs > now) outgoing_.push_back(b);
+      }
+      for (const FleetBlock& b : held_) {
+        bool inForce = !b.expiresUnixMs || b.expiresUnixMs > now;
+        if (inForce && !mine_.count(formatPrefix(b.prefix))) outgoing_.push_back(b);
       }
     }
     bool wantCatchUp;

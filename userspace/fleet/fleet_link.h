@@ -72,6 +72,10 @@ class FleetLink final : public FootprintExchange {
 
   /// Queues one of this node's blocks or unblocks for the fleet.
   void publish(const FleetBlock& b);
+  /// The blocks this node holds for the fleet that it did not publish itself (those of
+  /// `portcullis block --fleet` here, found in its blocklists): sent again, with its own, each
+  /// time Redis comes back, since a restarted Redis has lost their keys. Replaces the last set.
+  void setHeld(std::vector<FleetBlock> held);
   /// The other nodes' blocks and unblocks received since the last call.
   std::vector<FleetBlock> takeIncoming();
 
@@ -121,6 +125,7 @@ class FleetLink final : public FootprintExchange {
   std::deque<FleetBlock> outgoing_;
   std::vector<FleetBlock> incoming_;
   std::map<std::string, FleetBlock> mine_;       ///< this node's blocks in force, by prefix
+  std::vector<FleetBlock> held_;                 ///< setHeld
   std::map<std::string, Footprint> footprints_;  ///< waiting to go out, merged by source
   std::deque<std::string> footprintOrder_;       ///< their sources, oldest first
   std::vector<FleetSighting> sightings_;

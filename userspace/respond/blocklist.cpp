@@ -61,11 +61,16 @@ int Blocklist::bumpControl() {
 }
 
 int Blocklist::block(const Prefix& p, uint64_t ttlSeconds, uint32_t reason) {
+  return block(p, ttlSeconds, reason, 0);
+}
+
+int Blocklist::block(const Prefix& p, uint64_t ttlSeconds, uint32_t reason, uint32_t flags) {
   pc_block b{};
   uint64_t now = clock_.jiffiesNow();
   b.created = now;
   b.expires = ttlSeconds ? now + ttlSeconds * clock_.hz : 0;
   b.reason = reason;
+  b.flags = flags;
   int rc;
   if (p.length == 128) {
     pc_block old{};
@@ -104,10 +109,14 @@ BlockEntry Blocklist::toEntry(const Prefix& p, const pc_block& b) const {
   e.prefix = p;
   e.drops = b.drops;
   e.reason = b.reason;
+  e.flags = b.flags;
+  uint64_t now = clock_.jiffiesNow();
+  int64_t unixNow = unixMicrosNow();
+  e.createdUnixMicros =
+      unixNow - (int64_t(now) - int64_t(b.created)) * 1'000'000 / int64_t(clock_.hz);
   if (b.expires) {
-    uint64_t now = clock_.jiffiesNow();
     int64_t leftTicks = int64_t(b.expires) - int64_t(now);
-    e.expiresUnixMicros = unixMicrosNow() + leftTicks * 1'000'000 / int64_t(clock_.hz);
+    e.expiresUnixMicros = unixNow + leftTicks * 1'000'000 / int64_t(clock_.hz);
     e.expired = leftTicks <= 0;
   }
   return e;
@@ -178,6 +187,12 @@ int Blocklist::setAllowlist(const std::vector<Prefix>& allow) {
 }
 
 size_t Blocklist::size() const { return list().size(); }
+
+uint32_t Blocklist::generation() const {
+  uint32_t zero = 0;
+  pc_control ctl{};
+  return bpf_map_lookup_elem(controlFd_, &zero, &ctl) == 0 ? ctl.gen : 0;
+}
 
 PinnedMaps::~PinnedMaps() {
   for (int fd : {sources, stats, blocklist, blockprefix, allowlist, control, admit, sketch}) {

@@ -19,6 +19,8 @@ struct BlockEntry {
   int64_t expiresUnixMicros = 0;  ///< 0: permanent
   uint64_t drops = 0;
   uint32_t reason = 0;
+  uint32_t flags = 0;  ///< enum pc_block_flags
+  int64_t createdUnixMicros = 0;
   bool expired = false;
 };
 
@@ -46,6 +48,8 @@ class Blocklist : public BlockBackend {
   Blocklist(int exactFd, int prefixFd, int allowFd, int controlFd, const KernelClock& clock);
 
   int block(const Prefix& p, uint64_t ttlSeconds, uint32_t reason) override;
+  /// The same, with flags (enum pc_block_flags) on the entry.
+  int block(const Prefix& p, uint64_t ttlSeconds, uint32_t reason, uint32_t flags);
   bool blocked(const pc_addr& a) const override;
   int unblock(const Prefix& p) override;
   std::vector<BlockEntry> list() const override;
@@ -56,6 +60,8 @@ class Blocklist : public BlockBackend {
   int setAllowlist(const std::vector<Prefix>& allow);
 
   size_t size() const;
+  /// The lists' generation (pc_control.gen): it moves on every change of any list.
+  uint32_t generation() const;
 
  private:
   int bumpControl();
