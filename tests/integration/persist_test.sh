@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `watch --persist` and the next watch, as an upgrade meets them: a watch of the same build
 # adopts the pinned evidence tables; one that finds tables stamped by another build (its slot
-# hash or layout may differ) says so once and starts them afresh; either way a block made before
-# keeps dropping the blocked source's packets.
+# hash or layout may differ) or of another size (--slots) says so once and starts them afresh;
+# either way a block made before keeps dropping the blocked source's packets.
 set -u
 PORTCULLIS=${1:?usage: persist_test.sh PATH/TO/portcullis}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -62,6 +62,22 @@ run_watch "$dir/w2.err" --persist || { fail "the second watch started"; cat "$di
   pass "a watch of the same build adopts the pinned source table" ||
   fail "a watch of the same build adopts the pinned source table ($(map_id pc_sources) vs $first_table)"
 grep -q "another build" "$dir/w2.err" && fail "the same build is not taken for another"
+stop_watch
+
+# Another table size (--slots): the same, sized anew.
+run_watch "$dir/w2s.err" --persist --slots 4096 || { fail "a watch with another --slots started"; cat "$dir/w2s.err"; }
+if [ "$(grep -c "has 16384 slots, this watch 4096" "$dir/w2s.err")" = 1 ]; then
+  pass "a watch with another --slots says so once"
+else
+  fail "a watch with another --slots says so once"; cat "$dir/w2s.err"
+fi
+sized_table=$(map_id pc_sources)
+entries=$(bpftool map show pinned "$(pin_of pc_sources)" -j 2>/dev/null | jq -r .max_entries)
+[ "$sized_table" != "$first_table" ] && [ "$entries" = 4096 ] &&
+  pass "and starts its source table afresh at 4096 slots" ||
+  fail "and starts its source table afresh at 4096 slots ($sized_table vs $first_table, $entries)"
+[ "$(pings)" = 0 ] && pass "the block made before still drops the attacker's pings there" ||
+  fail "the block made before still drops the attacker's pings there"
 stop_watch
 
 # An older build's stamp: the table format in pc_control (its last four bytes) set to 0.

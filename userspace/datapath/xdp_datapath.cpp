@@ -80,6 +80,17 @@ PinnedControl pinnedControl(const std::string& pinDir) {
   return pinned;
 }
 
+// The number of entries of the map pinned at `path`, or 0 when there is none.
+uint32_t pinnedMaxEntries(const char* path) {
+  int fd = path ? bpf_obj_get(path) : -1;
+  if (fd < 0) return 0;
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  uint32_t entries = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.max_entries : 0;
+  close(fd);
+  return entries;
+}
+
 // The maps that hold evidence: a clean stop unpins them (with pc_control), another build's are
 // started afresh; the lists stay pinned either way.
 std::array<bpf_map*, 8> evidenceMaps(const xdp_ingress& skel) {
@@ -221,6 +232,17 @@ bool XdpDatapath::load(const XdpOptions& options, std::string& error) {
         pinDir_.c_str(), pinned.format, unsigned(PC_TABLE_FORMAT));
     pinned.seed = 0;
   }
+  // A table of another size (--slots changed since the watch that pinned it): libbpf cannot
+  // reuse it, and its sources would not be where this one looks. Afresh too, saying so.
+  if (uint32_t pinnedSlots = pinnedMaxEntries(bpf_map__pin_path(skel->maps.pc_sources));
+      pinnedSlots && pinnedSlots != options.slots) {
+    for (bpf_map* m : evidenceMaps(*skel)) unlink(bpf_map__pin_path(m));
+    logWarning(
+        "the source table pinned under %s has %u slots, this watch %u (--slots): starting the "
+        "evidence tables afresh; blocks and allows are kept",
+        pinDir_.c_str(), pinnedSlots, options.slots);
+    pinned.seed = 0;
+  }
   uint32_t seed = pinned.seed;
   const DatapathTiming& tm = options.timing;
   pc_tuning& t = const_cast<pc_tuning&>(skel->rodata->pc_tuning);
@@ -250,7 +272,7 @@ bool XdpDatapath::load(const XdpOptions& options, std::string& error) {
     error = "cannot load the XDP program: " + errnoText(err);
     if (err == -EINVAL) {
       error += " (maps pinned under " + pinDir_ +
-               " may be from another version or size; remove them to start afresh)";
+               " may be from another version; remove them to start afresh)";
     }
     return false;
   }
