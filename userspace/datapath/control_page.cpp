@@ -1,27 +1,20 @@
 #include "datapath/control_page.h"
 
 #include <algorithm>
-
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 
 namespace portcullis {
 
 std::unique_ptr<ControlPage> ControlPage::map(int fd, std::string& error) {
-  const size_t bytes = size_t(sysconf(_SC_PAGESIZE));
-  void* page = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (page == MAP_FAILED) {
+  MappedArray page(fd, /*writable=*/true);
+  if (page.values<pc_control>().size() != 1) {
     error = std::string("cannot map pc_control: ") + std::strerror(errno) +
             " (maps pinned by an older version? remove the pins to start afresh)";
     return nullptr;
   }
-  return std::unique_ptr<ControlPage>(new ControlPage(static_cast<pc_control*>(page), bytes));
+  return std::unique_ptr<ControlPage>(new ControlPage(std::move(page)));
 }
-
-ControlPage::~ControlPage() { munmap(ctl_, bytes_); }
 
 void ControlPage::initialise(uint32_t hashSeed) {
   __atomic_store_n(&ctl_->hash_seed, hashSeed, __ATOMIC_RELAXED);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "datapath/mapped_array.h"
 #include "datapath/net_util.h"
 #include "portcullis/addr.h"
 #include "portcullis/control.h"
@@ -19,7 +20,6 @@ class ControlPage {
  public:
   /// Maps the entry of the map behind `fd`; nullptr with one line in `error` on failure.
   static std::unique_ptr<ControlPage> map(int fd, std::string& error);
-  ~ControlPage();
   ControlPage(const ControlPage&) = delete;
   ControlPage& operator=(const ControlPage&) = delete;
 
@@ -51,9 +51,10 @@ class ControlPage {
   void setWatchedDestinations(const std::vector<Prefix>& dsts);
 
  private:
-  ControlPage(pc_control* ctl, size_t bytes) : ctl_(ctl), bytes_(bytes) {}
+  explicit ControlPage(MappedArray page)
+      : page_(std::move(page)), ctl_(page_.values<pc_control>().data()) {}
+  MappedArray page_;
   pc_control* ctl_;
-  size_t bytes_;
 };
 
 /// The destination filter of `dsts` (dst_filter, dst_bloom, dst_lens) into `ctl`. At most
