@@ -101,6 +101,36 @@ class Blocking : public ::testing::Test {
   std::unique_ptr<AutoBlocker> blocker_;
 };
 
+// Another node's block: applied once; sent again with its expiry a few ms off (a held
+// `block --fleet` after a Redis restart) it is the same block, while a later expiry is a
+// refresh and an unblock lifts it.
+TEST_F(Blocking, AFleetBlockSentAgainIsAppliedOnce) {
+  AutoBlocker& b = blocker();
+  const Prefix p = *parsePrefix("198.18.9.9");
+  const int64_t expires = unixMicrosNow() + 600'000'000;
+  struct Step {
+    const char* what;
+    int64_t expires;
+    bool unblock;
+    size_t blocksAfter;
+  };
+  const Step steps[] = {
+      {"the first message", expires, false, 1},
+      {"the same message again", expires, false, 1},
+      {"sent again with its expiry 4 ms off", expires + 4'000, false, 1},
+      {"a refresh, 10 minutes later", expires + 600'000'000, false, 2},
+      {"permanent instead", 0, false, 3},
+      {"permanent again", 0, false, 3},
+  };
+  for (const Step& s : steps) {
+    b.applyRemote(p, s.expires, "node2", s.unblock);
+    EXPECT_EQ(blocks().size(), s.blocksAfter) << s.what;
+  }
+  EXPECT_TRUE(blocklist_.blocked(p.addr));
+  b.applyRemote(p, 0, "node2", true);
+  EXPECT_FALSE(blocklist_.blocked(p.addr)) << "its unblock lifts it";
+}
+
 TEST_F(Blocking, AReactingScannerIsBlockedAndASpooferIsNot) {
   AutoBlocker& b = blocker();
   pc_src_state spoofed = scanner("198.18.0.3", 2);

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -226,8 +227,14 @@ void AutoBlocker::applyRemote(const Prefix& prefix, int64_t expiresUnixMicros,
   if (expiresUnixMicros && expiresUnixMicros <= now) return;
   // The time left, rounded up: it ends here when it ends on the node that made it.
   uint64_t ttl = expiresUnixMicros ? uint64_t((expiresUnixMicros - now + 999'999) / 1'000'000) : 0;
+  // Already applied: the same block sent again. A node's watch sends the `block --fleet`
+  // blocks made there again after Redis restarts, their expiry read back from the kernel's
+  // clock a few milliseconds off; a refresh or a new offense moves it by far more.
   auto known = active_.find(text);
-  if (known != active_.end() && known->second == expiresUnixMicros) return;  // already applied
+  if (known != active_.end() && (known->second == 0) == (expiresUnixMicros == 0) &&
+      std::llabs(known->second - expiresUnixMicros) < 1'000'000) {
+    return;
+  }
   bool any = false;
   for (auto& [table, entry] : blocklists_)
     any |= entry.first && entry.first->block(prefix, ttl, 0) == 0;
